@@ -1,0 +1,147 @@
+"""The architecture interface of the walker: constants and entry predicates.
+
+Every method mirrors a kernel macro of the same name and takes the raw entry
+value (``pXd_val()``) as an int.  Folded levels follow asm-generic's
+pgtable-nop4d.h / nopud.h / nopmd.h: when ``PTRS_PER_X == 1`` the level X
+is folded into the one above, ``X_offset()`` returns the parent's slot, and
+the parent's none/bad/present answers are the constants 0/0/1.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence, Tuple
+
+PGD, P4D, PUD, PMD, PTE = range(5)
+LEVEL_NAMES = ("pgd", "p4d", "pud", "pmd", "pte")
+MASK64 = 0xFFFFFFFFFFFFFFFF
+
+
+class Arch:
+    """A page-table format.  Subclasses set the constants and predicates."""
+
+    name = "generic"
+    page_shift = 12
+    #: PTRS_PER_PGD, PTRS_PER_P4D, PTRS_PER_PUD, PTRS_PER_PMD, PTRS_PER_PTE
+    ptrs_per: Tuple[int, int, int, int, int] = (512, 1, 512, 512, 512)
+    #: PGDIR_SHIFT, P4D_SHIFT, PUD_SHIFT, PMD_SHIFT, PAGE_SHIFT
+    shifts: Tuple[int, int, int, int, int] = (39, 39, 30, 21, 12)
+    #: TASK_SIZE (TASK_SIZE_MAX): user addresses are below it.
+    task_size = (1 << 47) - (1 << 12)
+    #: Bytes per entry.
+    entry_size = 8
+
+    @property
+    def page_size(self) -> int:
+        return 1 << self.page_shift
+
+    def folded(self, level: int) -> bool:
+        """True if ``level`` is folded into the level above (PTRS_PER_X == 1)."""
+        return level > PGD and self.ptrs_per[level] == 1
+
+    def index(self, level: int, addr: int) -> int:
+        """pgd_index() / p4d_index() / pud_index() / pmd_index() / pte_index()."""
+        return (addr >> self.shifts[level]) & (self.ptrs_per[level] - 1)
+
+    def addr_end(self, level: int, addr: int, end: int) -> int:
+        """pgd_addr_end() and friends, with the kernel's unsigned wrap-around."""
+        size = 1 << self.shifts[level]
+        boundary = (addr + size) & ~(size - 1) & MASK64
+        return boundary if (boundary - 1) & MASK64 < (end - 1) & MASK64 else end
+
+    # Entry predicates.  The defaults describe a folded level (constants).
+    def pgd_none(self, val: int) -> bool:
+        return False
+
+    def pgd_bad(self, val: int) -> bool:
+        return False
+
+    def pgd_present(self, val: int) -> bool:
+        return True
+
+    def p4d_none(self, val: int) -> bool:
+        return False
+
+    def p4d_bad(self, val: int) -> bool:
+        return False
+
+    def p4d_present(self, val: int) -> bool:
+        return True
+
+    def pud_none(self, val: int) -> bool:
+        return False
+
+    def pud_present(self, val: int) -> bool:
+        return True
+
+    def pud_leaf(self, val: int) -> bool:
+        return False
+
+    def pud_trans_huge(self, val: int) -> bool:
+        return False
+
+    def pud_devmap(self, val: int) -> bool:
+        return False
+
+    def pmd_none(self, val: int) -> bool:
+        raise NotImplementedError
+
+    def pmd_present(self, val: int) -> bool:
+        raise NotImplementedError
+
+    def pmd_leaf(self, val: int) -> bool:
+        raise NotImplementedError
+
+    def pmd_bad(self, val: int) -> bool:
+        raise NotImplementedError
+
+    def pmd_trans_huge(self, val: int) -> bool:
+        return False
+
+    def pmd_devmap(self, val: int) -> bool:
+        return False
+
+    def is_swap_pmd(self, val: int) -> bool:
+        """is_swap_pmd(): !pmd_none && !pmd_present."""
+        return not self.pmd_none(val) and not self.pmd_present(val)
+
+    def is_pmd_migration_entry(self, val: int) -> bool:
+        return False
+
+    def pte_none(self, val: int) -> bool:
+        raise NotImplementedError
+
+    def pte_present(self, val: int) -> bool:
+        raise NotImplementedError
+
+    def table_paddr(self, level: int, val: int) -> int:
+        """Physical address of the table an entry of ``level`` points to.
+
+        pgd_page_vaddr(), p4d_pgtable(), pud_pgtable(), pmd_page_vaddr(),
+        given back as a physical address (the walker reads physical memory).
+        """
+        raise NotImplementedError
+
+    # Huge page directories (CONFIG_ARCH_HAS_HUGEPD); none on x86-64.
+    def is_hugepd(self, val: int) -> bool:
+        return False
+
+    def hugepd_shift(self, val: int) -> int:
+        raise NotImplementedError
+
+    def hugepd_paddr(self, val: int) -> int:
+        """hugepd_page(): physical address of the hugepte table."""
+        raise NotImplementedError
+
+    # The virtual THP split (see walk.split_huge_pmd).
+    def split_huge_pmd_ptes(self, val: int, vma_flags: int, page_prot: int,
+                            zero_pfn: int, huge_zero: bool) -> Sequence[int]:
+        """The PTEs that __split_huge_pmd_locked() would write for ``val``."""
+        raise NotImplementedError
+
+    # Decoding helpers for callbacks.
+    def pte_pfn(self, val: int) -> int:
+        raise NotImplementedError
+
+    def describe(self, level: int, val: int) -> str:
+        """A short flag string for an entry, for reports."""
+        return f"{val:#x}"

@@ -1,0 +1,227 @@
+"""The walker's Target over a drgn.Program: a vmcore, a live QEMU guest, or
+/proc/kcore.  Everything drgn-specific lives here."""
+
+from __future__ import annotations
+
+import bisect
+import re
+from typing import Any, Dict, Iterator, List, Optional, Tuple
+
+import drgn
+from drgn import FaultError, Object, Program
+from drgn.helpers.linux.mm import for_each_vma
+from drgn.helpers.linux.rbtree import rbtree_inorder_for_each_entry
+
+from .arch.x86_64 import X86_64
+from .target import (
+    Hstate,
+    Mm,
+    TableReadError,
+    Target,
+    TargetError,
+    Vma,
+    decode_table,
+)
+
+__START_KERNEL_map = 0xFFFFFFFF80000000
+X86_FEATURE_PTI = 7 * 32 + 11
+RWSEM_WRITER_LOCKED = 1
+
+
+def _kernel_version(release: str) -> Tuple[int, int]:
+    m = re.match(r"(\d+)\.(\d+)", release)
+    if not m:
+        raise TargetError(f"cannot parse kernel release {release!r}")
+    return int(m.group(1)), int(m.group(2))
+
+
+def _pgtable_levels(prog: Program) -> int:
+    """4 or 5: __pgtable_l5_enabled, else vmcoreinfo's pgtable_l5_enabled."""
+    try:
+        return 5 if int(prog["__pgtable_l5_enabled"]) else 4
+    except KeyError:
+        pass
+    try:
+        info = prog["vmcoreinfo_data"].string_()
+    except (KeyError, FaultError):
+        info = b""
+    m = re.search(rb"NUMBER\(pgtable_l5_enabled\)=(\d+)", info)
+    return 5 if m and int(m.group(1)) else 4
+
+
+def _pti_enabled(prog: Program) -> bool:
+    """boot_cpu_has(X86_FEATURE_PTI)."""
+    caps = prog["boot_cpu_data"].x86_capability
+    word, bit = divmod(X86_FEATURE_PTI, 32)
+    return bool(int(caps[word]) & (1 << bit))
+
+
+class DrgnTarget(Target):
+    """Target over a drgn Program.  One per Program: see :func:`get_target`."""
+
+    def __init__(self, prog: Program) -> None:
+        self.prog = prog
+        if prog.platform is None or prog.platform.arch != drgn.Architecture.X86_64:
+            arch = prog.platform.arch.name if prog.platform else "unknown"
+            raise TargetError(f"unsupported architecture {arch}: only x86-64 so far")
+        try:
+            release = prog["UTS_RELEASE"].string_().decode()
+        except KeyError:
+            release = prog["init_uts_ns"].name.release.string_().decode()
+        self.release = release
+        self.page_offset_base = int(prog["page_offset_base"])
+        self.phys_base = int(prog["phys_base"])
+        try:
+            physical_mask = int(prog["physical_mask"])
+            shift = physical_mask.bit_length()
+        except KeyError:
+            shift = 52
+        self.arch = X86_64(levels=_pgtable_levels(prog), pti=_pti_enabled(prog),
+                           physical_mask_shift=shift,
+                           kernel_version=_kernel_version(release))
+        self._vmas: Dict[int, Tuple[List[int], List[int], List[Vma]]] = {}
+        self._mms: Dict[int, Mm] = {}
+        self._init_mm_addr = prog["init_mm"].address_
+
+    # -- memory ------------------------------------------------------------
+    def read_table(self, phys: int, nr: int) -> Any:
+        try:
+            data = self.prog.read(phys, nr * 8, True)
+        except FaultError as e:
+            raise TableReadError(phys, "not in the dump's memory") from e
+        return decode_table(data)
+
+    def phys_to_virt(self, phys: int) -> int:
+        return phys + self.page_offset_base
+
+    def virt_to_phys(self, addr: int) -> int:
+        """__pa(): direct map or kernel image (__START_KERNEL_map)."""
+        if addr >= __START_KERNEL_map:
+            return addr - __START_KERNEL_map + self.phys_base
+        return addr - self.page_offset_base
+
+    # -- mm and vma --------------------------------------------------------
+    def mm(self, obj: Object) -> Mm:
+        """The walker's Mm for a ``struct mm_struct *`` (or struct)."""
+        if obj.type_.kind != drgn.TypeKind.POINTER:
+            obj = obj.address_of_()
+        address = obj.value_()
+        if not address:
+            raise TargetError("NULL mm_struct (a kernel thread has no mm)")
+        mm = self._mms.get(address)
+        if mm is None:
+            pgd = self.virt_to_phys(obj.pgd.value_())
+            mm = Mm(self, obj, pgd, address == self._init_mm_addr, address)
+            self._mms[address] = mm
+        return mm
+
+    def vma(self, obj: Object) -> Vma:
+        """The walker's Vma for a ``struct vm_area_struct *``."""
+        mm = self.mm(obj.vm_mm)
+        starts, _, vmas = self._vma_list(mm)
+        start = obj.vm_start.value_()
+        i = bisect.bisect_left(starts, start)
+        if i < len(vmas) and vmas[i].address == obj.value_():
+            return vmas[i]
+        return self._make_vma(mm, obj)
+
+    def _make_vma(self, mm: Mm, obj: Object) -> Vma:
+        return Vma(
+            mm=mm,
+            obj=obj,
+            vm_start=obj.vm_start.value_(),
+            vm_end=obj.vm_end.value_(),
+            vm_flags=obj.vm_flags.value_(),
+            vm_pgoff=obj.vm_pgoff.value_(),
+            vm_page_prot=obj.vm_page_prot.pgprot.value_(),
+            anonymous=not obj.vm_ops.value_(),
+            address=obj.value_(),
+        )
+
+    def _vma_list(self, mm: Mm) -> Tuple[List[int], List[int], List[Vma]]:
+        """The vmas of mm sorted by address, with their starts and ends."""
+        cached = self._vmas.get(mm.address)
+        if cached is None:
+            vmas = [self._make_vma(mm, v) for v in for_each_vma(mm.obj)]
+            vmas.sort(key=lambda v: v.vm_start)
+            cached = ([v.vm_start for v in vmas], [v.vm_end for v in vmas], vmas)
+            self._vmas[mm.address] = cached
+        return cached
+
+    def vmas(self, mm: Mm) -> List[Vma]:
+        """Every vma of mm in address order (for_each_vma())."""
+        return list(self._vma_list(mm)[2])
+
+    def find_vma(self, mm: Mm, addr: int) -> Optional[Vma]:
+        _, ends, vmas = self._vma_list(mm)
+        i = bisect.bisect_right(ends, addr)
+        return vmas[i] if i < len(vmas) else None
+
+    def hstate_vma(self, vma: Vma) -> Hstate:
+        """hstate_vma() -> hstate_inode(file_inode(vma->vm_file))."""
+        inode = vma.obj.vm_file.f_inode
+        sbinfo = drgn.cast("struct hugetlbfs_sb_info *", inode.i_sb.s_fs_info)
+        return Hstate(order=sbinfo.hstate.order.value_(),
+                      page_shift=self.arch.page_shift)
+
+    def vma_interval_tree_foreach(self, mapping: Any, first: int,
+                                  last: int) -> Iterator[Vma]:
+        """vma_interval_tree_foreach(): in-order walk of mapping->i_mmap,
+        yielding the vmas whose [vm_pgoff, vm_pgoff + pages - 1] overlaps
+        [first, last] (the same vmas in the same order as the kernel)."""
+        page_shift = self.arch.page_shift
+        for obj in rbtree_inorder_for_each_entry(
+                "struct vm_area_struct", mapping.i_mmap.rb_root.address_of_(),
+                "shared.rb"):
+            start = obj.vm_pgoff.value_()
+            end = start + ((obj.vm_end.value_() - obj.vm_start.value_()) >> page_shift) - 1
+            if start > last:
+                break
+            if end >= first:
+                yield self.vma(obj)
+
+    def huge_zero_pfn(self) -> Optional[int]:
+        prog = self.prog
+        try:
+            pfn = int(prog["huge_zero_pfn"])  # 6.1+: ~0UL when unset
+            return None if pfn == (1 << 64) - 1 else pfn
+        except KeyError:
+            pass
+        try:
+            page = prog["huge_zero_page"]
+        except KeyError:
+            return None
+        if not page.value_():
+            return None
+        from drgn.helpers.linux.mm import page_to_pfn
+
+        return page_to_pfn(page).value_()
+
+    def zero_pfn(self) -> int:
+        return int(self.prog["zero_pfn"])
+
+    def mmap_write_locked(self, mm: Mm) -> bool:
+        return bool(mm.obj.mmap_lock.count.counter.value_() & RWSEM_WRITER_LOCKED)
+
+
+def get_target(prog: Program) -> DrgnTarget:
+    """The DrgnTarget of a Program, made once and kept in prog.cache."""
+    target = prog.cache.get("drgn_pagewalk_target")
+    if target is None:
+        target = DrgnTarget(prog)
+        prog.cache["drgn_pagewalk_target"] = target
+    return target
+
+
+def as_mm(obj: Any) -> Mm:
+    """Accept a walker Mm or a drgn ``struct mm_struct *``."""
+    if isinstance(obj, Mm):
+        return obj
+    return get_target(obj.prog_).mm(obj)
+
+
+def as_vma(obj: Any) -> Vma:
+    """Accept a walker Vma or a drgn ``struct vm_area_struct *``."""
+    if isinstance(obj, Vma):
+        return obj
+    return get_target(obj.prog_).vma(obj)

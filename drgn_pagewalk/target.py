@@ -1,0 +1,197 @@
+"""What the walker needs from a kernel, independent of how memory is read.
+
+The walker core (walk.py) sees a kernel only through this module: a
+:class:`Target` reads page-table pages and answers the few questions about
+mm_struct and vm_area_struct that mm/pagewalk.c asks.  Backends implement it
+over drgn (drgn_target.py) or gdb (gdb_scripts/).  Nothing here imports drgn.
+"""
+
+from __future__ import annotations
+
+import array
+import sys
+from dataclasses import dataclass
+from typing import Any, Iterator, List, Optional
+
+from .arch.base import Arch
+
+# include/linux/mm.h vm_flags bits (identical in 6.1 and 6.12).
+VM_READ = 0x00000001
+VM_WRITE = 0x00000002
+VM_EXEC = 0x00000004
+VM_SHARED = 0x00000008
+VM_MAYREAD = 0x00000010
+VM_MAYWRITE = 0x00000020
+VM_MAYEXEC = 0x00000040
+VM_MAYSHARE = 0x00000080
+VM_GROWSDOWN = 0x00000100
+VM_UFFD_MISSING = 0x00000200
+VM_PFNMAP = 0x00000400
+VM_UFFD_WP = 0x00001000
+VM_LOCKED = 0x00002000
+VM_IO = 0x00004000
+VM_SEQ_READ = 0x00008000
+VM_RAND_READ = 0x00010000
+VM_DONTCOPY = 0x00020000
+VM_DONTEXPAND = 0x00040000
+VM_LOCKONFAULT = 0x00080000
+VM_ACCOUNT = 0x00100000
+VM_NORESERVE = 0x00200000
+VM_HUGETLB = 0x00400000
+VM_SYNC = 0x00800000
+VM_ARCH_1 = 0x01000000
+VM_WIPEONFORK = 0x02000000
+VM_DONTDUMP = 0x04000000
+VM_SOFTDIRTY = 0x08000000
+VM_MIXEDMAP = 0x10000000
+VM_HUGEPAGE = 0x20000000
+VM_NOHUGEPAGE = 0x40000000
+VM_MERGEABLE = 0x80000000
+
+
+class TargetError(Exception):
+    """A target cannot answer (bad vmcore, unknown symbol, ...)."""
+
+
+class TableReadError(TargetError):
+    """A page-table page could not be read (outside memory, not in the dump)."""
+
+    def __init__(self, phys: int, reason: str) -> None:
+        super().__init__(f"cannot read page table at physical {phys:#x}: {reason}")
+        self.phys = phys
+        self.reason = reason
+
+
+@dataclass(eq=False)
+class Mm:
+    """A struct mm_struct as the walker sees it."""
+
+    target: "Target"
+    #: The backend's own object (a drgn ``struct mm_struct *``), for callbacks.
+    obj: Any
+    #: Physical address of mm->pgd.
+    pgd: int
+    #: True for &init_mm (walk_pte_range's no_vma branch tests it).
+    is_init_mm: bool = False
+    #: Kernel virtual address of the mm_struct, for messages.
+    address: int = 0
+
+    def __repr__(self) -> str:
+        return f"Mm({self.address:#x}, pgd={self.pgd:#x})"
+
+
+@dataclass(eq=False)
+class Vma:
+    """A struct vm_area_struct as the walker sees it."""
+
+    mm: Mm
+    obj: Any
+    vm_start: int
+    vm_end: int
+    vm_flags: int
+    vm_pgoff: int = 0
+    #: pgprot_val(vma->vm_page_prot), used by the virtual THP split.
+    vm_page_prot: int = 0
+    #: vma_is_anonymous(): vma->vm_ops == NULL.
+    anonymous: bool = True
+    address: int = 0
+
+    @property
+    def vm_mm(self) -> Mm:
+        return self.mm
+
+    def __repr__(self) -> str:
+        return f"Vma({self.vm_start:#x}-{self.vm_end:#x}, flags={self.vm_flags:#x})"
+
+
+@dataclass
+class Hstate:
+    """struct hstate, reduced to what the walker uses."""
+
+    order: int
+    page_shift: int = 12
+
+    def huge_page_size(self) -> int:
+        return 1 << (self.order + self.page_shift)
+
+    def huge_page_mask(self) -> int:
+        return ~(self.huge_page_size() - 1) & 0xFFFFFFFFFFFFFFFF
+
+
+def decode_table(data: bytes) -> "array.array[int]":
+    """Decode a page-table page into native u64 entries (little-endian source)."""
+    table = array.array("Q", data)
+    if sys.byteorder != "little":
+        table.byteswap()
+    return table
+
+
+class Target:
+    """The kernel as the walker reads it.  Backends override every method."""
+
+    arch: Arch
+
+    def read_table(self, phys: int, nr: int) -> "array.array[int]":
+        """Read ``nr`` u64 entries of the page-table page at ``phys`` in one read."""
+        raise NotImplementedError
+
+    def phys_to_virt(self, phys: int) -> int:
+        """__va(): the direct-map address of a physical address."""
+        raise NotImplementedError
+
+    def virt_to_phys(self, addr: int) -> int:
+        """__pa(): the physical address of a kernel virtual address."""
+        raise NotImplementedError
+
+    def find_vma(self, mm: Mm, addr: int) -> Optional[Vma]:
+        """find_vma(): the first vma with vm_end > addr, or None."""
+        raise NotImplementedError
+
+    def hstate_vma(self, vma: Vma) -> Hstate:
+        """hstate_vma(): the huge page size of a hugetlb vma."""
+        raise NotImplementedError
+
+    def vma_interval_tree_foreach(
+        self, mapping: Any, first: int, last: int
+    ) -> Iterator[Vma]:
+        """vma_interval_tree_foreach() over mapping->i_mmap, in tree order."""
+        raise NotImplementedError
+
+    def huge_zero_pfn(self) -> Optional[int]:
+        """PFN of the huge zero page (is_huge_zero_pmd()), or None if unset."""
+        return None
+
+    def zero_pfn(self) -> int:
+        """my_zero_pfn(): PFN of the 4 KiB zero page."""
+        raise NotImplementedError
+
+    def mmap_write_locked(self, mm: Mm) -> bool:
+        """True if the dump shows mm->mmap_lock held for writing."""
+        return False
+
+
+@dataclass
+class WalkProblem:
+    """Something the kernel would have printed, fixed or retried, seen in a walk.
+
+    ``kind`` is one of ``bad`` (pXd_ERROR; the kernel would clear the entry),
+    ``unreadable`` (the entry points outside readable memory), ``cycle`` (the
+    entry points to a page-table page already used at another level),
+    ``again`` (ACTION_AGAIN did not converge) or ``locked``.
+    """
+
+    kind: str
+    level: str
+    addr: int
+    entry_phys: int
+    val: int
+    message: str
+
+    def __str__(self) -> str:
+        return (
+            f"{self.kind}: {self.level} entry {self.val:#018x} at phys "
+            f"{self.entry_phys:#x} (address {self.addr:#x}): {self.message}"
+        )
+
+
+ProblemList = List[WalkProblem]
