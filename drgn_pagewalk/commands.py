@@ -1,0 +1,416 @@
+"""The command set, shared by the drgn REPL (``%pagewalk ...``, registered
+through the "drgn.plugins" entry point) and the ``drgn-pagewalk`` CLI.
+
+Each subcommand turns a report from ops/ into text in one of three formats:
+``table`` (tabulate, for people), ``json`` (for scripts) and ``proc`` (exactly
+what the kernel prints in /proc).  Errors are :class:`PagewalkError`: one
+line, exit status 2 for usage and 1 for data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any, Callable, Dict, List, Sequence, TextIO
+
+from .report import FORMATS, Report, render_json, render_table
+
+
+class PagewalkError(Exception):
+    """A one-line error for the user; ``status`` is the exit code."""
+
+    status = 1
+
+
+class UsageError(PagewalkError):
+    status = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises one-line UsageErrors instead of exiting."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message}")
+
+
+# -- task selection ----------------------------------------------------------
+
+def parse_task_spec(spec: str) -> int:
+    """A PID (decimal) or a task_struct address (hex, 0x...)."""
+    try:
+        return int(spec, 0)
+    except ValueError:
+        raise UsageError(f"not a PID or task address: {spec!r}") from None
+
+
+def find_task_obj(prog: Any, spec: str) -> Any:
+    """The task a PID or ``task_struct`` address names; it must have an mm."""
+    from drgn import FaultError, Object
+    from drgn.helpers.linux.pid import find_task
+
+    value = parse_task_spec(spec)
+    if value < 0:
+        raise UsageError(f"not a PID or task address: {spec!r}")
+    if value >= 1 << 32:
+        task = Object(prog, "struct task_struct *", value)
+        try:
+            pid = task.pid.value_()
+            mm = task.mm.value_()
+        except FaultError:
+            raise PagewalkError(f"no task_struct at {value:#x}") from None
+        desc = f"task {value:#x} (PID {pid})"
+    else:
+        task = find_task(prog, value)
+        if not task:
+            raise PagewalkError(f"no process with PID {value}")
+        mm = task.mm.value_()
+        desc = f"PID {value}"
+    if not mm:
+        raise PagewalkError(f"{desc} is a kernel thread: it has no mm")
+    return task
+
+
+def tasks_with_mm(prog: Any) -> List[Any]:
+    """Every thread-group leader with an mm, by PID."""
+    from drgn.helpers.linux.pid import for_each_task
+
+    out = [t for t in for_each_task(prog)
+           if t.mm.value_() and t.pid.value_() == t.tgid.value_()]
+    return sorted(out, key=lambda t: t.pid.value_())
+
+
+def selected_tasks(prog: Any, args: argparse.Namespace) -> List[Any]:
+    if getattr(args, "all", False):
+        if args.task is not None:
+            raise UsageError("give a PID or --all, not both")
+        return tasks_with_mm(prog)
+    if args.task is None:
+        raise UsageError("a PID (or task_struct address) or --all is needed")
+    return [find_task_obj(prog, args.task)]
+
+
+def parse_addr(text: str) -> int:
+    try:
+        value = int(text, 16) if not text.startswith(("0x", "0X")) else int(text, 0)
+    except ValueError:
+        raise UsageError(f"not a hexadecimal address: {text!r}") from None
+    if not 0 <= value < 1 << 64:
+        raise UsageError(f"address out of range: {text!r}")
+    return value
+
+
+# -- commands -----------------------------------------------------------------
+
+def _task_desc(task: Any) -> str:
+    return f"PID {task.pid.value_()} ({task.comm.string_().decode(errors='replace')})"
+
+
+def cmd_ps(prog: Any, args: argparse.Namespace) -> List[Report]:
+    """Processes with an mm: what the other commands can look at."""
+    from drgn.helpers.linux.mm import task_rss
+
+    report = Report("", ["pid", "comm", "task", "mm", "rss_kb", "vmas"])
+    for task in tasks_with_mm(prog):
+        from drgn.helpers.linux.mm import for_each_vma
+
+        rss = task_rss(prog, task)
+        nr_vmas = sum(1 for _ in for_each_vma(task.mm))
+        report.rows.append([task.pid.value_(), task.comm.string_().decode(),
+                            task.value_(), task.mm.value_(),
+                            rss.total * 4, nr_vmas])
+    return [report]
+
+
+def cmd_vmas(prog: Any, args: argparse.Namespace) -> List[Report]:
+    """Per-vma page counts from the walker."""
+    from .drgn_target import get_target
+    from .ops.maps import show_map_vma
+    from .ops.vmas import totals, vma_pages, vma_perms
+
+    target = get_target(prog)
+    reports = []
+    for task in selected_tasks(prog, args):
+        mm = target.mm(task.mm)
+        stats = vma_pages(target.vmas(mm))
+        report = Report(_task_desc(task),
+                        ["start", "end", "perms", "kb", "present_kb", "swap_kb",
+                         "thp_kb", "hugetlb_kb", "name"])
+        for s in stats:
+            v = s.vma
+            report.rows.append([v.vm_start, v.vm_end, vma_perms(v.vm_flags),
+                                (v.vm_end - v.vm_start) >> 10, s.present * 4,
+                                s.swap * 4, s.thp * 4, s.hugetlb * 4,
+                                _maps_name(show_map_vma(task, v.obj))])
+            report.notes.extend(str(p) for p in s.problems)
+        t = totals(stats)
+        report.totals = ["total", "", "",
+                         sum((s.vma.vm_end - s.vma.vm_start) >> 10 for s in stats),
+                         t["present"] * 4, t["swap"] * 4, t["thp"] * 4,
+                         t["hugetlb"] * 4, f"{len(stats)} vmas"]
+        report.meta = {"pid": task.pid.value_(), "kernel": target.release,
+                       "paging_levels": target.arch.levels}
+        reports.append(report)
+    return reports
+
+
+def _maps_name(line: str) -> str:
+    """The name column of a /proc/PID/maps line (may be empty)."""
+    fields = line.rstrip("\n").split(None, 5)
+    return fields[5] if len(fields) == 6 else ""
+
+
+PM_PRESENT = 1 << 63
+PM_SWAP = 1 << 62
+PM_FILE = 1 << 61
+PM_MMAP_EXCLUSIVE = 1 << 56
+PM_SOFT_DIRTY = 1 << 55
+PM_PFRAME_MASK = (1 << 55) - 1
+
+
+def decode_pagemap_entry(entry: int) -> List[Any]:
+    """present, swap, pfn, swap type, swap offset, soft-dirty, exclusive, file
+    (Documentation/admin-guide/mm/pagemap.rst)."""
+    present = bool(entry & PM_PRESENT)
+    swap = bool(entry & PM_SWAP)
+    frame = entry & PM_PFRAME_MASK
+    return [present, swap,
+            frame if present else None,
+            frame & 0x1F if swap else None,
+            frame >> 5 if swap else None,
+            bool(entry & PM_SOFT_DIRTY), bool(entry & PM_MMAP_EXCLUSIVE),
+            bool(entry & PM_FILE)]
+
+
+def cmd_smaps(prog: Any, args: argparse.Namespace) -> List[Any]:
+    """/proc/PID/smaps."""
+    from .ops import smaps
+
+    addr = parse_addr(args.addr) if args.addr else None
+    out: List[Any] = []
+    for task in selected_tasks(prog, args):
+        if addr is not None and not _vma_at(task, addr):
+            raise PagewalkError(f"address {addr:#x} is not in any vma of {_task_desc(task)}")
+        if args.format == "proc":
+            out.append(smaps.show_smaps(task, addr))
+            continue
+        records = smaps.smaps_records(task)
+        if addr is not None:
+            records = [r for r in records if r["start"] <= addr < r["end"]]
+        out.append(_records_report(_task_desc(task), records,
+                                   ["start", "end", "perms", "Rss", "Pss",
+                                    "Shared_Clean", "Shared_Dirty", "Private_Clean",
+                                    "Private_Dirty", "Anonymous", "AnonHugePages",
+                                    "Swap", "Locked", "name"],
+                                   sum_from=3))
+    return out
+
+
+def _vma_at(task: Any, addr: int) -> bool:
+    from drgn.helpers.linux.mm import vma_find
+
+    return bool(vma_find(task.mm, addr))
+
+
+def _records_report(title: str, records: List[Dict[str, Any]],
+                    columns: List[str], sum_from: int) -> Report:
+    """A table of chosen columns, with totals of the numeric ones; JSON gets
+    every field of every record."""
+    report = Report(title, columns)
+    for r in records:
+        report.rows.append([r.get(c) for c in columns])
+    totals: List[Any] = ["total"] + [""] * (sum_from - 1)
+    for c in columns[sum_from:]:
+        vals = [r.get(c) for r in records]
+        totals.append(sum(v for v in vals if isinstance(v, int))
+                      if any(isinstance(v, int) for v in vals) else "")
+    report.totals = totals
+    report.meta = {"records": records}
+    return report
+
+
+def cmd_smaps_rollup(prog: Any, args: argparse.Namespace) -> List[Any]:
+    """/proc/PID/smaps_rollup."""
+    from .ops import smaps
+
+    out: List[Any] = []
+    for task in selected_tasks(prog, args):
+        if args.format == "proc":
+            out.append(smaps.show_smaps_rollup(task))
+            continue
+        record = smaps.smaps_rollup_record(task)
+        report = Report(_task_desc(task), ["field", "value"])
+        report.rows = [[k, v] for k, v in record.items()]
+        report.meta = {"rollup": record}
+        out.append(report)
+    return out
+
+
+def cmd_pagemap(prog: Any, args: argparse.Namespace) -> List[Any]:
+    """/proc/PID/pagemap entries, decoded."""
+    from .ops import pagemap
+
+    start = parse_addr(args.start) if args.start else None
+    end = parse_addr(args.end) if args.end else None
+    if start is not None and end is not None and start >= end:
+        raise UsageError(f"empty range {start:#x}-{end:#x}")
+    out: List[Any] = []
+    for task in selected_tasks(prog, args):
+        entries = pagemap.pagemap(task, start, end)
+        if args.format == "proc":
+            out.append("".join(f"{vaddr:x} {entry:016x}\n" for vaddr, entry in entries))
+            continue
+        report = Report(_task_desc(task),
+                        ["vaddr", "entry", "present", "swap", "pfn", "swap_type",
+                         "swap_offset", "soft_dirty", "exclusive", "file"])
+        for vaddr, entry in entries:
+            report.rows.append([vaddr, entry, *decode_pagemap_entry(entry)])
+        out.append(report)
+    return out
+
+
+def cmd_numa_maps(prog: Any, args: argparse.Namespace) -> List[Any]:
+    """/proc/PID/numa_maps."""
+    from .ops import numa_maps
+
+    out: List[Any] = []
+    for task in selected_tasks(prog, args):
+        text = numa_maps.show_numa_maps(task)
+        if args.format == "proc":
+            out.append(text)
+            continue
+        report = Report(_task_desc(task), ["start", "policy", "details"])
+        for line in text.splitlines():
+            start, policy, *rest = line.split(" ")
+            report.rows.append([int(start, 16), policy, " ".join(rest)])
+        out.append(report)
+    return out
+
+
+def cmd_status(prog: Any, args: argparse.Namespace) -> List[Any]:
+    """Memory lines of /proc/PID/status, from counters and from the walk."""
+    from .ops import status
+
+    out: List[Any] = []
+    for task in selected_tasks(prog, args):
+        if args.format == "proc":
+            out.append(status.show_status_mem(task))
+            continue
+        fields = status.status_fields(task)
+        report = Report(_task_desc(task), ["field", "counters_kb", "walk_kb", "agree"])
+        for name, f in fields.items():
+            report.rows.append([name, f.get("counters"), f.get("walk"), f.get("agree")])
+        out.append(report)
+    return out
+
+
+CommandFunc = Callable[[Any, argparse.Namespace], List[Any]]
+COMMANDS: Dict[str, CommandFunc] = {
+    "ps": cmd_ps,
+    "vmas": cmd_vmas,
+    "smaps": cmd_smaps,
+    "smaps-rollup": cmd_smaps_rollup,
+    "pagemap": cmd_pagemap,
+    "numa-maps": cmd_numa_maps,
+    "status": cmd_status,
+}
+
+
+def add_format_option(parser: argparse.ArgumentParser, sub: bool = False) -> None:
+    """--format; on a subcommand it only overrides a format given before it."""
+    parser.add_argument("--format", "-f", choices=FORMATS,
+                        default=argparse.SUPPRESS if sub else "table",
+                        help="table (default), json, or proc: exactly what "
+                        "the kernel prints in /proc")
+
+
+def add_subcommands(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    def task_cmd(name: str, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.add_argument("task", nargs="?", metavar="PID",
+                       help="PID, or task_struct address (0x...)")
+        p.add_argument("--all", "-a", action="store_true",
+                       help="every process with an mm")
+        add_format_option(p, sub=True)
+        return p
+
+    p = sub.add_parser("ps", help="processes with an mm")
+    add_format_option(p, sub=True)
+    task_cmd("vmas", "per-vma page counts from the page-table walk")
+    p = task_cmd("smaps", "/proc/PID/smaps")
+    p.add_argument("addr", nargs="?", metavar="ADDR",
+                   help="only the vma containing this address (hex)")
+    task_cmd("smaps-rollup", "/proc/PID/smaps_rollup")
+    p = task_cmd("pagemap", "/proc/PID/pagemap entries")
+    p.add_argument("start", nargs="?", metavar="START", help="first address (hex)")
+    p.add_argument("end", nargs="?", metavar="END", help="end address (hex)")
+    task_cmd("numa-maps", "/proc/PID/numa_maps")
+    task_cmd("status", "memory lines of /proc/PID/status, counters vs walk")
+
+
+def build_parser(prog_name: str = "pagewalk") -> argparse.ArgumentParser:
+    parser = _Parser(prog=prog_name,
+                     description="the kernel's page-table walker over a dump")
+    add_format_option(parser)
+    add_subcommands(parser)
+    return parser
+
+
+def render(result: Any, fmt: str) -> str:
+    if isinstance(result, str):
+        return result.rstrip("\n")
+    return render_json(result) if fmt == "json" else render_table(result)
+
+
+def run(prog: Any, args: argparse.Namespace, out: TextIO) -> None:
+    """Run a parsed command and write its output."""
+    results = COMMANDS[args.command](prog, args)
+    if args.format == "json" and len(results) != 1 and not all(
+            isinstance(r, str) for r in results):
+        import json
+
+        out.write(json.dumps([json.loads(render_json(r)) for r in results],
+                             indent=2) + "\n")
+        return
+    if args.format == "proc":
+        for r in results:
+            text = r if isinstance(r, str) else render_table(r)
+            out.write(text)
+        return
+    out.write("\n\n".join(render(r, args.format) for r in results) + "\n")
+
+
+def run_argv(prog: Any, argv: Sequence[str], out: TextIO = sys.stdout,
+             prog_name: str = "pagewalk") -> int:
+    """Parse and run; print a one-line error and return its status on failure."""
+    try:
+        args = build_parser(prog_name).parse_args(list(argv))
+        run(prog, args, out)
+    except PagewalkError as e:
+        print(f"{prog_name}: error: {e}", file=sys.stderr)
+        return e.status
+    return 0
+
+
+def _register_drgn_command() -> None:
+    """``%pagewalk SUBCOMMAND ...`` in the drgn REPL and run_command()."""
+    try:
+        from drgn.commands import custom_command, parse_shell_command
+    except ImportError:  # drgn without the command framework
+        return
+
+    @custom_command(
+        name="pagewalk",
+        description="the kernel's page-table walker: smaps, pagemap, vmas ...",
+        usage="**pagewalk** *COMMAND* [*ARGS*]",
+        long_description=build_parser().format_help(),
+        parse=parse_shell_command,
+    )
+    def _cmd_pagewalk(prog: Any, name: str, args: Sequence[str], **kwargs: Any) -> None:
+        # Errors are printed as one line by run_argv(); the REPL goes on.
+        run_argv(prog, args, sys.stdout, prog_name="pagewalk")
+
+
+_register_drgn_command()

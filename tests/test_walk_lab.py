@@ -1,0 +1,351 @@
+"""The walker on real kernels: every lab dump, against the guest's own
+/proc/PID/pagemap and /proc/PID/smaps and against drgn's follow_phys."""
+
+from __future__ import annotations
+
+from typing import Dict, List, Tuple
+
+import pytest
+from drgn import FaultError
+from drgn.helpers.linux.mm import follow_phys, for_each_vma, for_each_vmap_area, pfn_to_page
+from drgn.helpers.linux.pid import find_task
+
+from drgn_pagewalk import (
+    ACTION_CONTINUE,
+    MmWalkOps,
+    walk_page_mapping,
+    walk_page_range,
+    walk_page_range_novma,
+)
+from drgn_pagewalk.arch.base import PMD, PTE, PUD
+from drgn_pagewalk.drgn_target import get_target
+from drgn_pagewalk.target import VM_HUGETLB, VM_PFNMAP
+
+from .counts import count
+
+PM_PRESENT = 1 << 63
+PM_SWAP = 1 << 62
+PM_PFN_MASK = (1 << 55) - 1
+
+
+class Leaves:
+    """Ops recording leaves (per 4 KiB page) and holes of a whole-mm walk."""
+
+    def __init__(self, arch) -> None:
+        self.arch = arch
+        self.pages: Dict[int, Tuple[str, int]] = {}  # addr -> ("pfn"|"swap"|"none", x)
+        self.spans: List[Tuple[int, int]] = []
+        self.holes: List[Tuple[int, int, int]] = []
+        self.hugetlb: List[Tuple[int, int, int, int]] = []
+        self.ops = MmWalkOps(pte_entry=self.pte_entry, pte_hole=self.pte_hole,
+                             hugetlb_entry=self.hugetlb_entry)
+
+    def _leaf(self, addr: int, level: int, val: int, size: int) -> None:
+        arch = self.arch
+        if arch.pte_none(val):
+            kind = ("none", 0)
+            for off in range(0, size, 4096):
+                self.pages[addr + off] = kind
+        elif arch.pte_present(val) if level == PTE else arch.pmd_present(val):
+            pfn = arch.leaf_pfn(level, val)
+            for i, off in enumerate(range(0, size, 4096)):
+                self.pages[addr + off] = ("pfn", pfn + i)
+        else:
+            swp = arch.swp_type_offset(val)
+            for off in range(0, size, 4096):
+                self.pages[addr + off] = ("swap", swp)
+
+    def pte_entry(self, pte, addr, next, walk):
+        self.spans.append((addr, next))
+        self._leaf(addr, PTE, pte.val, next - addr)
+        return 0
+
+    def hugetlb_entry(self, pte, hmask, addr, next, walk):
+        self.spans.append((addr, next))
+        self.hugetlb.append((walk.vma.vm_start, hmask, addr, next))
+        # the huge entry maps [addr & hmask, + size); this call covers
+        # [addr, next) of it
+        base = addr & hmask
+        val = pte.val
+        if self.arch.pte_none(val):
+            for a in range(addr, next, 4096):
+                self.pages[a] = ("none", 0)
+        elif self.arch.pte_present(val):
+            pfn = self.arch.leaf_pfn(pte.level, val)
+            for a in range(addr, next, 4096):
+                self.pages[a] = ("pfn", pfn + ((a - base) >> 12))
+        else:
+            for a in range(addr, next, 4096):
+                self.pages[a] = ("swap", self.arch.swp_type_offset(val))
+        return 0
+
+    def pte_hole(self, addr, next, depth, walk):
+        self.spans.append((addr, next))
+        self.holes.append((addr, next, depth))
+        return 0
+
+
+def _mm(prog, pid: int):
+    task = find_task(prog, pid)
+    assert task, f"pid {pid} not in the dump"
+    assert task.mm, f"pid {pid} has no mm"
+    return task.mm
+
+
+def _walk_all(prog, pid: int) -> Leaves:
+    target = get_target(prog)
+    rec = Leaves(target.arch)
+    assert walk_page_range(_mm(prog, pid), 0, target.arch.task_size, rec.ops) == 0
+    return rec
+
+
+def test_paging_levels_match_lab(lab, prog):
+    assert get_target(prog).arch.levels == lab.levels
+
+
+def test_leaves_match_pagemap(lab, prog):
+    """Every page of every vma: the PFN the walk finds is the PFN pagemap
+    showed; swap entries give the same type and offset; no leaf where the
+    kernel showed nothing."""
+    for role, pid in lab.pids.items():
+        truth = lab.pagemap(pid)
+        rec = _walk_all(prog, pid)
+        present = swapped = empty = 0
+        for addr, entry in truth.items():
+            got = rec.pages.get(addr, ("none", 0))
+            if entry & PM_PRESENT:
+                assert got == ("pfn", entry & PM_PFN_MASK), f"{role} {addr:#x}"
+                present += 1
+            elif entry & PM_SWAP:
+                swp = (entry & 0x1F, (entry & PM_PFN_MASK) >> 5)
+                assert got == ("swap", swp), f"{role} {addr:#x}"
+                swapped += 1
+            else:
+                assert got[0] == "none", f"{role} {addr:#x}: {got}"
+                empty += 1
+        count("walker pages compared with pagemap", present + swapped + empty)
+        count("walker present pages", present)
+        count("walker swap entries", swapped)
+    assert any(lab.pagemap(pid) for pid in lab.pids.values())
+
+
+def test_holes_and_leaves_tile_the_address_space(lab, prog):
+    target = get_target(prog)
+    for pid in lab.pids.values():
+        rec = _walk_all(prog, pid)
+        spans = rec.spans
+        assert spans[0][0] == 0 and spans[-1][1] == target.arch.task_size
+        for (a0, b0), (a1, b1) in zip(spans, spans[1:]):
+            assert b0 == a1 and a1 < b1
+        depths = {d for _, _, d in rec.holes}
+        if lab.levels == 4:
+            assert depths <= {-1, 0, 2, 3} and 1 not in depths
+        else:
+            assert 1 in depths and depths <= {-1, 0, 1, 2, 3}
+        assert {-1, 3} <= depths
+
+
+def test_hugetlb_vmas_use_hugetlb_entry(lab, prog):
+    """hugetlb vmas go through hugetlb_entry with hmask = ~(KernelPageSize-1),
+    as the guest's smaps reports the page size."""
+    target = get_target(prog)
+    pid = lab.pids["workload"]
+    smaps = _smaps_page_sizes(lab.truth_text(pid, "smaps"))
+    rec = _walk_all(prog, pid)
+    seen = {}
+    for vm_start, hmask, addr, next in rec.hugetlb:
+        seen.setdefault(vm_start, set()).add(hmask)
+    hugetlb_vmas = [v for v in target.vmas(target.mm(_mm(prog, pid)))
+                    if v.vm_flags & VM_HUGETLB]
+    assert len(hugetlb_vmas) >= 2
+    sizes = set()
+    for vma in hugetlb_vmas:
+        size = smaps[vma.vm_start]
+        sizes.add(size)
+        assert seen[vma.vm_start] == {~(size - 1) & (2**64 - 1)}
+    assert 2 << 20 in sizes
+    if lab.meta.get("hugetlb_1g", True):
+        assert 1 << 30 in sizes
+    # and no pte_entry inside them
+    for vma in hugetlb_vmas:
+        assert not [h for h in rec.holes if vma.vm_start <= h[0] < vma.vm_end
+                    and h[2] != -1]
+
+
+def _smaps_page_sizes(text: str) -> Dict[int, int]:
+    sizes = {}
+    start = None
+    for line in text.splitlines():
+        if "-" in line.split(" ")[0] and not line.endswith(":"):
+            head = line.split(" ")[0]
+            if all(c in "0123456789abcdef-" for c in head):
+                start = int(head.split("-")[0], 16)
+        if line.startswith("KernelPageSize:"):
+            sizes[start] = int(line.split()[1]) * 1024
+    return sizes
+
+
+def test_pfnmap_vma_is_one_hole(lab, prog):
+    target = get_target(prog)
+    pid = lab.pids["workload"]
+    vmas = [v for v in target.vmas(target.mm(_mm(prog, pid)))
+            if v.vm_flags & VM_PFNMAP]
+    assert vmas, "the lab has a /dev/mem VM_PFNMAP mapping"
+    rec = _walk_all(prog, pid)
+    for vma in vmas:
+        inside = [s for s in rec.spans if vma.vm_start <= s[0] < vma.vm_end]
+        assert inside == [(vma.vm_start, vma.vm_end)]
+        assert (vma.vm_start, vma.vm_end, -1) in rec.holes
+
+
+def test_test_walk_skip_continue_and_errors(lab, prog):
+    pid = lab.pids["workload"]
+    mm = _mm(prog, pid)
+    end = get_target(prog).arch.task_size
+    calls = []
+    skip = MmWalkOps(test_walk=lambda s, e, w: 1,
+                     pte_entry=lambda *a: calls.append(a),
+                     pte_hole=lambda s, e, d, w: calls.append(d))
+    assert walk_page_range(mm, 0, end, skip) == 0
+    assert set(calls) == {-1}  # only the gaps between vmas
+
+    def pmd_entry(pmd, addr, next, walk):
+        walk.action = ACTION_CONTINUE
+        return 0
+
+    ptes = []
+    cont = MmWalkOps(pmd_entry=pmd_entry, pte_entry=lambda *a: ptes.append(a))
+    assert walk_page_range(mm, 0, end, cont) == 0
+    assert ptes == []
+
+    seen = []
+
+    def failing(pte, addr, next, walk):
+        seen.append(addr)
+        return -14 if len(seen) == 3 else 0
+
+    assert walk_page_range(mm, 0, end, MmWalkOps(pte_entry=failing)) == -14
+    assert len(seen) == 3
+
+
+class KernelLeaves:
+    """Ops recording kernel leaves at any level for a novma walk."""
+
+    def __init__(self, arch) -> None:
+        self.arch = arch
+        self.leaves: Dict[int, Tuple[int, int, int]] = {}  # start -> (size, level, val)
+        self.ops = MmWalkOps(pud_entry=self.pud_entry, pmd_entry=self.pmd_entry,
+                             pte_entry=self.pte_entry)
+
+    def pud_entry(self, pud, addr, next, walk):
+        if self.arch.pud_leaf(pud.val) and self.arch.pud_present(pud.val):
+            self.leaves[addr] = (next - addr, PUD, pud.val)
+        return 0
+
+    def pmd_entry(self, pmd, addr, next, walk):
+        if self.arch.pmd_leaf(pmd.val) and self.arch.pmd_present(pmd.val):
+            self.leaves[addr] = (next - addr, PMD, pmd.val)
+        return 0
+
+    def pte_entry(self, pte, addr, next, walk):
+        if self.arch.pte_present(pte.val):
+            self.leaves[addr] = (4096, PTE, pte.val)
+        return 0
+
+    def phys(self, addr: int) -> int:
+        for size in (4096, 2 << 20, 1 << 30):
+            base = addr & ~(size - 1)
+            leaf = self.leaves.get(base)
+            if leaf and leaf[0] == size:
+                return (self.arch.leaf_pfn(leaf[1], leaf[2]) << 12) + (addr - base)
+        raise KeyError(hex(addr))
+
+
+def _kernel_samples(prog) -> Dict[str, List[int]]:
+    target = get_target(prog)
+    samples = {
+        "text": [prog.symbol("_text").address, prog.symbol("schedule").address],
+        "data": [prog["jiffies"].address_, prog["init_mm"].address_],
+        "direct map": [target.page_offset_base + off
+                       for off in (0x1000, 0x100000, 0x1234000, 0x7000000)],
+        "vmemmap": [pfn_to_page(prog, pfn).value_() for pfn in (1, 0x1000, 0x10000)],
+        "vmalloc": [],
+    }
+    for va in for_each_vmap_area(prog):
+        if va.vm and len(samples["vmalloc"]) < 20:
+            samples["vmalloc"].append(va.va_start.value_())
+    return samples
+
+
+def _kernel_walk(prog, pgd=None) -> KernelLeaves:
+    target = get_target(prog)
+    rec = KernelLeaves(target.arch)
+    init_mm = prog["init_mm"].address_of_()
+    start = target.page_offset_base
+    assert walk_page_range_novma(init_mm, start, 0xFFFFFFFFFFFFF000, rec.ops,
+                                 pgd=pgd) == 0
+    return rec
+
+
+def test_novma_init_mm_matches_follow_phys(lab, prog):
+    rec = _kernel_walk(prog)
+    init_mm = prog["init_mm"].address_of_()
+    compared = 0
+    for kind, addrs in _kernel_samples(prog).items():
+        checked = 0
+        for addr in addrs:
+            try:
+                expected = follow_phys(init_mm, addr).value_()
+            except FaultError:
+                continue  # an unmapped vmalloc guard page, say
+            assert rec.phys(addr) == expected, f"{kind} {addr:#x}"
+            checked += 1
+        assert checked, f"no {kind} address was mapped"
+        compared += checked
+    count("kernel addresses compared with follow_phys", compared)
+
+
+def test_pgd_override_gives_the_same_kernel_half(lab, prog):
+    """walk->pgd = a process's pgd: its kernel half is init_mm's."""
+    pid = lab.pids["workload"]
+    mm = _mm(prog, pid)
+    assert _kernel_walk(prog, pgd=mm.pgd).leaves == _kernel_walk(prog).leaves
+
+
+def _file_vmas(lab, pid: int, path: str):
+    return [m for m in lab.maps(pid) if m.name == path]
+
+
+def test_walk_page_mapping_finds_every_mapper(lab, prog):
+    """walk_page_mapping() on the shared tmpfs file finds exactly the
+    (process, address) pairs that /proc/PID/maps and pagemap imply."""
+    path = lab.meta["tmpfs_file"]
+    expected = set()
+    mapping = None
+    for role, pid in lab.pids.items():
+        truth = lab.pagemap(pid)
+        for m in _file_vmas(lab, pid, path):
+            for addr in range(m.start, m.end, 4096):
+                if truth.get(addr, 0) & PM_PRESENT:
+                    expected.add((pid, addr))
+            if mapping is None:
+                task = find_task(prog, pid)
+                for vma_obj in for_each_vma(task.mm):
+                    if vma_obj.vm_start.value_() == m.start:
+                        mapping = vma_obj.vm_file.f_mapping
+    assert mapping is not None and expected
+    target = get_target(prog)
+    pid_of_mm = {}
+    for pid in lab.pids.values():
+        pid_of_mm[_mm(prog, pid).value_()] = pid
+    found = set()
+
+    def pte_entry(pte, addr, next, walk):
+        if target.arch.pte_present(pte.val):
+            found.add((pid_of_mm.get(walk.mm.address, -1), addr))
+        return 0
+
+    nr = (int(mapping.host.i_size) + 4095) >> 12
+    assert walk_page_mapping(mapping, 0, nr, MmWalkOps(pte_entry=pte_entry)) == 0
+    assert found == expected
+    count("walk_page_mapping (process, address) pairs", len(found))
