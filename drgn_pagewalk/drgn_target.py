@@ -23,7 +23,7 @@ from .target import (
     decode_table,
 )
 
-__START_KERNEL_map = 0xFFFFFFFF80000000
+START_KERNEL_MAP = 0xFFFFFFFF80000000
 X86_FEATURE_PTI = 7 * 32 + 11
 RWSEM_WRITER_LOCKED = 1
 
@@ -39,11 +39,11 @@ def _pgtable_levels(prog: Program) -> int:
     """4 or 5: __pgtable_l5_enabled, else vmcoreinfo's pgtable_l5_enabled."""
     try:
         return 5 if int(prog["__pgtable_l5_enabled"]) else 4
-    except KeyError:
+    except LookupError:
         pass
     try:
         info = prog["vmcoreinfo_data"].string_()
-    except (KeyError, FaultError):
+    except (LookupError, FaultError):
         info = b""
     m = re.search(rb"NUMBER\(pgtable_l5_enabled\)=(\d+)", info)
     return 5 if m and int(m.group(1)) else 4
@@ -66,15 +66,16 @@ class DrgnTarget(Target):
             raise TargetError(f"unsupported architecture {arch}: only x86-64 so far")
         try:
             release = prog["UTS_RELEASE"].string_().decode()
-        except KeyError:
+        except LookupError:
             release = prog["init_uts_ns"].name.release.string_().decode()
         self.release = release
         self.page_offset_base = int(prog["page_offset_base"])
-        self.phys_base = int(prog["phys_base"])
+        # phys_base is defined in assembly: a symbol without a type.
+        self.phys_base = prog.read_u64(prog.symbol("phys_base").address)
         try:
             physical_mask = int(prog["physical_mask"])
             shift = physical_mask.bit_length()
-        except KeyError:
+        except LookupError:
             shift = 52
         self.arch = X86_64(levels=_pgtable_levels(prog), pti=_pti_enabled(prog),
                            physical_mask_shift=shift,
@@ -95,9 +96,9 @@ class DrgnTarget(Target):
         return phys + self.page_offset_base
 
     def virt_to_phys(self, addr: int) -> int:
-        """__pa(): direct map or kernel image (__START_KERNEL_map)."""
-        if addr >= __START_KERNEL_map:
-            return addr - __START_KERNEL_map + self.phys_base
+        """__pa(): direct map or kernel image (START_KERNEL_MAP)."""
+        if addr >= START_KERNEL_MAP:
+            return addr - START_KERNEL_MAP + self.phys_base
         return addr - self.page_offset_base
 
     # -- mm and vma --------------------------------------------------------
@@ -185,11 +186,11 @@ class DrgnTarget(Target):
         try:
             pfn = int(prog["huge_zero_pfn"])  # 6.1+: ~0UL when unset
             return None if pfn == (1 << 64) - 1 else pfn
-        except KeyError:
+        except LookupError:
             pass
         try:
             page = prog["huge_zero_page"]
-        except KeyError:
+        except LookupError:
             return None
         if not page.value_():
             return None

@@ -131,6 +131,7 @@ def test_leaves_match_pagemap(lab, prog):
 
 def test_holes_and_leaves_tile_the_address_space(lab, prog):
     target = get_target(prog)
+    all_depths = set()
     for pid in lab.pids.values():
         rec = _walk_all(prog, pid)
         spans = rec.spans
@@ -141,8 +142,18 @@ def test_holes_and_leaves_tile_the_address_space(lab, prog):
         if lab.levels == 4:
             assert depths <= {-1, 0, 2, 3} and 1 not in depths
         else:
-            assert 1 in depths and depths <= {-1, 0, 1, 2, 3}
-        assert {-1, 3} <= depths
+            assert depths <= {-1, 0, 1, 2, 3}
+        all_depths |= depths
+    # the workload's half-touched THP region has empty pmds
+    assert {-1, 3} <= all_depths
+    # without vmas, the empty top-level areas of the user half are p4d
+    # holes (depth 1) in 5-level mode and pgd holes (depth 0) in 4-level
+    rec = Leaves(target.arch)
+    mm = _mm(prog, lab.pids["workload"])
+    assert walk_page_range_novma(mm, 0, target.arch.task_size, rec.ops) == 0
+    novma_depths = {d for _, _, d in rec.holes}
+    assert (1 in novma_depths) == (lab.levels == 5)
+    assert 0 in novma_depths or lab.levels == 5
 
 
 def test_hugetlb_vmas_use_hugetlb_entry(lab, prog):

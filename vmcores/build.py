@@ -1,0 +1,456 @@
+"""Build the lab: real Debian kernels booted under QEMU, with the guest's own
+/proc output captured just before a dump.
+
+    python -m vmcores.build [--only NAME ...] [--force]
+
+Labs go to $DRGN_PAGEWALK_CACHE/labs/NAME (default ~/.cache/drgn-pagewalk).
+Each is built in a temporary directory and renamed into place with lab.json
+written last, so a half-built lab is never trusted.  A lab whose lab.json
+names the current recipe (kernel package versions and a hash of the guest
+sources) is kept as it is.  Failures are one line on stderr and exit 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+HERE = Path(__file__).resolve().parent
+BOOT_TIMEOUT = 300  # seconds from QEMU start to LAB-READY
+SOURCES = ("workload.c", "capture.c", "init.sh", "manifest.json")
+
+
+class LabError(Exception):
+    """A lab cannot be built or used; the message is one line."""
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("DRGN_PAGEWALK_CACHE",
+                               Path.home() / ".cache" / "drgn-pagewalk"))
+
+
+def manifest() -> Dict[str, Any]:
+    return json.loads((HERE / "manifest.json").read_text())
+
+
+def recipe_hash() -> str:
+    """The recipe a lab was built from: guest sources and package versions."""
+    h = hashlib.sha256()
+    for name in SOURCES:
+        h.update((HERE / name).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def lab_names() -> List[str]:
+    names = []
+    for name, lab in manifest()["labs"].items():
+        names.append(name)
+        if lab.get("kdump"):
+            names.append(lab["kdump"])
+    return names
+
+
+def _run(cmd: List[str], what: str, **kw: Any) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(cmd, check=True, capture_output=True, **kw)
+    except FileNotFoundError:
+        raise LabError(f"{what}: {cmd[0]} is not installed (run setup.sh)") from None
+    except subprocess.CalledProcessError as e:
+        err = (e.stderr or b"").decode(errors="replace").strip().splitlines()
+        raise LabError(f"{what} failed: {err[-1] if err else e}") from None
+
+
+# -- kernels -------------------------------------------------------------------
+
+def _download(package: str, version: str, debs: Path) -> Path:
+    """apt-get download PACKAGE=VERSION into the cache (once)."""
+    debs.mkdir(parents=True, exist_ok=True)
+    found = sorted(debs.glob(f"{package}_*.deb"))
+    if found:
+        return found[-1]
+    cmd = ["apt-get", "download", f"{package}={version}"]
+    try:
+        _run(cmd, f"download {package}", cwd=debs)
+    except LabError:
+        _run(["apt-get", "update", "-qq"], "apt-get update")
+        try:
+            _run(cmd, f"download {package}", cwd=debs)
+        except LabError:
+            raise LabError(f"package {package}={version} not found in Debian's archive") \
+                from None
+    found = sorted(debs.glob(f"{package}_*.deb"))
+    if not found:
+        raise LabError(f"download of {package} left no .deb")
+    return found[-1]
+
+
+def _modinfo_depends(path: Path) -> List[str]:
+    out = _run(["modinfo", "-F", "depends", str(path)], f"modinfo {path.name}").stdout
+    return [d for d in out.decode().strip().split(",") if d]
+
+
+def ensure_kernel(key: str) -> Dict[str, Path]:
+    """vmlinuz, vmlinux and the guest's modules of a manifest kernel."""
+    k = manifest()["kernels"][key]
+    root = cache_dir() / "kernels" / k["version"]
+    done = root / ".done"
+    paths = {"vmlinuz": root / "vmlinuz", "vmlinux": root / "vmlinux",
+             "modules": root / "modules"}
+    if done.exists():
+        return paths
+    debs = cache_dir() / "debs"
+    image = _download(k["image"], k["version"], debs)
+    dbg = _download(k["dbg"], k["version"], debs)
+    tmp = Path(tempfile.mkdtemp(dir=cache_dir(), prefix=".kernel-"))
+    try:
+        ex = tmp / "x"
+        ex.mkdir()
+        _run(["sh", "-c", f"dpkg-deb --fsys-tarfile '{image}' | tar -x -C '{ex}' ./boot ./lib/modules"],
+             f"extract {image.name}")
+        _run(["sh", "-c", f"dpkg-deb --fsys-tarfile '{dbg}' | tar -x -C '{ex}' ./usr/lib/debug/boot"],
+             f"extract {dbg.name}")
+        release = k["release"]
+        shutil.move(str(ex / "boot" / f"vmlinuz-{release}"), tmp / "vmlinuz")
+        shutil.move(str(ex / "usr/lib/debug/boot" / f"vmlinux-{release}"), tmp / "vmlinux")
+        mods = tmp / "modules"
+        mods.mkdir()
+        order = _module_order(ex / "lib/modules" / release, k["modules"], mods)
+        (mods / "order").write_text("\n".join(order) + "\n")
+        shutil.rmtree(ex)
+        if root.exists():
+            shutil.rmtree(root)
+        root.parent.mkdir(parents=True, exist_ok=True)
+        tmp.rename(root)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    done.write_text(k["version"] + "\n")
+    return paths
+
+
+def _module_order(moddir: Path, wanted: List[str], dest: Path) -> List[str]:
+    """Copy the wanted modules and their modinfo dependencies (decompressed),
+    in load order.  Debian ships no modules.dep in these packages' trees."""
+    index = {}
+    for p in moddir.rglob("*.ko*"):
+        name = p.name.split(".ko")[0]
+        index[name] = p
+        index[name.replace("-", "_")] = p
+    order: List[str] = []
+
+    def add(name: str) -> None:
+        p = index.get(name) or index.get(name.replace("-", "_"))
+        if p is None:
+            raise LabError(f"kernel module {name} not in the package")
+        base = p.name.split(".ko")[0]
+        if base in order:
+            return
+        for dep in _modinfo_depends(p):
+            add(dep)
+        data = p.read_bytes()
+        if p.name.endswith(".xz"):
+            import lzma
+
+            data = lzma.decompress(data)
+        (dest / f"{base}.ko").write_bytes(data)
+        order.append(base)
+
+    for name in wanted:
+        add(name)
+    return order
+
+
+# -- guest ---------------------------------------------------------------------
+
+def build_initramfs(modules: Path, out: Path) -> None:
+    """busybox + the static workload and capturer + modules, as newc cpio."""
+    root = Path(tempfile.mkdtemp(prefix="lab-initramfs-"))
+    try:
+        for d in ("bin", "proc", "sys", "dev", "tmp", "modules"):
+            (root / d).mkdir()
+        busybox = shutil.which("busybox") or "/bin/busybox"
+        if not Path(busybox).exists():
+            raise LabError("busybox is not installed (run setup.sh)")
+        shutil.copy(busybox, root / "bin" / "busybox")
+        applets = _run([busybox, "--list"], "busybox --list").stdout.decode().split()
+        for a in applets:
+            if a != "busybox":
+                (root / "bin" / a).symlink_to("busybox")
+        for prog in ("workload", "capture"):
+            _run(["gcc", "-static", "-O2", "-o", str(root / prog), str(HERE / f"{prog}.c")],
+                 f"compile {prog}.c")
+        for m in modules.iterdir():
+            shutil.copy(m, root / "modules" / m.name)
+        init = root / "init"
+        shutil.copy(HERE / "init.sh", init)
+        init.chmod(0o755)
+        files = subprocess.run(["find", "."], cwd=root, capture_output=True,
+                               check=True).stdout
+        cpio = subprocess.run(["cpio", "-o", "-H", "newc", "--quiet"], cwd=root,
+                              input=files, capture_output=True)
+        if cpio.returncode:
+            raise LabError(f"cpio failed: {cpio.stderr.decode().strip()}")
+        out.write_bytes(gzip.compress(cpio.stdout, 6))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+class Qmp:
+    """A minimal QMP client over a unix socket."""
+
+    def __init__(self, path: Path) -> None:
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.settimeout(600)
+        self.sock.connect(str(path))
+        self.file = self.sock.makefile("rwb")
+        self._read()  # greeting
+        self.cmd("qmp_capabilities")
+
+    def _read(self) -> Dict[str, Any]:
+        while True:
+            line = self.file.readline()
+            if not line:
+                raise LabError("QMP connection closed")
+            msg = json.loads(line)
+            if "event" not in msg:
+                return msg
+
+    def cmd(self, name: str, **args: Any) -> Any:
+        self.file.write(json.dumps({"execute": name, "arguments": args}).encode() + b"\n")
+        self.file.flush()
+        msg = self._read()
+        if "error" in msg:
+            raise LabError(f"QMP {name}: {msg['error'].get('desc')}")
+        return msg.get("return")
+
+    def hmp(self, line: str) -> str:
+        return self.cmd("human-monitor-command", **{"command-line": line})
+
+
+def parse_frames(data: bytes) -> Dict[str, bytes]:
+    """The capturer's framed stream -> {name: bytes}, checked end to end."""
+    files: Dict[str, bytes] = {}
+    pos = 0
+    while True:
+        nl = data.find(b"\n", pos)
+        if nl < 0:
+            raise LabError("ground truth transfer truncated (no @@DONE)")
+        head = data[pos:nl].decode(errors="replace")
+        if head == "@@DONE":
+            return files
+        parts = head.split(" ")
+        if len(parts) != 3 or parts[0] != "@@FILE":
+            raise LabError(f"ground truth transfer garbled at byte {pos}")
+        name, length = parts[1], int(parts[2])
+        body = data[nl + 1: nl + 1 + length]
+        end = nl + 1 + length
+        nl2 = data.find(b"\n", end)
+        trailer = data[end:nl2].decode(errors="replace").split(" ")
+        if len(body) != length or len(trailer) != 3 or trailer[0] != "@@END":
+            raise LabError(f"ground truth transfer truncated in {name}")
+        h = 1469598103934665603
+        for b in body:
+            h = ((h ^ b) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
+        if f"{h:016x}" != trailer[2]:
+            raise LabError(f"ground truth checksum mismatch in {name}")
+        files[name] = body
+        pos = nl2 + 1
+
+
+def _dig_holes(path: Path) -> None:
+    """Store a dump sparse: most of a guest's RAM is zeros."""
+    subprocess.run(["fallocate", "--dig-holes", str(path)], capture_output=True)
+
+
+def boot_and_dump(name: str, spec: Dict[str, Any], kernel: Dict[str, Path],
+                  initrd: Path, work: Path, kdump_dir: Optional[Path]) -> Dict[str, Any]:
+    guest = manifest()["guest"]
+    console, serial1, qmp_path = work / "console.txt", work / "serial1.bin", work / "qmp.sock"
+    cmd = ["qemu-system-x86_64", "-machine", guest["machine"], "-cpu", spec["cpu"],
+           "-m", str(guest["memory_mb"]), "-smp", "1", "-nographic", "-no-reboot",
+           "-kernel", str(kernel["vmlinuz"]), "-initrd", str(initrd),
+           "-append", guest["cmdline"], "-device", "vmcoreinfo",
+           "-serial", f"file:{console}", "-serial", f"file:{serial1}",
+           "-monitor", "none", "-qmp", f"unix:{qmp_path},server=on,wait=off"]
+    t0 = time.time()
+    try:
+        qemu = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT)
+    except FileNotFoundError:
+        raise LabError("qemu-system-x86_64 is not installed (run setup.sh)") from None
+    try:
+        while True:
+            text = console.read_text(errors="replace") if console.exists() else ""
+            if "LAB-READY" in text:
+                break
+            errors = [l for l in text.splitlines() if "LAB-ERROR" in l]
+            if errors:
+                raise LabError(f"{name}: guest failed: {errors[0].strip()}")
+            if qemu.poll() is not None:
+                tail = " | ".join(text.strip().splitlines()[-3:])
+                raise LabError(f"{name}: QEMU exited ({qemu.returncode}) before READY; "
+                               f"console: {tail}")
+            if time.time() - t0 > BOOT_TIMEOUT:
+                tail = " | ".join(text.strip().splitlines()[-3:])
+                raise LabError(f"{name}: READY not seen in {BOOT_TIMEOUT} s; console: {tail}")
+            time.sleep(0.5)
+        boot_secs = time.time() - t0
+        qmp = Qmp(qmp_path)
+        qmp.cmd("stop")
+        files = parse_frames(serial1.read_bytes())
+        files["qemu_info_registers"] = qmp.hmp("info registers").encode()
+        files["qemu_info_mem"] = qmp.hmp("info mem").encode()
+        files["qemu_info_tlb"] = qmp.hmp("info tlb").encode()
+        vmcore = work / "vmcore"
+        qmp.cmd("dump-guest-memory", paging=False, protocol=f"file:{vmcore}")
+        if kdump_dir is not None:
+            flat = work / "vmcore.flat"
+            qmp.cmd("dump-guest-memory", paging=False, protocol=f"file:{flat}",
+                    format="kdump-zlib")
+        qmp.cmd("quit")
+        qemu.wait(60)
+    finally:
+        if qemu.poll() is None:
+            qemu.kill()
+            qemu.wait()
+    expected = guest["memory_mb"] << 20
+    if vmcore.stat().st_size < expected:
+        raise LabError(f"{name}: dump incomplete ({vmcore.stat().st_size} bytes)")
+    _dig_holes(vmcore)
+    if kdump_dir is not None:
+        with open(flat, "rb") as src, open(kdump_dir / "vmcore", "wb") as dst:
+            p = subprocess.run(["makedumpfile", "-R", str(kdump_dir / "vmcore.tmp")],
+                               stdin=src, capture_output=True)
+        if p.returncode:
+            raise LabError(f"makedumpfile -R failed: {p.stderr.decode().strip()[-200:]}")
+        (kdump_dir / "vmcore.tmp").rename(kdump_dir / "vmcore")
+        flat.unlink()
+    return {"files": files, "boot_seconds": round(boot_secs, 1)}
+
+
+def write_truth(files: Dict[str, bytes], truth: Path) -> Dict[str, Any]:
+    """Lay the captured files out as truth/PID/NAME and truth/NAME."""
+    for name, body in files.items():
+        path = truth / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(body)
+    layout: Dict[str, Any] = {"pids": {"init": 1}, "vmas": {}}
+    for line in files["layout"].decode().splitlines():
+        parts = line.split()
+        if parts[0] == "pid":
+            layout["pids"][parts[1]] = int(parts[2])
+        elif parts[0] == "vma":
+            layout["vmas"][parts[1]] = {"pid": int(parts[2]), "start": int(parts[3], 16),
+                                        "end": int(parts[4], 16)}
+        elif parts[0] == "nohugetlb_1g":
+            layout["hugetlb_1g"] = False
+    layout.setdefault("hugetlb_1g", "hugetlb_1g" in layout["vmas"])
+    return layout
+
+
+def build_lab(name: str, force: bool = False) -> None:
+    """Build one lab configuration (and its kdump twin) unless it is current."""
+    m = manifest()
+    spec = m["labs"][name]
+    labs = cache_dir() / "labs"
+    outputs = [name] + ([spec["kdump"]] if spec.get("kdump") else [])
+    recipe = recipe_hash()
+    if not force and all(_current(labs / n, recipe) for n in outputs):
+        print(f"lab {name}: up to date")
+        return
+    t0 = time.time()
+    kernel = ensure_kernel(spec["kernel"])
+    labs.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(dir=labs, prefix=f".{name}-"))
+    kdump_work = Path(tempfile.mkdtemp(dir=labs, prefix=f".{name}-kdump-")) \
+        if spec.get("kdump") else None
+    try:
+        initrd = work / "initrd.gz"
+        build_initramfs(kernel["modules"], initrd)
+        result = boot_and_dump(name, spec, kernel, initrd, work, kdump_work)
+        initrd.unlink()
+        truth = work / "truth"
+        layout = write_truth(result["files"], truth)
+        k = m["kernels"][spec["kernel"]]
+        meta = {
+            "name": name, "recipe": recipe, "kernel_release": k["release"],
+            "packages": {k["image"]: k["version"], k["dbg"]: k["version"]},
+            "levels": spec["levels"], "cpu": spec["cpu"],
+            "guest_memory_mb": m["guest"]["memory_mb"], "dump_format": "elf",
+            "vmlinux": str(kernel["vmlinux"]), "pids": layout["pids"],
+            "vmas": layout["vmas"], "hugetlb_1g": layout["hugetlb_1g"],
+            "tmpfs_file": "/tmp/lab-shmem", "boot_seconds": result["boot_seconds"],
+            "build_seconds": round(time.time() - t0, 1),
+            "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        pairs = [(work, name, meta)]
+        if kdump_work is not None:
+            shutil.copytree(truth, kdump_work / "truth")
+            shutil.copy(work / "console.txt", kdump_work / "console.txt")
+            pairs.append((kdump_work, spec["kdump"], dict(meta, name=spec["kdump"],
+                                                          dump_format="kdump")))
+        for d, n, md in pairs:
+            for junk in ("qmp.sock", "serial1.bin"):
+                if (d / junk).exists():
+                    (d / junk).unlink()
+            md["vmcore"] = str(labs / n / "vmcore")
+            md["vmcore_bytes"] = (d / "vmcore").stat().st_size
+            final = labs / n
+            if final.exists():
+                shutil.rmtree(final)
+            d.rename(final)
+            # lab.json last: its presence marks a complete lab
+            (final / "lab.json").write_text(json.dumps(md, indent=2) + "\n")
+        print(f"lab {name}: built in {time.time() - t0:.0f} s "
+              f"(boot to READY {result['boot_seconds']} s)")
+    finally:
+        for d in (work, kdump_work):
+            if d is not None and d.exists():
+                shutil.rmtree(d, ignore_errors=True)
+
+
+def _current(path: Path, recipe: str) -> bool:
+    try:
+        meta = json.loads((path / "lab.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return meta.get("recipe") == recipe and (path / "vmcore").exists()
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m vmcores.build",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--only", action="append", metavar="NAME",
+                        help="build only this configuration (repeatable)")
+    parser.add_argument("--force", action="store_true", help="rebuild even if current")
+    args = parser.parse_args(argv)
+    names = list(manifest()["labs"])
+    if args.only:
+        unknown = [n for n in args.only if n not in names]
+        if unknown:
+            print(f"vmcores.build: error: unknown lab {unknown[0]} "
+                  f"(known: {', '.join(names)})", file=sys.stderr)
+            return 2
+        names = args.only
+    try:
+        for name in names:
+            build_lab(name, args.force)
+    except LabError as e:
+        print(f"vmcores.build: error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,222 @@
+/*
+ * The lab's ground truth: what the guest kernel itself prints in /proc,
+ * captured just before the dump and sent to the host over /dev/ttyS1.
+ *
+ * For PID 1 and the PIDs in /tmp/layout: maps, smaps, smaps_rollup, status,
+ * numa_maps, and pagemap for every page of every vma (as runs: "R addr
+ * count entry step", step 1 when the PFN grows by one per page).  Then
+ * meminfo, vmallocinfo, iomem and the layout.  Each file is framed as
+ *   @@FILE name length\n <bytes> @@END name fnv1a64\n
+ * and the stream ends with @@DONE.  Then it prints READY on the console and
+ * pauses forever, so PID 1 stays blocked in wait() and nothing touches the
+ * measured memory before the dump.  The capturer excludes itself.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+static int out;
+static char *buf;
+static size_t cap;
+
+static void die(const char *what)
+{
+	fprintf(stderr, "capture: %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+static void put(const void *p, size_t n)
+{
+	const char *c = p;
+
+	while (n) {
+		ssize_t w = write(out, c, n);
+		if (w < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			die("write ttyS1");
+		}
+		c += w;
+		n -= (size_t)w;
+	}
+}
+
+static uint64_t fnv(const char *p, size_t n)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (size_t i = 0; i < n; i++) {
+		h ^= (unsigned char)p[i];
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+static void send(const char *name, const char *data, size_t len)
+{
+	char head[512];
+
+	snprintf(head, sizeof(head), "@@FILE %s %zu\n", name, len);
+	put(head, strlen(head));
+	put(data, len);
+	snprintf(head, sizeof(head), "@@END %s %016" PRIx64 "\n", name, fnv(data, len));
+	put(head, strlen(head));
+}
+
+/* Read a whole (proc) file into buf; returns its length or -1. */
+static ssize_t slurp(const char *path)
+{
+	int fd = open(path, O_RDONLY);
+	size_t len = 0;
+
+	if (fd < 0)
+		return -1;
+	for (;;) {
+		if (len + 65536 > cap) {
+			cap = (cap + 65536) * 2;
+			buf = realloc(buf, cap);
+			if (!buf)
+				die("realloc");
+		}
+		ssize_t r = read(fd, buf + len, cap - len);
+		if (r < 0)
+			die(path);
+		if (r == 0)
+			break;
+		len += (size_t)r;
+	}
+	close(fd);
+	return (ssize_t)len;
+}
+
+static void send_file(const char *path, const char *name)
+{
+	ssize_t len = slurp(path);
+
+	if (len < 0)
+		die(path);
+	send(name, buf, (size_t)len);
+}
+
+/* pagemap of every vma in maps, as runs. */
+static void send_pagemap(int pid, const char *maps, size_t maps_len)
+{
+	char path[64];
+	size_t olen = 0, ocap = 1 << 20;
+	char *o = malloc(ocap);
+	const char *line = maps, *end = maps + maps_len;
+
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
+	int fd = open(path, O_RDONLY);
+	if (fd < 0 || !o)
+		die(path);
+	while (line < end) {
+		unsigned long start, stop;
+		const char *nl = memchr(line, '\n', end - line);
+		if (!nl)
+			nl = end;
+		if (sscanf(line, "%lx-%lx", &start, &stop) != 2)
+			die("maps line");
+		line = nl + 1;
+		if (start >= 0xffffffffff600000UL) /* [vsyscall]: pagemap stops below */
+			continue;
+		unsigned long n = (stop - start) / 4096, i = 0;
+		uint64_t *pm = malloc(n * 8);
+		if (!pm)
+			die("malloc");
+		if (pread(fd, pm, n * 8, (off_t)(start / 4096 * 8)) != (ssize_t)(n * 8))
+			die("pread pagemap");
+		while (i < n) {
+			unsigned long j = i + 1;
+			uint64_t step = (pm[i] >> 63) && j < n && pm[j] == pm[i] + 1 ? 1 : 0;
+			while (j < n && pm[j] == pm[j - 1] + step)
+				j++;
+			if (olen + 128 > ocap) {
+				ocap *= 2;
+				o = realloc(o, ocap);
+				if (!o)
+					die("realloc");
+			}
+			olen += (size_t)sprintf(o + olen, "R %lx %lx %016" PRIx64 " %" PRIu64 "\n",
+					start + i * 4096, j - i, pm[i], step);
+			i = j;
+		}
+		free(pm);
+	}
+	close(fd);
+	char name[64];
+	snprintf(name, sizeof(name), "%d/pagemap", pid);
+	send(name, o, olen);
+	free(o);
+}
+
+static void send_pid(int pid)
+{
+	static const char *files[] = { "smaps", "smaps_rollup", "status", "numa_maps" };
+	char path[64], name[64];
+
+	/* maps first: pagemap follows its vmas */
+	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+	ssize_t len = slurp(path);
+	if (len < 0)
+		die(path);
+	char *maps = malloc((size_t)len + 1);
+	memcpy(maps, buf, (size_t)len);
+	snprintf(name, sizeof(name), "%d/maps", pid);
+	send(name, maps, (size_t)len);
+	for (unsigned i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(path, sizeof(path), "/proc/%d/%s", pid, files[i]);
+		snprintf(name, sizeof(name), "%d/%s", pid, files[i]);
+		send_file(path, name);
+	}
+	send_pagemap(pid, maps, (size_t)len);
+	free(maps);
+}
+
+int main(void)
+{
+	struct termios t;
+	int pids[16], npids = 0;
+	char line[256];
+
+	out = open("/dev/ttyS1", O_WRONLY | O_NOCTTY);
+	if (out < 0)
+		die("/dev/ttyS1");
+	if (tcgetattr(out, &t) == 0) {
+		cfmakeraw(&t);
+		tcsetattr(out, TCSANOW, &t);
+	}
+	pids[npids++] = 1;
+	FILE *f = fopen("/tmp/layout", "r");
+	if (!f)
+		die("/tmp/layout");
+	while (fgets(line, sizeof(line), f)) {
+		char role[64];
+		int pid;
+		if (sscanf(line, "pid %63s %d", role, &pid) == 2 && npids < 16)
+			pids[npids++] = pid;
+	}
+	fclose(f);
+	for (int i = 0; i < npids; i++)
+		send_pid(pids[i]);
+	send_file("/proc/meminfo", "meminfo");
+	send_file("/proc/vmallocinfo", "vmallocinfo");
+	send_file("/proc/iomem", "iomem");
+	send_file("/tmp/layout", "layout");
+	put("@@DONE\n", 7);
+	tcdrain(out);
+	int con = open("/dev/console", O_WRONLY);
+	if (con >= 0) {
+		dprintf(con, "\nLAB-READY capture=%d\n", getpid());
+		close(con);
+	}
+	for (;;)
+		pause();
+}

@@ -1,0 +1,124 @@
+"""The lab dumps as the tests see them.
+
+    from vmcores.lab import LAB_NAMES, ensure_lab
+    lab = ensure_lab("6.1-4level")     # builds it if missing or outdated
+    prog = lab.program()
+    lab.truth_text(lab.pids["workload"], "smaps")
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Dict, List
+
+from .build import LabError, build_lab, cache_dir, lab_names, manifest, recipe_hash
+
+LAB_NAMES: List[str] = lab_names()
+
+
+@dataclass(frozen=True)
+class MapsLine:
+    """One parsed line of /proc/PID/maps."""
+
+    start: int
+    end: int
+    perms: str
+    offset: int
+    dev: str
+    inode: int
+    name: str
+
+
+class Lab:
+    """One built lab: a dump, its vmlinux and the guest's ground truth."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.meta: Dict[str, Any] = json.loads((path / "lab.json").read_text())
+        self.name: str = self.meta["name"]
+        self.vmcore = path / "vmcore"
+        self.vmlinux = Path(self.meta["vmlinux"])
+        self.kernel_release: str = self.meta["kernel_release"]
+        self.levels: int = self.meta["levels"]
+        self.pids: Dict[str, int] = dict(self.meta["pids"])
+        self.truth = path / "truth"
+
+    def __repr__(self) -> str:
+        return f"Lab({self.name})"
+
+    def truth_text(self, pid: int, name: str) -> str:
+        return (self.truth / str(pid) / name).read_text()
+
+    def truth_global(self, name: str) -> str:
+        return (self.truth / name).read_text()
+
+    def pagemap(self, pid: int) -> Dict[int, int]:
+        """vaddr -> the 64-bit /proc/PID/pagemap entry, every page of every vma."""
+        return _pagemap(self.truth / str(pid) / "pagemap")
+
+    def pagemap_lines(self, pid: int) -> str:
+        """The pagemap as one ``VADDR ENTRY`` line per page, in vma order."""
+        return "".join(f"{a:x} {e:016x}\n" for a, e in self.pagemap(pid).items())
+
+    def maps(self, pid: int) -> List[MapsLine]:
+        out = []
+        for line in self.truth_text(pid, "maps").splitlines():
+            fields = line.split(None, 5)
+            start, end = (int(x, 16) for x in fields[0].split("-"))
+            out.append(MapsLine(start, end, fields[1], int(fields[2], 16), fields[3],
+                                int(fields[4]), fields[5] if len(fields) > 5 else ""))
+        return out
+
+    def program(self) -> Any:
+        """A drgn Program on the dump with the vmlinux loaded.
+
+        QEMU's kdump-compressed dumps have no architecture name in their
+        header, so the kdump lab's Program is made with x86-64 given."""
+        import drgn
+
+        if self.meta.get("dump_format") == "kdump":
+            prog = drgn.Program(drgn.Platform(
+                drgn.Architecture.X86_64,
+                drgn.PlatformFlags.IS_64_BIT | drgn.PlatformFlags.IS_LITTLE_ENDIAN))
+        else:
+            prog = drgn.Program()
+        prog.set_core_dump(str(self.vmcore))
+        prog.load_debug_info([str(self.vmlinux)])
+        return prog
+
+
+@lru_cache(maxsize=None)
+def _pagemap(path: Path) -> Dict[int, int]:
+    out: Dict[int, int] = {}
+    for line in path.read_text().splitlines():
+        _, addr, count, entry, step = line.split()
+        a, n, e, s = int(addr, 16), int(count, 16), int(entry, 16), int(step)
+        for i in range(n):
+            out[a + i * 4096] = e + i * s
+    return out
+
+
+def lab_path(name: str) -> Path:
+    return cache_dir() / "labs" / name
+
+
+def _config_of(name: str) -> str:
+    for config, spec in manifest()["labs"].items():
+        if name in (config, spec.get("kdump")):
+            return config
+    raise LabError(f"unknown lab {name}")
+
+
+def ensure_lab(name: str) -> Lab:
+    """The lab ``name``, built first if it is missing or from an older recipe."""
+    path = lab_path(name)
+    try:
+        current = json.loads((path / "lab.json").read_text()).get("recipe") == recipe_hash()
+    except (OSError, ValueError):
+        current = False
+    if not current:
+        build_lab(_config_of(name))
+    return Lab(path)

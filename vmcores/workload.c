@@ -1,0 +1,231 @@
+/*
+ * The lab's workload: a process (and a forked child) whose memory layout
+ * takes every path of mm/pagewalk.c and of fs/proc/task_mmu.c.  It writes
+ * its layout to /tmp/layout, creates /tmp/ready and then sleeps forever in
+ * pause(), touching nothing, so the dump sees what /proc showed.
+ *
+ * Built with gcc -static; runs as PID != 1 under the busybox init script.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef MADV_PAGEOUT
+#define MADV_PAGEOUT 21
+#endif
+#ifndef MAP_HUGE_SHIFT
+#define MAP_HUGE_SHIFT 26
+#endif
+
+#define PAGE 4096UL
+#define MB2 (2UL << 20)
+#define GB1 (1UL << 30)
+
+static FILE *layout;
+
+static void die(const char *what)
+{
+	fprintf(stderr, "workload: %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+static void record(const char *name, void *start, size_t len)
+{
+	fprintf(layout, "vma %s %d %lx %lx\n", name, getpid(),
+		(unsigned long)start, (unsigned long)start + len);
+}
+
+static void *map(size_t len, int prot, int flags, int fd, off_t off)
+{
+	void *p = mmap(NULL, len, prot, flags, fd, off);
+
+	if (p == MAP_FAILED)
+		die("mmap");
+	return p;
+}
+
+static void *anon(size_t len)
+{
+	return map(len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+}
+
+static void *aligned(size_t len, size_t align)
+{
+	char *p = anon(len + align);
+	char *a = (char *)(((uintptr_t)p + align - 1) & ~(align - 1));
+
+	if (a > p)
+		munmap(p, a - p);
+	munmap(a + len, p + len + align - (a + len));
+	return a;
+}
+
+static void touch(char *p, size_t len, size_t step, int seed)
+{
+	for (size_t off = 0; off < len; off += step)
+		p[off] = (char)(seed + off / PAGE + 1);
+}
+
+static void write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY);
+
+	if (fd < 0 || write(fd, text, strlen(text)) < 0)
+		die(path);
+	close(fd);
+}
+
+int main(void)
+{
+	layout = fopen("/tmp/layout.tmp", "w");
+	if (!layout)
+		die("/tmp/layout.tmp");
+	setvbuf(layout, NULL, _IOLBF, 0);
+	fprintf(layout, "pid workload %d\n", getpid());
+
+	/* Anonymous, 4 KiB pages, every other page touched. */
+	char *partial = anon(64 * PAGE);
+	madvise(partial, 64 * PAGE, MADV_NOHUGEPAGE);
+	touch(partial, 64 * PAGE, 2 * PAGE, 1);
+	record("anon_partial", partial, 64 * PAGE);
+
+	/* THP: 2 MiB aligned, MADV_HUGEPAGE, two huge pages touched. */
+	char *thp = aligned(4 * MB2, MB2);
+	madvise(thp, 4 * MB2, MADV_HUGEPAGE);
+	touch(thp, 2 * MB2, PAGE, 2);
+	record("thp", thp, 4 * MB2);
+
+	/* hugetlb 2 MiB: three pages reserved, two touched. */
+	char *h2m = map(3 * MB2, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | (21 << MAP_HUGE_SHIFT), -1, 0);
+	touch(h2m, 2 * MB2, MB2, 3);
+	record("hugetlb_2m", h2m, 3 * MB2);
+
+	/* hugetlb 1 GiB, shared so the child maps the same page. */
+	char *h1g = mmap(NULL, GB1, PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_ANONYMOUS | MAP_HUGETLB | (30 << MAP_HUGE_SHIFT), -1, 0);
+	if (h1g != MAP_FAILED) {
+		touch(h1g, GB1, GB1, 4);
+		record("hugetlb_1g", h1g, GB1);
+	} else {
+		fprintf(layout, "nohugetlb_1g %s\n", strerror(errno));
+	}
+
+	/* Shared anonymous memory, inherited by the child. */
+	char *shared = map(16 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	touch(shared, 16 * PAGE, PAGE, 5);
+	record("shared_anon", shared, 16 * PAGE);
+
+	/* A tmpfs file: shared by the parent, private in the child. */
+	int fd = open("/tmp/lab-shmem", O_RDWR | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0 || ftruncate(fd, 32 * PAGE) < 0)
+		die("/tmp/lab-shmem");
+	char *shm = map(32 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	touch(shm, 24 * PAGE, PAGE, 6);
+	record("shmem_shared", shm, 32 * PAGE);
+
+	/* Copy-on-write: touched before fork, half written again by the child. */
+	char *cow = anon(32 * PAGE);
+	madvise(cow, 32 * PAGE, MADV_NOHUGEPAGE);
+	touch(cow, 32 * PAGE, PAGE, 7);
+	record("cow", cow, 32 * PAGE);
+
+	/* VM_PFNMAP: /dev/mem below 1 MiB (allowed with STRICT_DEVMEM). */
+	int memfd = open("/dev/mem", O_RDONLY);
+	if (memfd < 0)
+		die("/dev/mem");
+	char *pfnmap = map(16 * PAGE, PROT_READ, MAP_SHARED, memfd, 0xf0000);
+	volatile char sink = pfnmap[0];
+	(void)sink;
+	record("pfnmap", pfnmap, 16 * PAGE);
+
+	/* Holes: PROT_NONE pages 4-7 (present, protnone), DONTNEED 10-11. */
+	char *holes = anon(16 * PAGE);
+	madvise(holes, 16 * PAGE, MADV_NOHUGEPAGE);
+	touch(holes, 16 * PAGE, PAGE, 8);
+	mprotect(holes + 4 * PAGE, 4 * PAGE, PROT_NONE);
+	madvise(holes + 10 * PAGE, 2 * PAGE, MADV_DONTNEED);
+	record("holes", holes, 16 * PAGE);
+
+	/* mremap: moved to a new place. */
+	char *old = anon(8 * PAGE);
+	madvise(old, 8 * PAGE, MADV_NOHUGEPAGE);
+	touch(old, 8 * PAGE, PAGE, 9);
+	char *dest = anon(64 * PAGE);
+	char *moved = mremap(old, 8 * PAGE, 8 * PAGE, MREMAP_MAYMOVE | MREMAP_FIXED,
+			     dest + 32 * PAGE);
+	if (moved == MAP_FAILED)
+		die("mremap");
+	munmap(dest, 32 * PAGE);
+	munmap(dest + 40 * PAGE, 24 * PAGE);
+	record("mremap", moved, 8 * PAGE);
+
+	/* mlock. */
+	char *locked = anon(8 * PAGE);
+	madvise(locked, 8 * PAGE, MADV_NOHUGEPAGE);
+	if (mlock(locked, 8 * PAGE) < 0)
+		die("mlock");
+	record("mlock", locked, 8 * PAGE);
+
+	/* Swap: the first half paged out to zram. */
+	char *swapped = anon(64 * PAGE);
+	madvise(swapped, 64 * PAGE, MADV_NOHUGEPAGE);
+	touch(swapped, 64 * PAGE, PAGE, 10);
+	if (madvise(swapped, 32 * PAGE, MADV_PAGEOUT) < 0)
+		die("MADV_PAGEOUT");
+	record("swapped", swapped, 64 * PAGE);
+
+	/* Soft-dirty: clear_refs 4 clears the bits of the whole mm, then the
+	 * first half of this region is written again. */
+	char *sd = anon(16 * PAGE);
+	madvise(sd, 16 * PAGE, MADV_NOHUGEPAGE);
+	touch(sd, 16 * PAGE, PAGE, 11);
+	write_file("/proc/self/clear_refs", "4");
+	touch(sd, 8 * PAGE, PAGE, 12);
+	record("softdirty", sd, 16 * PAGE);
+
+	int ready[2];
+	if (pipe(ready) < 0)
+		die("pipe");
+	pid_t child = fork();
+	if (child < 0)
+		die("fork");
+	if (child == 0) {
+		fprintf(layout, "pid child %d\n", getpid());
+		/* Break COW on the even pages. */
+		for (int i = 0; i < 32; i += 2)
+			cow[i * PAGE] = 'c';
+		/* The same tmpfs file, private: read it all, write 4 pages. */
+		char *priv = map(32 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+		volatile char s = 0;
+		for (int i = 0; i < 24; i++)
+			s += priv[i * PAGE];
+		for (int i = 0; i < 4; i++)
+			priv[i * PAGE] = 'p';
+		record("shmem_private", priv, 32 * PAGE);
+		shared[0] = 's';
+		fflush(layout);
+		if (write(ready[1], "x", 1) != 1)
+			die("write");
+		for (;;)
+			pause();
+	}
+	char c;
+	if (read(ready[0], &c, 1) != 1)
+		die("read");
+	fclose(layout);
+	rename("/tmp/layout.tmp", "/tmp/layout");
+	close(open("/tmp/ready", O_WRONLY | O_CREAT, 0600));
+	for (;;)
+		pause();
+}
