@@ -1,0 +1,159 @@
+"""The lab itself is right: each dump opens with its vmlinux, shows the
+workload the guest ran, and agrees with the guest's own /proc output as drgn
+alone reads it.  Everything else is proven against these labs."""
+
+from __future__ import annotations
+
+from typing import Dict
+
+from drgn import FaultError
+from drgn.helpers.linux.fs import d_path
+from drgn.helpers.linux.mm import follow_phys, for_each_vma
+from drgn.helpers.linux.pid import find_task
+
+from vmcores.build import manifest
+
+from .counts import count
+
+PM_PRESENT = 1 << 63
+PM_SWAP = 1 << 62
+PM_SOFT_DIRTY = 1 << 55
+PM_MMAP_EXCLUSIVE = 1 << 56
+PM_PFN = (1 << 55) - 1
+SPECIAL_NAMES = {"", "[heap]", "[stack]", "[vdso]", "[vvar]"}
+
+
+def _perms(flags: int) -> str:
+    return "".join(("r" if flags & 1 else "-", "w" if flags & 2 else "-",
+                    "x" if flags & 4 else "-", "s" if flags & 0x80 else "p"))
+
+
+def smaps_by_vma(text: str) -> Dict[int, Dict[str, str]]:
+    """vma start -> {field: value} of a /proc/PID/smaps text."""
+    out: Dict[int, Dict[str, str]] = {}
+    cur: Dict[str, str] = {}
+    for line in text.splitlines():
+        head = line.split(" ", 1)[0]
+        if "-" in head and all(c in "0123456789abcdef-" for c in head):
+            cur = {"header": line}
+            out[int(head.split("-")[0], 16)] = cur
+        else:
+            key, _, value = line.partition(":")
+            cur[key] = value.strip()
+    return out
+
+
+def test_dump_opens_with_its_kernel(lab, prog):
+    kernels = manifest()["kernels"]
+    release = prog["UTS_RELEASE"].string_().decode()
+    assert release == lab.kernel_release
+    assert release in {k["release"] for k in kernels.values()}
+    assert prog["init_uts_ns"].name.release.string_().decode() == release
+    l5 = int(prog["__pgtable_l5_enabled"])
+    assert (5 if l5 else 4) == lab.levels
+
+
+def test_workload_pids_have_an_mm(lab, prog):
+    assert set(lab.pids) == {"init", "workload", "child"}
+    for role, pid in lab.pids.items():
+        task = find_task(prog, pid)
+        assert task, f"{role} PID {pid} missing"
+        assert task.mm, f"{role} PID {pid} has no mm"
+    comm = find_task(prog, lab.pids["workload"]).comm.string_()
+    assert comm == b"workload"
+
+
+def test_vmas_equal_proc_maps(lab, prog):
+    for role, pid in lab.pids.items():
+        task = find_task(prog, pid)
+        truth = [m for m in lab.maps(pid) if m.name != "[vsyscall]"]
+        vmas = list(for_each_vma(task.mm))
+        assert len(vmas) == len(truth), role
+        for vma, m in zip(vmas, truth):
+            assert vma.vm_start.value_() == m.start
+            assert vma.vm_end.value_() == m.end
+            assert _perms(vma.vm_flags.value_()) == m.perms
+            if vma.vm_file:
+                # show_map_vma() prints the offset of file mappings only
+                assert vma.vm_pgoff.value_() << 12 == m.offset
+                path = d_path(vma.vm_file.f_path).decode()
+                if path.startswith("["):
+                    # drgn names files of internal mounts (hugetlbfs, shmem)
+                    # by their fs; the kernel's d_path() gives "/" + name
+                    path = "/" + vma.vm_file.f_path.dentry.d_name.name.string_().decode()
+                # the kernel's d_path() appends " (deleted)" to unlinked files
+                assert m.name in (path, path + " (deleted)"), (m, path)
+                assert vma.vm_file.f_inode.i_ino.value_() == m.inode
+            else:
+                assert m.offset == 0
+                assert m.name in SPECIAL_NAMES, m
+        count("vmas compared with /proc/PID/maps", len(vmas))
+
+
+def test_follow_phys_equals_pagemap(lab, prog):
+    """drgn's follow_phys gives pagemap's PFN for every present page, except
+    on PROT_NONE pages: their hardware entry is not present (and its PFN bits
+    inverted, L1TF), so drgn faults there; the walker decodes them."""
+    for role, pid in lab.pids.items():
+        mm = find_task(prog, pid).mm
+        prot_none = [(m.start, m.end) for m in lab.maps(pid) if m.perms.startswith("---")]
+        present = swapped = protnone = 0
+        for addr, entry in lab.pagemap(pid).items():
+            if entry & PM_PRESENT:
+                if any(s <= addr < e for s, e in prot_none):
+                    try:
+                        follow_phys(mm, addr)
+                    except FaultError:
+                        protnone += 1
+                        continue
+                assert follow_phys(mm, addr).value_() >> 12 == entry & PM_PFN, \
+                    f"{role} {addr:#x}"
+                present += 1
+            elif entry & PM_SWAP:
+                try:
+                    follow_phys(mm, addr)
+                except FaultError:
+                    swapped += 1
+                else:
+                    raise AssertionError(f"{role} {addr:#x}: swapped page followed")
+        count("pages compared: follow_phys vs pagemap", present)
+        count("swap entries checked unfollowable", swapped)
+        if role == "workload":
+            assert protnone == 4  # the four PROT_NONE pages of "holes"
+
+
+def test_layout_is_really_there(lab):
+    vmas = lab.meta["vmas"]
+    pid = lab.pids["workload"]
+    child = lab.pids["child"]
+    smaps = smaps_by_vma(lab.truth_text(pid, "smaps"))
+    assert int(smaps[vmas["thp"]["start"]]["AnonHugePages"].split()[0]) >= 4096
+    h2m = smaps[vmas["hugetlb_2m"]["start"]]
+    # two pages touched; after fork the child maps them too (Shared_Hugetlb)
+    assert (int(h2m["Private_Hugetlb"].split()[0])
+            + int(h2m["Shared_Hugetlb"].split()[0])) == 4096
+    assert lab.meta["hugetlb_1g"], "the 1 GiB hugetlb page was not allocated"
+    h1g = smaps[vmas["hugetlb_1g"]["start"]]
+    assert h1g["KernelPageSize"] == "1048576 kB"
+    # fork() does not copy the page tables of a shared mapping, so only the
+    # workload maps the 1 GiB page: it is "private" to it
+    assert h1g["Private_Hugetlb"] == "1048576 kB"
+    assert int(smaps[vmas["swapped"]["start"]]["Swap"].split()[0]) == 128
+    locked = smaps[vmas["mlock"]["start"]]
+    # Locked is the vma's Pss: the child shares these pages after fork
+    assert locked["Rss"] == "32 kB" and locked["Locked"] == locked["Pss"] == "16 kB"
+
+    pm = lab.pagemap(pid)
+    cpm = lab.pagemap(child)
+    swap = [a for a, e in pm.items() if e & PM_SWAP]
+    assert len(swap) == 32 and [a for a, e in cpm.items() if e & PM_SWAP]
+    sd = vmas["softdirty"]
+    bits = [bool(pm[a] & PM_SOFT_DIRTY) for a in range(sd["start"], sd["end"], 4096)]
+    assert bits == [True] * 8 + [False] * 8
+    cow = vmas["cow"]
+    excl = [bool(cpm[a] & PM_MMAP_EXCLUSIVE) for a in range(cow["start"], cow["end"], 4096)]
+    assert excl == [True, False] * 16  # even pages broken by the child
+    holes = vmas["holes"]
+    present = [bool(pm[a] & PM_PRESENT) for a in range(holes["start"], holes["end"], 4096)]
+    assert present == [True] * 10 + [False] * 2 + [True] * 4
+    assert all(pm[a] == 0 for a in range(vmas["pfnmap"]["start"], vmas["pfnmap"]["end"], 4096))
