@@ -88,7 +88,7 @@ class DrgnTarget(Target):
     def read_table(self, phys: int, nr: int) -> Any:
         try:
             data = self.prog.read(phys, nr * 8, True)
-        except FaultError as e:
+        except (FaultError, OverflowError, ValueError) as e:
             raise TableReadError(phys, "not in the dump's memory") from e
         return decode_table(data)
 
@@ -98,7 +98,9 @@ class DrgnTarget(Target):
     def virt_to_phys(self, addr: int) -> int:
         """__pa(): direct map or kernel image (START_KERNEL_MAP)."""
         if addr >= START_KERNEL_MAP:
-            return addr - START_KERNEL_MAP + self.phys_base
+            # phys_base is a u64 that may "wrap" (kernel loaded below its
+            # link address): the kernel's unsigned arithmetic, masked.
+            return (addr - START_KERNEL_MAP + self.phys_base) & 0xFFFFFFFFFFFFFFFF
         return addr - self.page_offset_base
 
     # -- mm and vma --------------------------------------------------------
