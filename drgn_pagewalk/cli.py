@@ -50,6 +50,32 @@ def _check_file(path: str, what: str) -> None:
         raise PagewalkError(f"{what} is not readable: {path}")
 
 
+def _check_elf_complete(path: str) -> None:
+    """An ELF vmcore must hold every byte its program headers promise:
+    a dump cut short (disk full, interrupted copy) is refused up front."""
+    import struct
+
+    with open(path, "rb") as f:
+        head = f.read(64)
+        if head[:4] != b"\x7fELF" or head[4] != 2:  # ELFCLASS64 only
+            return
+        size = os.fstat(f.fileno()).st_size
+        phoff, = struct.unpack_from("<Q", head, 32)
+        phentsize, phnum = struct.unpack_from("<HH", head, 54)
+        f.seek(phoff)
+        table = f.read(phentsize * phnum)
+    if len(table) < phentsize * phnum:
+        raise PagewalkError(f"vmcore is truncated: {path} ({size} bytes)")
+    need = 0
+    for i in range(phnum):
+        p_type, _, p_offset, _, _, p_filesz = struct.unpack_from(
+            "<IIQQQQ", table, i * phentsize)
+        if p_type in (1, 4):  # PT_LOAD, PT_NOTE
+            need = max(need, p_offset + p_filesz)
+    if size < need:
+        raise PagewalkError(f"vmcore is truncated: {path} has {size} of {need} bytes")
+
+
 def _x86_64_platform():  # type: ignore[no-untyped-def]
     from drgn import Architecture, Platform, PlatformFlags
 
@@ -63,11 +89,17 @@ def open_program(core: str, symbols: Sequence[str]):  # type: ignore[no-untyped-
     QEMU's kdump-compressed dumps carry no architecture name; drgn then needs
     the platform given explicitly, so we retry as x86-64.
     """
+    import logging
+
     import drgn
 
     _check_file(core, "vmcore")
     for path in symbols:
         _check_file(path, "vmlinux")
+    _check_elf_complete(core)
+    # drgn logs its own warnings (a vmlinux that matches nothing, say); the
+    # checks below turn what matters into one error line.
+    logging.getLogger("drgn").setLevel(logging.CRITICAL)
     prog = drgn.Program()
     try:
         prog.set_core_dump(core)
@@ -112,7 +144,7 @@ def _check_release(prog, core: str) -> None:  # type: ignore[no-untyped-def]
         live = prog["init_uts_ns"].name.release.string_().decode()
     except (KeyError, LookupError, drgn.FaultError):
         raise PagewalkError(
-            f"vmlinux does not match {core}: init_uts_ns cannot be read") from None
+            f"no debug info matches {core}: give the vmlinux of {release} with -s") from None
     if live != release:
         raise PagewalkError(
             f"vmlinux is for {release} but the dump is of {live or 'an unknown kernel'}")
@@ -137,6 +169,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as e:  # a damaged dump can fail anywhere: still one line
+        if os.environ.get("DRGN_PAGEWALK_DEBUG"):
+            raise
+        print(f"{NAME}: error: {type(e).__name__}: {_one_line(e)} "
+              "(DRGN_PAGEWALK_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return 1
     return 0
 
 
