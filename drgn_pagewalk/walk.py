@@ -344,13 +344,15 @@ def walk_pte_range_inner(pte: Entry, addr: int, end: int, walk: MmWalk) -> int:
     pte_entry = walk.ops.pte_entry
     assert pte_entry is not None
     page_size = walk.arch.page_size
+    last = end - page_size  # the hot loop: "end - PAGE_SIZE" computed once
     table, index = pte.table, pte.index
     err = 0
     while True:
-        err = _cb(pte_entry(pte, addr, addr + page_size, walk))
-        if err:
+        ret = pte_entry(pte, addr, addr + page_size, walk)
+        if ret:
+            err = int(ret)
             break
-        if addr >= end - page_size:
+        if addr >= last:
             break
         addr += page_size
         index += 1

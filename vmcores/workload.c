@@ -185,6 +185,20 @@ int main(void)
 		die("MADV_PAGEOUT");
 	record("swapped", swapped, 64 * PAGE);
 
+	/* Bulk: 1 GiB of RSS for the benchmarks, 256 MiB in 4 KiB pages and
+	 * 768 MiB in THPs.  Zeros are written, so the pages are real but the
+	 * dump stays sparse. */
+	char *bulk4k = anon(256UL << 20);
+	madvise(bulk4k, 256UL << 20, MADV_NOHUGEPAGE);
+	for (size_t off = 0; off < (256UL << 20); off += PAGE)
+		((volatile char *)bulk4k)[off] = 0;
+	record("bulk_4k", bulk4k, 256UL << 20);
+	char *bulkthp = aligned(768UL << 20, MB2);
+	madvise(bulkthp, 768UL << 20, MADV_HUGEPAGE);
+	for (size_t off = 0; off < (768UL << 20); off += PAGE)
+		((volatile char *)bulkthp)[off] = 0;
+	record("bulk_thp", bulkthp, 768UL << 20);
+
 	/* Soft-dirty: clear_refs 4 clears the bits of the whole mm, then the
 	 * first half of this region is written again. */
 	char *sd = anon(16 * PAGE);

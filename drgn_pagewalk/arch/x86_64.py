@@ -308,6 +308,10 @@ class X86_64(Arch):
             prot &= ~_PAGE_ACCESSED
         for bit in (_PAGE_SOFT_DIRTY, _PAGE_UFFD_WP, _PAGE_DIRTY):
             prot = prot | bit if val & bit else prot & ~bit
+        if prot & _PAGE_PRESENT:
+            # no L1TF inversion: consecutive PFNs are consecutive values
+            first = self.pfn_pte(pfn, prot)
+            return list(range(first, first + (512 << 12), 1 << 12))
         return [self.pfn_pte(pfn + i, prot) for i in range(512)]
 
     def describe(self, level: int, val: int) -> str:
