@@ -360,3 +360,32 @@ def test_walk_page_mapping_finds_every_mapper(lab, prog):
     assert walk_page_mapping(mapping, 0, nr, MmWalkOps(pte_entry=pte_entry)) == 0
     assert found == expected
     count("walk_page_mapping (process, address) pairs", len(found))
+
+
+def test_pti_user_half_of_the_pgd_pair(lab, prog):
+    """With PTI (pti=on in the lab) each process has a pgd pair: walking the
+    user copy (pgd + PAGE_SIZE) through walk->pgd gives the same user pages as
+    the kernel copy, and maps only a sliver of the kernel (entry trampoline,
+    cpu_entry_area)."""
+    target = get_target(prog)
+    assert target.arch.pti
+    pid = lab.pids["workload"]
+    mm = _mm(prog, pid)
+    kernel_pgd = target.mm(mm).pgd
+    user_pgd = kernel_pgd + 4096
+
+    def user_leaves(pgd):
+        rec = Leaves(target.arch)
+        assert walk_page_range_novma(mm, 0, target.arch.task_size, rec.ops,
+                                     pgd=pgd) == 0
+        return {a: v for a, v in rec.pages.items() if v[0] != "none"}
+
+    kernel_copy = user_leaves(kernel_pgd)
+    assert kernel_copy and user_leaves(user_pgd) == kernel_copy
+    full = _kernel_walk(prog).leaves
+    sliver = _kernel_walk(prog, pgd=user_pgd).leaves
+    assert sliver and len(sliver) < len(full) / 10
+    for addr, leaf in sliver.items():
+        size, level, val = leaf
+        assert addr in full or any(
+            a <= addr < a + s for a, (s, _, _) in full.items() if s > size), hex(addr)
