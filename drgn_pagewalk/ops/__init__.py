@@ -1,0 +1,1 @@
+"""The kernel's callers of the page-table walker, one module each."""
