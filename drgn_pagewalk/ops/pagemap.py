@@ -1,0 +1,298 @@
+"""/proc/PID/pagemap: pagemap_read()'s walk in fs/proc/task_mmu.c, 6.1 and
+6.12 (chosen by the dump's kernel version), read as root (PFNs shown).
+
+The ops are the kernel's: pmd_entry = pagemap_pmd_range, pte_hole =
+pagemap_pte_hole, hugetlb_entry = pagemap_hugetlb_range.
+"""
+
+from __future__ import annotations
+
+from typing import Any, List, Optional, Tuple
+
+from drgn import Object
+
+from ..drgn_target import get_target
+from ..target import VM_SOFTDIRTY
+from ..walk import ACTION_AGAIN, MmWalk, MmWalkOps, walk_page_range
+from .page import (
+    PageAnon,
+    PageCache,
+    folio_likely_mapped_shared,
+    folio_precise_page_mapcount,
+    hugetlb_pmd_shared,
+    page_mapcount,
+    vm_normal_page,
+)
+
+PM_PFRAME_BITS = 55
+PM_PFRAME_MASK = (1 << PM_PFRAME_BITS) - 1
+PM_SOFT_DIRTY = 1 << 55
+PM_MMAP_EXCLUSIVE = 1 << 56
+PM_UFFD_WP = 1 << 57
+PM_FILE = 1 << 61
+PM_SWAP = 1 << 62
+PM_PRESENT = 1 << 63
+MAX_SWAPFILES_SHIFT = 5
+
+
+def max_swapfiles(kernel_version: tuple) -> int:
+    """MAX_SWAPFILES of Debian's cloud kernels (include/linux/swap.h):
+    32 - SWP_MIGRATION_NUM (3) - SWP_HWPOISON_NUM - SWP_PTE_MARKER_NUM (1);
+    CONFIG_MEMORY_FAILURE (hwpoison, 1) is set in 6.12 and not in 6.1,
+    CONFIG_DEVICE_PRIVATE in neither."""
+    return 27 if kernel_version >= (6, 12) else 28
+
+
+class PagemapRead:
+    """struct pagemapread: the entries gathered so far."""
+
+    def __init__(self, prog: Any, arch: Any, kernel_version: tuple) -> None:
+        self.buffer: List[Tuple[int, int]] = []
+        self.show_pfn = True  # read as root (CAP_SYS_ADMIN)
+        self.arch = arch
+        self.new = kernel_version >= (6, 12)
+        self.max_swapfiles = max_swapfiles(kernel_version)
+        self.pages = PageCache(prog, kernel_version)
+
+
+def make_pme(frame: int, flags: int) -> int:
+    """make_pme()."""
+    return (frame & PM_PFRAME_MASK) | flags
+
+
+def add_to_pagemap(addr: int, pme: int, pm: PagemapRead) -> int:
+    """add_to_pagemap(): DUMP: no user buffer to fill, so never "full"."""
+    pm.buffer.append((addr, pme))
+    return 0
+
+
+def pagemap_pte_hole(start: int, end: int, depth: int, walk: MmWalk) -> int:
+    """pagemap_pte_hole()."""
+    pm: PagemapRead = walk.private
+    addr = start
+    target = walk.target
+    while addr < end:
+        vma = target.find_vma(walk.mm, addr)
+        pme = make_pme(0, 0)
+        hole_end = min(end, vma.vm_start) if vma else end
+        while addr < hole_end:
+            add_to_pagemap(addr, pme, pm)
+            addr += 4096
+        if not vma:
+            break
+        if vma.vm_flags & VM_SOFTDIRTY:
+            pme = make_pme(0, PM_SOFT_DIRTY)
+        while addr < min(end, vma.vm_end):
+            add_to_pagemap(addr, pme, pm)
+            addr += 4096
+    return 0
+
+
+def _is_migration(pm: PagemapRead, swp_type: int) -> bool:
+    """is_migration_entry(): the SWP_MIGRATION_READ, _READ_EXCLUSIVE and
+    _WRITE types, the three just above MAX_SWAPFILES (swapops.h)."""
+    return pm.max_swapfiles <= swp_type < pm.max_swapfiles + 3
+
+
+def pte_to_pagemap_entry(pm: PagemapRead, vma: Any, addr: int, pte: int) -> int:
+    """pte_to_pagemap_entry()."""
+    arch = pm.arch
+    frame = flags = 0
+    page: Optional[Object] = None
+    migration = False
+    if arch.pte_present(pte):
+        if pm.show_pfn:
+            frame = arch.pte_pfn(pte)
+        flags |= PM_PRESENT
+        page = vm_normal_page(pm.pages, arch, vma, pte)
+        if arch.pte_soft_dirty(pte):
+            flags |= PM_SOFT_DIRTY
+        if arch.pte_uffd_wp(pte):
+            flags |= PM_UFFD_WP
+    elif arch.is_swap_pte(pte):
+        if arch.pte_swp_soft_dirty(pte):
+            flags |= PM_SOFT_DIRTY
+        if arch.pte_swp_uffd_wp(pte):
+            flags |= PM_UFFD_WP
+        swp_type, offset = arch.swp_type_offset(pte)
+        if pm.show_pfn:
+            frame = swp_type | (offset << MAX_SWAPFILES_SHIFT)
+        flags |= PM_SWAP
+        migration = _is_migration(pm, swp_type)
+        if migration:
+            page = pm.pages.page(offset)
+        if swp_type == 31 and offset & 1:  # pte_marker_entry_uffd_wp()
+            flags |= PM_UFFD_WP
+    if page is not None:
+        if not PageAnon(pm.pages, page):
+            flags |= PM_FILE
+        if pm.new:
+            from drgn.helpers.linux.mm import compound_head
+
+            folio = Object(pm.prog, "struct folio *", compound_head(page).value_())
+            if flags & PM_PRESENT and folio_precise_page_mapcount(pm.pages, folio, page) == 1:
+                flags |= PM_MMAP_EXCLUSIVE
+        elif not migration and page_mapcount(pm.pages, page) == 1:
+            flags |= PM_MMAP_EXCLUSIVE
+    if vma.vm_flags & VM_SOFTDIRTY:
+        flags |= PM_SOFT_DIRTY
+    return make_pme(frame, flags)
+
+
+def pagemap_pmd_range(pmdp: Any, addr: int, end: int, walk: MmWalk) -> int:
+    """pagemap_pmd_range()."""
+    vma = walk.vma
+    pm: PagemapRead = walk.private
+    arch = walk.arch
+    pmd = pmdp.val
+    # pmd_trans_huge_lock(): a huge or migration pmd is handled here.
+    if arch.pmd_trans_huge(pmd) or arch.pmd_devmap(pmd) or arch.is_swap_pmd(pmd):
+        return _pagemap_huge_pmd(pm, vma, pmd, addr, end)
+    pte = walk_pte_map(walk, pmdp, addr)
+    if pte is None:
+        walk.action = ACTION_AGAIN  # 6.12; in 6.1 pmd_trans_unstable() -> 0
+        return 0
+    vals = pte.table.vals
+    index = pte.index
+    while addr < end:
+        add_to_pagemap(addr, pte_to_pagemap_entry(pm, vma, addr, vals[index]), pm)
+        addr += 4096
+        index += 1
+    return 0
+
+
+def walk_pte_map(walk: MmWalk, pmdp: Any, addr: int) -> Any:
+    """pte_offset_map_lock() for a pmd_entry callback."""
+    from ..walk import pte_offset_map
+
+    return pte_offset_map(walk, pmdp, addr)
+
+
+def _pagemap_huge_pmd(pm: PagemapRead, vma: Any, pmd: int, addr: int,
+                      end: int) -> int:
+    """The pmd_trans_huge_lock() branch of pagemap_pmd_range()."""
+    arch = pm.arch
+    flags = frame = 0
+    page = None
+    migration = False
+    idx = (addr & ((1 << 21) - 1)) >> 12
+    if vma.vm_flags & VM_SOFTDIRTY:
+        flags |= PM_SOFT_DIRTY
+    if arch.pmd_present(pmd):
+        page = pm.pages.page(arch.pmd_pfn(pmd))  # pmd_page(): the head
+        flags |= PM_PRESENT
+        if arch.pte_soft_dirty(pmd):
+            flags |= PM_SOFT_DIRTY
+        if arch.pte_uffd_wp(pmd):
+            flags |= PM_UFFD_WP
+        if pm.show_pfn:
+            frame = arch.pmd_pfn(pmd) + idx
+    elif not pm.new and not arch.is_swap_pmd(pmd):
+        pass
+    else:
+        swp_type, offset = arch.swp_type_offset(pmd)
+        if pm.show_pfn:
+            frame = swp_type | ((offset + idx) << MAX_SWAPFILES_SHIFT)
+        flags |= PM_SWAP
+        if arch.pte_swp_soft_dirty(pmd):
+            flags |= PM_SOFT_DIRTY
+        if arch.pte_swp_uffd_wp(pmd):
+            flags |= PM_UFFD_WP
+        migration = _is_migration(pm, swp_type)
+        page = pm.pages.page(offset)
+    folio = None
+    if page is not None:
+        if not PageAnon(pm.pages, page):
+            flags |= PM_FILE
+        if pm.new:
+            folio = Object(pm.prog, "struct folio *", page.value_())
+        elif not migration and page_mapcount(pm.pages, page) == 1:
+            flags |= PM_MMAP_EXCLUSIVE
+    size = pm.prog.type("struct page").size
+    while addr != end:
+        cur = flags
+        if folio is not None and flags & PM_PRESENT:
+            sub = Object(pm.prog, "struct page *", page.value_() + idx * size)
+            if folio_precise_page_mapcount(pm.pages, folio, sub) == 1:
+                cur |= PM_MMAP_EXCLUSIVE
+        add_to_pagemap(addr, make_pme(frame, cur), pm)
+        if pm.show_pfn:
+            if flags & PM_PRESENT:
+                frame += 1
+            elif flags & PM_SWAP:
+                frame += 1 << MAX_SWAPFILES_SHIFT
+        addr += 4096
+        idx += 1
+    return 0
+
+
+def pagemap_hugetlb_range(ptep: Any, hmask: int, addr: int, end: int,
+                          walk: MmWalk) -> int:
+    """pagemap_hugetlb_range()."""
+    pm: PagemapRead = walk.private
+    vma = walk.vma
+    arch = walk.arch
+    flags = frame = 0
+    if vma.vm_flags & VM_SOFTDIRTY:
+        flags |= PM_SOFT_DIRTY
+    pte = ptep.val
+    if arch.pte_present(pte):
+        page = pm.pages.page(arch.leaf_pfn(ptep.level, pte))
+        if not PageAnon(pm.pages, page):
+            flags |= PM_FILE
+        if pm.new:
+            folio = Object(pm.prog, "struct folio *", page.value_())
+            if (not folio_likely_mapped_shared(pm.pages, folio)
+                    and not hugetlb_pmd_shared(pm.pages, ptep.phys)):
+                flags |= PM_MMAP_EXCLUSIVE
+        elif page_mapcount(pm.pages, page) == 1:
+            flags |= PM_MMAP_EXCLUSIVE
+        if arch.pte_uffd_wp(pte):
+            flags |= PM_UFFD_WP
+        flags |= PM_PRESENT
+        if pm.show_pfn:
+            frame = arch.leaf_pfn(ptep.level, pte) + ((addr & ~hmask) >> 12)
+    elif arch.is_swap_pte(pte) and arch.pte_swp_uffd_wp(pte):
+        flags |= PM_UFFD_WP  # pte_swp_uffd_wp_any()
+    while addr != end:
+        add_to_pagemap(addr, make_pme(frame, flags), pm)
+        if pm.show_pfn and flags & PM_PRESENT:
+            frame += 1
+        addr += 4096
+    return 0
+
+
+PAGEMAP_OPS = MmWalkOps(pmd_entry=pagemap_pmd_range, pte_hole=pagemap_pte_hole,
+                        hugetlb_entry=pagemap_hugetlb_range)
+
+
+def pagemap(task: Object, start: Optional[int] = None,
+            end: Optional[int] = None) -> List[Tuple[int, int]]:
+    """The /proc/PID/pagemap entries of [start, end): pagemap_read().
+
+    By default every page of every vma, vma by vma (the pages a reader of
+    pagemap would look at); with a range, every page in it, holes included.
+    """
+    prog = task.prog_
+    target = get_target(prog)
+    mm = target.mm(task.mm)
+    task_size = mm.obj.task_size.value_()
+    pm = PagemapRead(prog, target.arch, target.arch.kernel_version)
+    pm.prog = prog  # type: ignore[attr-defined]
+    if start is None and end is None:
+        for vma in target.vmas(mm):
+            if vma.vm_start >= task_size:
+                continue
+            walk_page_range(mm, vma.vm_start, vma.vm_end, PAGEMAP_OPS, pm)
+        return pm.buffer
+    start = (start or 0) & ~0xFFF
+    end = task_size if end is None else min((end + 0xFFF) & ~0xFFF, task_size)
+    if start < end:
+        walk_page_range(mm, start, end, PAGEMAP_OPS, pm)
+    return pm.buffer
+
+
+def show_pagemap(task: Object, start: Optional[int] = None,
+                 end: Optional[int] = None) -> str:
+    """One ``VADDR ENTRY`` line per page, the lab's ground-truth format."""
+    return "".join(f"{a:x} {e:016x}\n" for a, e in pagemap(task, start, end))
