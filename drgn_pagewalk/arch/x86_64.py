@@ -30,6 +30,7 @@ _PAGE_SOFTW2 = 1 << 10
 _PAGE_SOFTW3 = 1 << 11
 _PAGE_PAT_LARGE = 1 << 12
 _PAGE_SOFTW4 = 1 << 57
+_PAGE_SOFTW5 = 1 << 58
 _PAGE_NX = 1 << 63
 
 _PAGE_PROTNONE = _PAGE_GLOBAL  # only when _PAGE_PRESENT is clear
@@ -37,6 +38,7 @@ _PAGE_SPECIAL = _PAGE_SOFTW1
 _PAGE_UFFD_WP = _PAGE_SOFTW2
 _PAGE_SOFT_DIRTY = _PAGE_SOFTW3
 _PAGE_DEVMAP = _PAGE_SOFTW4
+_PAGE_SAVED_DIRTY = _PAGE_SOFTW5  # 6.6+, X86_USER_SHADOW_STACK, 64-bit
 _PAGE_PKEY_SHIFT = 59
 _PAGE_KNL_ERRATUM_MASK = _PAGE_DIRTY | _PAGE_ACCESSED
 _KERNPG_TABLE = _PAGE_PRESENT | _PAGE_RW | _PAGE_ACCESSED | _PAGE_DIRTY
@@ -89,6 +91,8 @@ class X86_64(Arch):
         # PTE_PFN_MASK, PHYSICAL_PMD_PAGE_MASK, PHYSICAL_PUD_PAGE_MASK
         self.pte_pfn_mask = physical_mask & ~0xFFF
         self.pmd_page_mask = physical_mask & ~((1 << 21) - 1)
+        self.dirty_bits = _PAGE_DIRTY | (
+            _PAGE_SAVED_DIRTY if kernel_version >= (6, 6) else 0)
         self.pud_page_mask = physical_mask & ~((1 << 30) - 1)
 
     def __repr__(self) -> str:
@@ -207,9 +211,11 @@ class X86_64(Arch):
     def pte_write(val: int) -> bool:
         return bool(val & _PAGE_RW)
 
-    @staticmethod
-    def pte_dirty(val: int) -> bool:
-        return bool(val & _PAGE_DIRTY)
+    def pte_dirty(self, val: int) -> bool:
+        """pte_dirty(): from 6.6 on (shadow stacks, Debian sets
+        CONFIG_X86_USER_SHADOW_STACK) a write-protected dirty entry keeps its
+        dirtiness in _PAGE_SAVED_DIRTY: _PAGE_DIRTY_BITS covers both."""
+        return bool(val & self.dirty_bits)
 
     @staticmethod
     def pte_young(val: int) -> bool:

@@ -1,0 +1,759 @@
+"""/proc/PID/smaps and smaps_rollup: fs/proc/task_mmu.c of 6.1 and 6.12
+(picked by the dump's kernel version) over the walker.
+
+The walk is the kernel's: smaps_walk_ops (pmd_entry = smaps_pte_range,
+hugetlb_entry = smaps_hugetlb_range) or smaps_shmem_walk_ops (with
+pte_hole = smaps_pte_hole), from smap_gather_stats().
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional
+
+from drgn import Object
+from drgn.helpers.linux.mm import compound_head, compound_order
+
+from ..drgn_target import get_target
+from ..target import (
+    VM_GROWSDOWN,
+    VM_HUGEPAGE,
+    VM_HUGETLB,
+    VM_LOCKED,
+    VM_MIXEDMAP,
+    VM_NOHUGEPAGE,
+    VM_PFNMAP,
+    VM_RAND_READ,
+    VM_SEQ_READ,
+    VM_SHARED,
+    VM_WRITE,
+    Vma,
+)
+from ..walk import ACTION_AGAIN, MmWalk, MmWalkOps, pte_offset_map, walk_page_vma
+from .maps import show_map_vma, show_vma_header_prefix, seq_pad, task_vmas
+from .page import (
+    PageAnon,
+    PageCache,
+    folio_likely_mapped_shared,
+    folio_precise_page_mapcount,
+    hugetlb_pmd_shared,
+    page_mapcount,
+    vm_normal_page,
+)
+from .pagemap import max_swapfiles
+
+PSS_SHIFT = 12
+PAGE_SIZE = 4096
+HPAGE_PMD_SIZE = 2 << 20
+MMF_DISABLE_THP = 24
+VM_SPECIAL = 0x00004000 | 0x00040000 | VM_PFNMAP | VM_MIXEDMAP  # IO|DONTEXPAND|...
+VM_NO_KHUGEPAGED = VM_SPECIAL | VM_HUGETLB
+VM_STACK_INCOMPLETE_SETUP = VM_RAND_READ | VM_SEQ_READ  # VM_STACK_EARLY is 0
+SWAP_HAS_CACHE = 0x40
+COUNT_CONTINUED = 0x80
+S_DAX = 8192
+X86_FEATURE_OSPKE = 16 * 32 + 4
+
+
+@dataclass
+class MemSizeStats:
+    """struct mem_size_stats."""
+
+    resident: int = 0
+    shared_clean: int = 0
+    shared_dirty: int = 0
+    private_clean: int = 0
+    private_dirty: int = 0
+    referenced: int = 0
+    anonymous: int = 0
+    ksm: int = 0
+    lazyfree: int = 0
+    anonymous_thp: int = 0
+    shmem_thp: int = 0
+    file_thp: int = 0
+    swap: int = 0
+    shared_hugetlb: int = 0
+    private_hugetlb: int = 0
+    pss: int = 0
+    pss_anon: int = 0
+    pss_file: int = 0
+    pss_shmem: int = 0
+    pss_dirty: int = 0
+    pss_locked: int = 0
+    swap_pss: int = 0
+
+
+class SmapsContext:
+    """What one smaps report reads from the dump, read once."""
+
+    def __init__(self, prog: Any) -> None:
+        self.prog = prog
+        self.target = get_target(prog)
+        self.arch = self.target.arch
+        self.version = self.arch.kernel_version
+        self.new = self.version >= (6, 12)
+        self.pages = PageCache(prog, self.version)
+        self.max_swapfiles = max_swapfiles(self.version)
+        self.page_size = prog.type("struct page").size
+        self.thp_flags = prog["transparent_hugepage_flags"].value_()
+        caps = prog["boot_cpu_data"].x86_capability
+        word, bit = divmod(X86_FEATURE_OSPKE, 32)
+        self.pkeys = bool(caps[word].value_() & (1 << bit))
+        self.shmem_aops = prog["shmem_aops"].address_
+
+    def thp_bit(self, name: str) -> int:
+        return 1 << self.prog.constant(name).value_()
+
+
+# -- page state --------------------------------------------------------------
+
+def _head(page: Object) -> Object:
+    return compound_head(page)
+
+
+def _test(ctx: SmapsContext, page: Object, flag: str) -> bool:
+    return ctx.pages.test(_head(page), flag)
+
+
+def page_count(ctx: SmapsContext, page: Object) -> int:
+    """page_count() / folio_ref_count(): the head page's _refcount."""
+    return _head(page)._refcount.counter.value_()
+
+
+def page_is_young(ctx: SmapsContext, page: Object) -> bool:
+    """page_is_young() / folio_test_young(): CONFIG_PAGE_IDLE_FLAG is set in
+    Debian's 6.12 (PG_young in page flags on 64-bit) and not in 6.1."""
+    if not ctx.new:
+        return False
+    return _test(ctx, page, "PG_young")
+
+
+def folio_test_ksm(ctx: SmapsContext, page: Object) -> bool:
+    """folio_test_ksm(): mapping has both PAGE_MAPPING_ANON and _MOVABLE."""
+    return _head(page).mapping.value_() & 3 == 3
+
+
+def smaps_page_accumulate(ctx: SmapsContext, mss: MemSizeStats, page: Object,
+                          size: int, pss: int, dirty: bool, locked: bool,
+                          private: bool) -> None:
+    """smaps_page_accumulate()."""
+    mss.pss += pss
+    if PageAnon(ctx.pages, page):
+        mss.pss_anon += pss
+    elif _test(ctx, page, "PG_swapbacked"):
+        mss.pss_shmem += pss
+    else:
+        mss.pss_file += pss
+    if locked:
+        mss.pss_locked += pss
+    if dirty or _test(ctx, page, "PG_dirty"):
+        mss.pss_dirty += pss
+        if private:
+            mss.private_dirty += size
+        else:
+            mss.shared_dirty += size
+    else:
+        if private:
+            mss.private_clean += size
+        else:
+            mss.shared_clean += size
+
+
+def smaps_account(ctx: SmapsContext, mss: MemSizeStats, page: Object,
+                  compound: bool, young: bool, dirty: bool, locked: bool,
+                  migration_or_present: bool) -> None:
+    """smaps_account(): 6.1 passes ``migration``, 6.12 ``present``."""
+    nr = 1 << compound_order(page).value_() if compound else 1
+    size = nr * PAGE_SIZE
+    if PageAnon(ctx.pages, page):
+        mss.anonymous += size
+        if not _test(ctx, page, "PG_swapbacked") and not dirty \
+                and not _test(ctx, page, "PG_dirty"):
+            mss.lazyfree += size
+    if ctx.new and folio_test_ksm(ctx, page):
+        mss.ksm += size
+    mss.resident += size
+    if young or page_is_young(ctx, page) or _test(ctx, page, "PG_referenced"):
+        mss.referenced += size
+
+    if ctx.new:
+        present = migration_or_present
+        if page_count(ctx, page) == 1 or not present:
+            smaps_page_accumulate(ctx, mss, page, size, size << PSS_SHIFT,
+                                  dirty, locked, present)
+            return
+    elif page_count(ctx, page) == 1 or migration_or_present:
+        smaps_page_accumulate(ctx, mss, page, size, size << PSS_SHIFT, dirty,
+                              locked, True)
+        return
+    folio = Object(ctx.prog, "struct folio *", _head(page).value_())
+    base = page.value_()
+    for i in range(nr):
+        sub = Object(ctx.prog, "struct page *", base + i * ctx.page_size)
+        if ctx.new:
+            mapcount = folio_precise_page_mapcount(ctx.pages, folio, sub)
+        else:
+            mapcount = page_mapcount(ctx.pages, sub)
+        pss = PAGE_SIZE << PSS_SHIFT
+        if mapcount >= 2:
+            pss //= mapcount
+        smaps_page_accumulate(ctx, mss, sub, PAGE_SIZE, pss, dirty, locked,
+                              mapcount < 2)
+
+
+def swp_swapcount(ctx: SmapsContext, swp_type: int, offset: int) -> int:
+    """swp_swapcount(): the swap map count of an entry (no continuation
+    pages: COUNT_CONTINUED is reported as an error)."""
+    si = ctx.prog["swap_info"][swp_type]
+    count = si.swap_map[offset].value_() & ~SWAP_HAS_CACHE
+    if count & COUNT_CONTINUED:
+        raise NotImplementedError("swap count continuation pages")
+    return count
+
+
+# -- the walk -----------------------------------------------------------------
+
+def shmem_mapping(ctx: SmapsContext, mapping: Object) -> bool:
+    """shmem_mapping(): mapping->a_ops == &shmem_aops."""
+    return bool(mapping.value_()) and mapping.a_ops.value_() == ctx.shmem_aops
+
+
+def shmem_partial_swap_usage(ctx: SmapsContext, mapping: Object, start: int,
+                             end: int) -> int:
+    """shmem_partial_swap_usage(): swap entries (xa values) in [start, end)."""
+    from drgn.helpers.linux.xarray import xa_for_each, xa_is_value
+
+    swapped = 0
+    for index, entry in xa_for_each(mapping.i_pages.address_of_()):
+        if start <= index < end and xa_is_value(entry):
+            swapped += 1
+    return swapped << 12
+
+
+def shmem_swap_usage(ctx: SmapsContext, vma: Vma) -> int:
+    """shmem_swap_usage()."""
+    inode = vma.obj.vm_file.f_inode
+    # SHMEM_I(): container_of(inode, struct shmem_inode_info, vfs_inode)
+    info = Object(ctx.prog, "struct shmem_inode_info *",
+                  inode.value_() - _shmem_vfs_inode_offset(ctx))
+    swapped = info.swapped.value_()
+    if not swapped:
+        return 0
+    if not vma.vm_pgoff and vma.vm_end - vma.vm_start >= inode.i_size.value_():
+        return swapped << 12
+    pages = (vma.vm_end - vma.vm_start) >> 12
+    return shmem_partial_swap_usage(ctx, inode.i_mapping, vma.vm_pgoff,
+                                    vma.vm_pgoff + pages)
+
+
+def _shmem_vfs_inode_offset(ctx: SmapsContext) -> int:
+    from drgn import offsetof
+
+    return offsetof(ctx.prog.type("struct shmem_inode_info"), "vfs_inode")
+
+
+def smaps_pte_hole(addr: int, end: int, depth: int, walk: MmWalk) -> int:
+    """smaps_pte_hole(): shmem pages swapped out, where the pte is none."""
+    ctx, mss = walk.private
+    vma = walk.vma
+    first = ((addr - vma.vm_start) >> 12) + vma.vm_pgoff
+    last = ((end - vma.vm_start) >> 12) + vma.vm_pgoff
+    mss.swap += shmem_partial_swap_usage(ctx, vma.obj.vm_file.f_mapping, first, last)
+    return 0
+
+
+def smaps_pte_entry(val: int, addr: int, walk: MmWalk) -> None:
+    """smaps_pte_entry()."""
+    ctx, mss = walk.private
+    arch = walk.arch
+    vma = walk.vma
+    locked = bool(vma.vm_flags & VM_LOCKED)
+    page = None
+    young = dirty = False
+    flag = False  # 6.1: migration, 6.12: present
+    if arch.pte_present(val):
+        page = vm_normal_page(ctx.pages, arch, vma, val)
+        young = arch.pte_young(val)
+        dirty = arch.pte_dirty(val)
+        flag = ctx.new
+    elif arch.is_swap_pte(val):
+        swp_type, offset = arch.swp_type_offset(val)
+        if swp_type < ctx.max_swapfiles:  # !non_swap_entry()
+            mss.swap += PAGE_SIZE
+            mapcount = swp_swapcount(ctx, swp_type, offset)
+            if mapcount >= 2:
+                mss.swap_pss += (PAGE_SIZE << PSS_SHIFT) // mapcount
+            else:
+                mss.swap_pss += PAGE_SIZE << PSS_SHIFT
+        elif swp_type < ctx.max_swapfiles + 3:  # migration: a pfn entry
+            flag = not ctx.new
+            page = ctx.pages.page(offset)
+    else:
+        if walk.ops.pte_hole:  # smaps_pte_hole_lookup()
+            smaps_pte_hole(addr, addr + PAGE_SIZE, 0, walk)
+        return
+    if page is None:
+        return
+    smaps_account(ctx, mss, page, False, young, dirty, locked, flag)
+
+
+def smaps_pmd_entry(pmd: int, addr: int, walk: MmWalk) -> None:
+    """smaps_pmd_entry()."""
+    ctx, mss = walk.private
+    arch = walk.arch
+    vma = walk.vma
+    locked = bool(vma.vm_flags & VM_LOCKED)
+    page = None
+    flag = False
+    if arch.pmd_none(pmd):
+        return
+    if arch.pmd_present(pmd):
+        pfn = arch.pmd_pfn(pmd)
+        # follow_trans_huge_pmd(FOLL_DUMP) / vm_normal_page_pmd(): no page
+        # for the huge zero page
+        if pfn == walk.target.huge_zero_pfn():
+            return
+        page = ctx.pages.page(pfn)
+        flag = ctx.new
+    else:
+        swp_type, offset = arch.swp_type_offset(pmd)
+        if ctx.max_swapfiles <= swp_type < ctx.max_swapfiles + 3:
+            flag = not ctx.new
+            page = ctx.pages.page(offset)
+    if page is None:
+        return
+    if PageAnon(ctx.pages, page):
+        mss.anonymous_thp += HPAGE_PMD_SIZE
+    elif _test(ctx, page, "PG_swapbacked"):
+        mss.shmem_thp += HPAGE_PMD_SIZE
+    else:
+        mss.file_thp += HPAGE_PMD_SIZE
+    smaps_account(ctx, mss, page, True, arch.pte_young(pmd), arch.pte_dirty(pmd),
+                  locked, flag)
+
+
+def smaps_pte_range(pmd: Any, addr: int, end: int, walk: MmWalk) -> int:
+    """smaps_pte_range()."""
+    arch = walk.arch
+    val = pmd.val
+    # pmd_trans_huge_lock(): huge, devmap or a migration entry
+    if arch.pmd_trans_huge(val) or arch.pmd_devmap(val) or arch.is_swap_pmd(val):
+        smaps_pmd_entry(val, addr, walk)
+        return 0
+    pte = pte_offset_map(walk, pmd, addr)
+    if pte is None:
+        if walk.arch.kernel_version >= (6, 12):
+            walk.action = ACTION_AGAIN
+        return 0  # 6.1: pmd_trans_unstable() -> out
+    vals = pte.table.vals
+    index = pte.index
+    while addr != end:
+        smaps_pte_entry(vals[index], addr, walk)
+        addr += PAGE_SIZE
+        index += 1
+    return 0
+
+
+def smaps_hugetlb_range(pte: Any, hmask: int, addr: int, end: int,
+                        walk: MmWalk) -> int:
+    """smaps_hugetlb_range()."""
+    ctx, mss = walk.private
+    arch = walk.arch
+    vma = walk.vma
+    val = pte.val
+    page = None
+    present = False
+    if arch.pte_present(val):
+        page = ctx.pages.page(arch.leaf_pfn(pte.level, val))
+        present = True
+    elif arch.is_swap_pte(val):
+        swp_type, offset = arch.swp_type_offset(val)
+        if ctx.max_swapfiles <= swp_type < ctx.max_swapfiles + 3:
+            page = ctx.pages.page(offset)
+    if page is None:
+        return 0
+    size = walk.target.hstate_vma(vma).huge_page_size()
+    if ctx.new:
+        folio = Object(ctx.prog, "struct folio *", _head(page).value_())
+        shared = (not present or folio_likely_mapped_shared(ctx.pages, folio)
+                  or hugetlb_pmd_shared(ctx.pages, pte.phys))
+    else:
+        # 6.1 hugetlb_pmd_shared(): page_count(virt_to_page(pte)) > 1
+        shared = (page_mapcount(ctx.pages, page) >= 2
+                  or page_count(ctx, ctx.pages.page(pte.phys >> 12)) > 1)
+    if shared:
+        mss.shared_hugetlb += size
+    else:
+        mss.private_hugetlb += size
+    return 0
+
+
+SMAPS_WALK_OPS = MmWalkOps(pmd_entry=smaps_pte_range,
+                           hugetlb_entry=smaps_hugetlb_range)
+SMAPS_SHMEM_WALK_OPS = MmWalkOps(pmd_entry=smaps_pte_range,
+                                 hugetlb_entry=smaps_hugetlb_range,
+                                 pte_hole=smaps_pte_hole)
+
+
+def smap_gather_stats(ctx: SmapsContext, vma: Vma, mss: MemSizeStats) -> None:
+    """smap_gather_stats(vma, mss, 0)."""
+    ops = SMAPS_WALK_OPS
+    file = vma.obj.vm_file
+    if file.value_() and shmem_mapping(ctx, file.f_mapping):
+        shmem_swapped = shmem_swap_usage(ctx, vma)
+        if (not shmem_swapped or vma.vm_flags & VM_SHARED
+                or not vma.vm_flags & VM_WRITE):
+            mss.swap += shmem_swapped
+        else:
+            ops = SMAPS_SHMEM_WALK_OPS
+    walk_page_vma(vma, ops, (ctx, mss))
+
+
+# -- THPeligible -----------------------------------------------------------------
+
+def _vma_is_dax(vma: Vma) -> bool:
+    file = vma.obj.vm_file
+    return bool(file.value_()) and bool(file.f_inode.i_flags.value_() & S_DAX)
+
+
+def _thp_disabled(vma: Vma, vm_flags: int) -> bool:
+    return bool(vm_flags & VM_NOHUGEPAGE) or bool(
+        vma.obj.vm_mm.flags.value_() & (1 << MMF_DISABLE_THP))
+
+
+def _vma_is_temporary_stack(vma: Vma) -> bool:
+    if not vma.vm_flags & VM_GROWSDOWN:
+        return False
+    return vma.vm_flags & VM_STACK_INCOMPLETE_SETUP == VM_STACK_INCOMPLETE_SETUP
+
+
+def _shmem_huge_enabled(ctx: SmapsContext, vma: Vma) -> bool:
+    """shmem_is_huge() for a vma (SHMEM_HUGE_* of the global knob and of the
+    mount), with shmem_huge_force false."""
+    prog = ctx.prog
+    inode = vma.obj.vm_file.f_inode
+    if inode.i_mode.value_() & 0o170000 != 0o100000:
+        return False
+    if _thp_disabled(vma, vma.vm_flags):
+        return False
+    shmem_huge = prog["shmem_huge"].value_()
+    if shmem_huge == -2:  # SHMEM_HUGE_FORCE
+        return True
+    if shmem_huge == -1:  # SHMEM_HUGE_DENY
+        return False
+    sbinfo = Object(prog, "struct shmem_sb_info *", inode.i_sb.s_fs_info.value_())
+    huge = sbinfo.huge.value_()
+    if huge == 1:  # ALWAYS
+        return True
+    if huge == 2:  # WITHIN_SIZE
+        index = -(-(vma.vm_pgoff + 1) // 512) * 512
+        if (inode.i_size.value_() + 4095) >> 12 >= index:
+            return True
+    if huge in (2, 3) and vma.vm_flags & VM_HUGEPAGE:  # ADVISE
+        return True
+    return False
+
+
+def _suitable(vma: Vma, addr: int, size: int) -> bool:
+    """transhuge_vma_suitable() / thp_vma_suitable_order()."""
+    if not vma.anonymous:
+        if ((vma.vm_start >> 12) - vma.vm_pgoff) % (size >> 12):
+            return False
+    haddr = addr & ~(size - 1)
+    return vma.vm_start <= haddr and haddr + size <= vma.vm_end
+
+
+def hugepage_vma_check(ctx: SmapsContext, vma: Vma) -> bool:
+    """hugepage_vma_check(vma, vm_flags, smaps=true, in_pf=false,
+    enforce_sysfs=true) of 6.1."""
+    vm_flags = vma.vm_flags
+    if not vma.obj.vm_mm.value_():
+        return False
+    if _thp_disabled(vma, vm_flags):
+        return False
+    if ctx.thp_flags & ctx.thp_bit("TRANSPARENT_HUGEPAGE_NEVER_DAX"):
+        return False
+    if _vma_is_dax(vma):
+        return False
+    if vm_flags & VM_NO_KHUGEPAGED:
+        return False
+    if not _suitable(vma, vma.vm_end - HPAGE_PMD_SIZE, HPAGE_PMD_SIZE):
+        return False
+    file = vma.obj.vm_file
+    if file.value_() and shmem_mapping(ctx, file.f_mapping):
+        return _shmem_huge_enabled(ctx, vma)
+    enabled = ctx.thp_flags & (ctx.thp_bit("TRANSPARENT_HUGEPAGE_FLAG")
+                               | ctx.thp_bit("TRANSPARENT_HUGEPAGE_REQ_MADV_FLAG"))
+    always = ctx.thp_flags & ctx.thp_bit("TRANSPARENT_HUGEPAGE_FLAG")
+    if not enabled or (not vm_flags & VM_HUGEPAGE and not always):
+        return False
+    # file_thp_enabled(): CONFIG_READ_ONLY_THP_FOR_FS is not set
+    if not vma.anonymous:
+        return False
+    if _vma_is_temporary_stack(vma):
+        return False
+    return True  # no anon_vma yet: smaps still says 1
+
+
+def thp_vma_allowable_orders(ctx: SmapsContext, vma: Vma) -> int:
+    """thp_vma_allowable_orders(vma, vm_flags, TVA_SMAPS | TVA_ENFORCE_SYSFS,
+    THP_ORDERS_ALL) of 6.12, with __thp_vma_allowable_orders()."""
+    prog = ctx.prog
+    vm_flags = vma.vm_flags
+    pmd_order, pud_order = 9, 18
+    anon_orders = ((1 << (pmd_order + 1)) - 1) & ~3
+    special_orders = (1 << pmd_order) | (1 << pud_order)
+    file_orders = ((1 << (pmd_order + 1)) - 1) & ~1  # MAX_PAGECACHE_ORDER = 9
+    orders = anon_orders | special_orders | file_orders
+    always = ctx.thp_flags & ctx.thp_bit("TRANSPARENT_HUGEPAGE_FLAG")
+    enabled = ctx.thp_flags & (ctx.thp_bit("TRANSPARENT_HUGEPAGE_FLAG")
+                               | ctx.thp_bit("TRANSPARENT_HUGEPAGE_REQ_MADV_FLAG"))
+    if vma.anonymous:
+        mask = prog["huge_anon_orders_always"].value_()
+        if vm_flags & VM_HUGEPAGE:
+            mask |= prog["huge_anon_orders_madvise"].value_()
+        if always or (vm_flags & VM_HUGEPAGE and enabled):
+            mask |= prog["huge_anon_orders_inherit"].value_()
+        orders &= mask
+        if not orders:
+            return 0
+    # __thp_vma_allowable_orders()
+    file = vma.obj.vm_file
+    special = _vma_is_dax(vma) or (bool(file.value_()) and vm_flags & (VM_PFNMAP | VM_MIXEDMAP))
+    if vma.anonymous:
+        orders &= anon_orders
+    elif special:
+        orders &= special_orders
+    else:
+        orders &= file_orders
+    if not orders:
+        return 0
+    if not vma.obj.vm_mm.value_():
+        return 0
+    if ctx.thp_flags & ctx.thp_bit("TRANSPARENT_HUGEPAGE_UNSUPPORTED") \
+            or _thp_disabled(vma, vm_flags):
+        return 0
+    if _vma_is_dax(vma):
+        return 0
+    # smaps: VM_NO_KHUGEPAGED is not checked here
+    while orders:
+        order = orders.bit_length() - 1
+        if _suitable(vma, vma.vm_end - (PAGE_SIZE << order), PAGE_SIZE << order):
+            break
+        orders &= ~(1 << order)
+    if not orders:
+        return 0
+    if file.value_() and shmem_mapping(ctx, file.f_mapping):
+        return orders if _shmem_huge_enabled(ctx, vma) else 0
+    if not vma.anonymous:
+        has_huge_fault = bool(vma.obj.vm_ops.huge_fault.value_())
+        bypass = bool(vm_flags & VM_PFNMAP) and has_huge_fault
+        allow = always or (enabled and vm_flags & VM_HUGEPAGE)
+        if not (bypass or allow):
+            return 0
+        return orders if has_huge_fault else 0  # file_thp_enabled(): off
+    if _vma_is_temporary_stack(vma):
+        return 0
+    return orders
+
+
+def thp_eligible(ctx: SmapsContext, vma: Vma) -> int:
+    if ctx.new:
+        return 1 if thp_vma_allowable_orders(ctx, vma) else 0
+    return 1 if hugepage_vma_check(ctx, vma) else 0
+
+
+# -- output ----------------------------------------------------------------------
+
+def _dec(label: str, value: int, width: int = 8) -> str:
+    """seq_put_decimal_ull_width(m, label, value >> 10, width)."""
+    return f"{label}{value >> 10:>{width}}"
+
+
+def _show_smap_fields(ctx: SmapsContext, mss: MemSizeStats, rollup: bool) -> str:
+    """__show_smap()."""
+    s = _dec("Rss:            ", mss.resident)
+    s += _dec(" kB\nPss:            ", mss.pss >> PSS_SHIFT)
+    s += _dec(" kB\nPss_Dirty:      ", mss.pss_dirty >> PSS_SHIFT)
+    if rollup:
+        s += _dec(" kB\nPss_Anon:       ", mss.pss_anon >> PSS_SHIFT)
+        s += _dec(" kB\nPss_File:       ", mss.pss_file >> PSS_SHIFT)
+        s += _dec(" kB\nPss_Shmem:      ", mss.pss_shmem >> PSS_SHIFT)
+    s += _dec(" kB\nShared_Clean:   ", mss.shared_clean)
+    s += _dec(" kB\nShared_Dirty:   ", mss.shared_dirty)
+    s += _dec(" kB\nPrivate_Clean:  ", mss.private_clean)
+    s += _dec(" kB\nPrivate_Dirty:  ", mss.private_dirty)
+    s += _dec(" kB\nReferenced:     ", mss.referenced)
+    s += _dec(" kB\nAnonymous:      ", mss.anonymous)
+    if ctx.new:
+        s += _dec(" kB\nKSM:            ", mss.ksm)
+    s += _dec(" kB\nLazyFree:       ", mss.lazyfree)
+    s += _dec(" kB\nAnonHugePages:  ", mss.anonymous_thp)
+    s += _dec(" kB\nShmemPmdMapped: ", mss.shmem_thp)
+    s += _dec(" kB\nFilePmdMapped:  ", mss.file_thp)
+    s += _dec(" kB\nShared_Hugetlb: ", mss.shared_hugetlb)
+    s += _dec(" kB\nPrivate_Hugetlb: ", mss.private_hugetlb, 7)
+    s += _dec(" kB\nSwap:           ", mss.swap)
+    s += _dec(" kB\nSwapPss:        ", mss.swap_pss >> PSS_SHIFT)
+    s += _dec(" kB\nLocked:         ", mss.pss_locked >> PSS_SHIFT)
+    return s + " kB\n"
+
+
+def _mnemonics(ctx: SmapsContext) -> Dict[int, str]:
+    """show_smap_vma_flags()'s table for this kernel (x86-64, Debian config);
+    bits not in it print as "??", the pkey bits print nothing."""
+    names = {0: "rd", 1: "wr", 2: "ex", 3: "sh", 4: "mr", 5: "mw", 6: "me",
+             7: "ms", 8: "gd", 10: "pf", 13: "lo", 14: "io", 15: "sr",
+             16: "rr", 17: "dc", 18: "de", 20: "ac", 21: "nr", 22: "ht",
+             23: "sf", 24: "ar", 25: "wf", 26: "dd", 27: "sd", 28: "mm",
+             29: "hg", 30: "nh", 31: "mg", 9: "um", 12: "uw",
+             32: "", 33: "", 34: "", 35: ""}
+    if ctx.new:
+        names.update({19: "lf", 38: "ui", 37: "ss", 40: "dp", 63: "sl"})
+    else:
+        names[37] = "ui"
+    return names
+
+
+def show_smap_vma_flags(ctx: SmapsContext, vm_flags: int) -> List[str]:
+    """show_smap_vma_flags(): the VmFlags mnemonics in bit order."""
+    names = _mnemonics(ctx)
+    out = []
+    for i in range(64):
+        if vm_flags & (1 << i):
+            name = names.get(i, "??")
+            if name:
+                out.append(name)
+    return out
+
+
+def vma_kernel_pagesize(ctx: SmapsContext, vma: Vma) -> int:
+    if vma.vm_flags & VM_HUGETLB:
+        return ctx.target.hstate_vma(vma).huge_page_size()
+    return PAGE_SIZE
+
+
+def vma_pkey(vma: Vma) -> int:
+    return (vma.vm_flags >> 32) & 0xF
+
+
+def show_smap(ctx: SmapsContext, task: Any, vma: Vma) -> str:
+    """show_smap()."""
+    mss = MemSizeStats()
+    smap_gather_stats(ctx, vma, mss)
+    s = show_map_vma(task, vma.obj)
+    page = vma_kernel_pagesize(ctx, vma)
+    s += _dec("Size:           ", vma.vm_end - vma.vm_start)
+    s += _dec(" kB\nKernelPageSize: ", page)
+    s += _dec(" kB\nMMUPageSize:    ", page)
+    s += " kB\n"
+    s += _show_smap_fields(ctx, mss, False)
+    if ctx.new:
+        s += f"THPeligible:    {thp_eligible(ctx, vma):>8}\n"
+    else:
+        s += f"THPeligible:    {thp_eligible(ctx, vma)}\n"
+    if ctx.pkeys:
+        s += f"ProtectionKey:  {vma_pkey(vma):>8}\n"
+    s += "VmFlags: " + "".join(f + " " for f in show_smap_vma_flags(ctx, vma.vm_flags)) + "\n"
+    return s
+
+
+def _task_vmas(ctx: SmapsContext, task: Any) -> List[Vma]:
+    """The vmas of /proc/PID/smaps: the mm's, then the gate vma."""
+    return [ctx.target.vma(v) if v.vm_mm.value_() else _gate(ctx, v)
+            for v in task_vmas(task)]
+
+
+def _gate(ctx: SmapsContext, obj: Object) -> Vma:
+    return Vma(mm=None, obj=obj, vm_start=obj.vm_start.value_(),  # type: ignore[arg-type]
+               vm_end=obj.vm_end.value_(), vm_flags=obj.vm_flags.value_(),
+               anonymous=not obj.vm_ops.value_(), address=obj.value_())
+
+
+def show_smaps(task: Any, addr: Optional[int] = None) -> str:
+    """/proc/PID/smaps (with ``addr``: only the vma containing it)."""
+    ctx = SmapsContext(task.prog_)
+    out = []
+    for vma in _task_vmas(ctx, task):
+        if addr is not None and not vma.vm_start <= addr < vma.vm_end:
+            continue
+        out.append(show_smap(ctx, task, vma))
+    return "".join(out)
+
+
+FIELD_NAMES = [
+    ("Rss", "resident", 0), ("Pss", "pss", PSS_SHIFT),
+    ("Pss_Dirty", "pss_dirty", PSS_SHIFT), ("Shared_Clean", "shared_clean", 0),
+    ("Shared_Dirty", "shared_dirty", 0), ("Private_Clean", "private_clean", 0),
+    ("Private_Dirty", "private_dirty", 0), ("Referenced", "referenced", 0),
+    ("Anonymous", "anonymous", 0), ("KSM", "ksm", 0), ("LazyFree", "lazyfree", 0),
+    ("AnonHugePages", "anonymous_thp", 0), ("ShmemPmdMapped", "shmem_thp", 0),
+    ("FilePmdMapped", "file_thp", 0), ("Shared_Hugetlb", "shared_hugetlb", 0),
+    ("Private_Hugetlb", "private_hugetlb", 0), ("Swap", "swap", 0),
+    ("SwapPss", "swap_pss", PSS_SHIFT), ("Locked", "pss_locked", PSS_SHIFT),
+]
+ROLLUP_EXTRA = [("Pss_Anon", "pss_anon", PSS_SHIFT), ("Pss_File", "pss_file", PSS_SHIFT),
+                ("Pss_Shmem", "pss_shmem", PSS_SHIFT)]
+
+
+def _kb(mss: MemSizeStats, attr: str, shift: int) -> int:
+    return (getattr(mss, attr) >> shift) >> 10
+
+
+def smaps_records(task: Any) -> List[Dict[str, Any]]:
+    """One dict per vma: start, end, perms, name, every field in kB,
+    THPeligible, ProtectionKey (if printed) and VmFlags."""
+    from .maps import vma_name
+    from .vmas import vma_perms
+
+    ctx = SmapsContext(task.prog_)
+    out = []
+    for vma in _task_vmas(ctx, task):
+        mss = MemSizeStats()
+        smap_gather_stats(ctx, vma, mss)
+        rec: Dict[str, Any] = {"start": vma.vm_start, "end": vma.vm_end,
+                               "perms": vma_perms(vma.vm_flags),
+                               "name": vma_name(task, vma.obj),
+                               "Size": (vma.vm_end - vma.vm_start) >> 10,
+                               "KernelPageSize": vma_kernel_pagesize(ctx, vma) >> 10,
+                               "MMUPageSize": vma_kernel_pagesize(ctx, vma) >> 10}
+        for name, attr, shift in FIELD_NAMES:
+            if name == "KSM" and not ctx.new:
+                continue
+            rec[name] = _kb(mss, attr, shift)
+        rec["THPeligible"] = thp_eligible(ctx, vma)
+        if ctx.pkeys:
+            rec["ProtectionKey"] = vma_pkey(vma)
+        rec["VmFlags"] = show_smap_vma_flags(ctx, vma.vm_flags)
+        out.append(rec)
+    return out
+
+
+def _rollup(task: Any) -> tuple:
+    ctx = SmapsContext(task.prog_)
+    mss = MemSizeStats()
+    vmas = ctx.target.vmas(ctx.target.mm(task.mm))
+    for vma in vmas:
+        smap_gather_stats(ctx, vma, mss)
+    start = vmas[0].vm_start if vmas else 0
+    end = vmas[-1].vm_end if vmas else 0
+    return ctx, mss, start, end
+
+
+def show_smaps_rollup(task: Any) -> str:
+    """show_smaps_rollup(): every vma of the mm (not the gate vma)."""
+    ctx, mss, start, end = _rollup(task)
+    head = seq_pad(show_vma_header_prefix(start, end, 0, 0, 0, 0)) + "[rollup]\n"
+    return head + _show_smap_fields(ctx, mss, True)
+
+
+def smaps_rollup_record(task: Any) -> Dict[str, Any]:
+    """The rollup as {field: kB}, in the kernel's order."""
+    ctx, mss, start, end = _rollup(task)
+    rec: Dict[str, Any] = {"start": start, "end": end}
+    for name, attr, shift in FIELD_NAMES[:3] + ROLLUP_EXTRA + FIELD_NAMES[3:]:
+        if name == "KSM" and not ctx.new:
+            continue
+        rec[name] = _kb(mss, attr, shift)
+    return rec
+
