@@ -1,0 +1,203 @@
+"""The memory lines of /proc/PID/status: task_mem() of fs/proc/task_mmu.c
+(6.1, 6.12) from the mm's counters, and the same quantities recomputed from
+a walk of the page tables, so that a damaged or racing counter shows."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Optional
+
+from drgn import Object
+from drgn.helpers.linux.percpu import percpu_counter_sum
+
+from ..drgn_target import get_target
+from ..walk import ACTION_CONTINUE, MmWalk, MmWalkOps, walk_page_range, walk_page_range_novma
+from .page import PageAnon, PageCache, PageHuge, vm_normal_page
+from .pagemap import max_swapfiles
+
+MM_FILEPAGES, MM_ANONPAGES, MM_SWAPENTS, MM_SHMEMPAGES = 0, 1, 2, 3
+
+
+def get_mm_counter(mm: Object, member: int, new: bool) -> int:
+    """get_mm_counter() (6.1: the atomic, negative read as 0 under
+    SPLIT_RSS_COUNTING) / get_mm_counter_sum() (6.12: the percpu sum)."""
+    if new:
+        return max(0, percpu_counter_sum(mm.rss_stat[member]))
+    val = mm.rss_stat.count[member].counter.value_()
+    return max(0, val)
+
+
+def _counters(task: Any) -> Dict[str, int]:
+    """task_mem()'s values in kB."""
+    prog = task.prog_
+    mm = task.mm
+    new = get_target(prog).arch.kernel_version >= (6, 12)
+    anon = get_mm_counter(mm, MM_ANONPAGES, new)
+    file = get_mm_counter(mm, MM_FILEPAGES, new)
+    shmem = get_mm_counter(mm, MM_SHMEMPAGES, new)
+    total_vm = mm.total_vm.value_()
+    hiwater_vm = max(total_vm, mm.hiwater_vm.value_())
+    total_rss = anon + file + shmem
+    hiwater_rss = max(total_rss, mm.hiwater_rss.value_())
+    text = ((mm.end_code.value_() + 4095) & ~4095) - (mm.start_code.value_() & ~4095)
+    text = min(text, mm.exec_vm.value_() << 12)
+    lib = (mm.exec_vm.value_() << 12) - text
+    swap = get_mm_counter(mm, MM_SWAPENTS, new)
+    pinned = mm.pinned_vm.counter.value_()
+    return {
+        "VmPeak": hiwater_vm * 4, "VmSize": total_vm * 4,
+        "VmLck": mm.locked_vm.value_() * 4, "VmPin": pinned * 4,
+        "VmHWM": hiwater_rss * 4, "VmRSS": total_rss * 4,
+        "RssAnon": anon * 4, "RssFile": file * 4, "RssShmem": shmem * 4,
+        "VmData": mm.data_vm.value_() * 4, "VmStk": mm.stack_vm.value_() * 4,
+        "VmExe": text >> 10, "VmLib": lib >> 10,
+        "VmPTE": mm.pgtables_bytes.counter.value_() >> 10,
+        "VmSwap": swap * 4,
+        "HugetlbPages": mm.hugetlb_usage.counter.value_() * 4,
+    }
+
+
+def show_status_mem(task: Any) -> str:
+    """task_mem() + hugetlb_report_usage(): the memory lines of status."""
+    c = _counters(task)
+    order = ["VmPeak", "VmSize", "VmLck", "VmPin", "VmHWM", "VmRSS", "RssAnon",
+             "RssFile", "RssShmem", "VmData", "VmStk", "VmExe", "VmLib",
+             "VmPTE", "VmSwap", "HugetlbPages"]
+    return "".join(f"{name}:\t{c[name]:>8} kB\n" for name in order)
+
+
+class _Rss:
+    def __init__(self, prog: Any) -> None:
+        target = get_target(prog)
+        self.arch = target.arch
+        self.pages = PageCache(prog, self.arch.kernel_version)
+        self.max_swapfiles = max_swapfiles(self.arch.kernel_version)
+        self.huge_zero = target.huge_zero_pfn()
+        self.counts = {"anon": 0, "file": 0, "shmem": 0, "swap": 0}
+
+    def account(self, page: Object, nr: int) -> None:
+        """mm_counter(): anon, shmem (swap-backed) or file."""
+        from drgn.helpers.linux.mm import PageSwapBacked, compound_head
+
+        if PageAnon(self.pages, page):
+            self.counts["anon"] += nr
+        elif PageSwapBacked(compound_head(page)):
+            self.counts["shmem"] += nr
+        else:
+            self.counts["file"] += nr
+
+
+def _rss_pmd_entry(pmd: Any, addr: int, next: int, walk: MmWalk) -> int:
+    rss: _Rss = walk.private
+    arch = walk.arch
+    if arch.pmd_trans_huge(pmd.val):
+        pfn = arch.pmd_pfn(pmd.val)
+        if pfn != rss.huge_zero:
+            rss.account(rss.pages.page(pfn), (next - addr) >> 12)
+        walk.action = ACTION_CONTINUE
+    return 0
+
+
+def _rss_pte_entry(pte: Any, addr: int, next: int, walk: MmWalk) -> int:
+    rss: _Rss = walk.private
+    arch = walk.arch
+    val = pte.val
+    if arch.pte_present(val):
+        page = vm_normal_page(rss.pages, arch, walk.vma, val)
+        if page is not None:
+            rss.account(page, 1)
+    elif arch.is_swap_pte(val):
+        swp_type, _ = arch.swp_type_offset(val)
+        if swp_type < rss.max_swapfiles:
+            rss.counts["swap"] += 1
+    return 0
+
+
+RSS_OPS = MmWalkOps(pmd_entry=_rss_pmd_entry, pte_entry=_rss_pte_entry)
+
+
+def _table_pages(task: Any) -> int:
+    """Page-table pages below the pgd that hold user entries: what
+    mm->pgtables_bytes counts (pud, pmd and pte tables; not p4d, not pgd),
+    plus the PTE table deposited with every anonymous THP and huge zero
+    page mapping (pgtable_trans_huge_deposit(), counted by mm_inc_nr_ptes())."""
+    target = get_target(task.prog_)
+    mm = target.mm(task.mm)
+    arch = target.arch
+    pages = PageCache(task.prog_, arch.kernel_version)
+    huge_zero = target.huge_zero_pfn()
+    count = [0]
+
+    def p4d_entry(p4d: Any, addr: int, next: int, walk: MmWalk) -> int:
+        count[0] += 1  # a present p4d points to a pud table
+        return 0
+
+    def pud_entry(pud: Any, addr: int, next: int, walk: MmWalk) -> int:
+        if arch.pud_present(pud.val) and not arch.pud_leaf(pud.val):
+            count[0] += 1
+        return 0
+
+    def pmd_entry(pmd: Any, addr: int, next: int, walk: MmWalk) -> int:
+        val = pmd.val
+        if arch.pmd_present(val) and not arch.pmd_leaf(val):
+            count[0] += 1
+        elif arch.pmd_trans_huge(val):
+            pfn = arch.pmd_pfn(val)
+            page = pages.page(pfn)
+            # hugetlb pmds deposit nothing; anon THPs and the huge zero page do
+            if pfn == huge_zero or (PageAnon(pages, page) and not PageHuge(pages, page)):
+                count[0] += 1  # the deposited table
+        walk.action = ACTION_CONTINUE
+        return 0
+
+    ops = MmWalkOps(p4d_entry=p4d_entry, pud_entry=pud_entry, pmd_entry=pmd_entry)
+    walk_page_range_novma(mm, 0, arch.task_size, ops)
+    return count[0]
+
+
+def split_rss_pending(task: Any) -> Optional[Dict[str, int]]:
+    """6.1 (SPLIT_RSS_COUNTING): counts each thread holds in
+    task->rss_stat and has not yet folded into the mm's counters, in kB.
+    None on kernels that count per cpu (6.2+), where the sum is exact."""
+    if get_target(task.prog_).arch.kernel_version >= (6, 2):
+        return None
+    from drgn.helpers.linux.list import list_for_each_entry
+
+    pending = [0, 0, 0, 0]
+    leader = task.group_leader
+    threads = list(list_for_each_entry("struct task_struct",
+                                       leader.signal.thread_head.address_of_(),
+                                       "thread_node"))
+    for t in threads or [leader]:
+        for i in range(4):
+            pending[i] += t.rss_stat.count[i].value_()
+    return {"RssFile": pending[MM_FILEPAGES] * 4, "RssAnon": pending[MM_ANONPAGES] * 4,
+            "VmSwap": pending[MM_SWAPENTS] * 4, "RssShmem": pending[MM_SHMEMPAGES] * 4,
+            "VmRSS": (pending[MM_FILEPAGES] + pending[MM_ANONPAGES]
+                      + pending[MM_SHMEMPAGES]) * 4}
+
+
+def status_fields(task: Any) -> Dict[str, Dict[str, Optional[Any]]]:
+    """Each memory field: {"counters": kB as status prints it, "walk": kB
+    from the page tables (None where a walk cannot know it), "pending": kB
+    not yet folded into the counters (6.1 per-thread caches, else None),
+    "agree": walk == counters + pending}."""
+    prog = task.prog_
+    target = get_target(prog)
+    counters = _counters(task)
+    rss = _Rss(prog)
+    mm = target.mm(task.mm)
+    walk_page_range(mm, 0, target.arch.task_size, RSS_OPS, rss)
+    walked = {
+        "RssAnon": rss.counts["anon"] * 4, "RssFile": rss.counts["file"] * 4,
+        "RssShmem": rss.counts["shmem"] * 4,
+        "VmRSS": (rss.counts["anon"] + rss.counts["file"] + rss.counts["shmem"]) * 4,
+        "VmSwap": rss.counts["swap"] * 4, "VmPTE": _table_pages(task) * 4,
+    }
+    pending = split_rss_pending(task) or {}
+    out: Dict[str, Dict[str, Optional[Any]]] = {}
+    for name, value in counters.items():
+        w = walked.get(name)
+        p = pending.get(name)
+        out[name] = {"counters": value, "walk": w, "pending": p,
+                     "agree": None if w is None else w == value + (p or 0)}
+    return out

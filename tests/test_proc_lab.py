@@ -1,0 +1,138 @@
+"""/proc from a dump: every report against what the guest's kernel printed
+in /proc just before the dump, byte for byte, on every lab."""
+
+from __future__ import annotations
+
+import difflib
+
+from drgn.helpers.linux.pid import find_task
+
+from drgn_pagewalk.ops.maps import show_maps
+from drgn_pagewalk.ops.numa_maps import show_numa_maps
+from drgn_pagewalk.ops.pagemap import pagemap
+from drgn_pagewalk.ops.smaps import (
+    show_smaps,
+    show_smaps_rollup,
+    smaps_records,
+    smaps_rollup_record,
+)
+from drgn_pagewalk.ops.status import show_status_mem, status_fields
+
+from .counts import count
+
+STATUS_MEM = ("VmPeak", "VmSize", "VmLck", "VmPin", "VmHWM", "VmRSS", "RssAnon",
+              "RssFile", "RssShmem", "VmData", "VmStk", "VmExe", "VmLib", "VmPTE",
+              "VmSwap", "HugetlbPages")
+
+
+def same(expected: str, got: str, what: str) -> None:
+    """Byte-identical, or a readable diff in the failure."""
+    if expected != got:
+        diff = "".join(difflib.unified_diff(expected.splitlines(True),
+                                            got.splitlines(True), "kernel", "tool"))
+        raise AssertionError(f"{what} differs:\n{diff[:4000]}")
+
+
+def test_maps(lab, prog):
+    for role, pid in lab.pids.items():
+        text = lab.truth_text(pid, "maps")
+        same(text, show_maps(find_task(prog, pid)), f"{role} maps")
+        count("maps lines identical", len(text.splitlines()))
+
+
+def test_smaps(lab, prog):
+    for role, pid in lab.pids.items():
+        text = lab.truth_text(pid, "smaps")
+        same(text, show_smaps(find_task(prog, pid)), f"{role} smaps")
+        count("smaps lines identical", len(text.splitlines()))
+
+
+def test_smaps_one_vma(lab, prog):
+    pid = lab.pids["workload"]
+    thp = lab.meta["vmas"]["thp"]["start"]
+    text = show_smaps(find_task(prog, pid), thp + 4096)
+    truth = lab.truth_text(pid, "smaps")
+    head = text.splitlines()[0]
+    assert head.startswith(f"{thp:x}-")
+    block = truth[truth.index(head):]
+    assert block.startswith(text)
+
+
+def test_smaps_rollup(lab, prog):
+    for role, pid in lab.pids.items():
+        same(lab.truth_text(pid, "smaps_rollup"),
+             show_smaps_rollup(find_task(prog, pid)), f"{role} smaps_rollup")
+        count("smaps_rollup files identical", 1)
+
+
+def test_smaps_records_match_the_text(lab, prog):
+    """The table/JSON rows carry the numbers of the kernel's text."""
+    pid = lab.pids["workload"]
+    task = find_task(prog, pid)
+    truth = lab.truth_text(pid, "smaps")
+    records = smaps_records(task)
+    blocks = {}
+    for line in truth.splitlines():
+        head = line.split(" ")[0]
+        if "-" in head and all(c in "0123456789abcdef-" for c in head):
+            cur = blocks.setdefault(int(head.split("-")[0], 16), {})
+        elif line.endswith(" kB"):
+            key, value = line.split(":")
+            cur[key] = int(value.split()[0])
+    for rec in records:
+        for key, value in blocks[rec["start"]].items():
+            assert rec[key] == value, (hex(rec["start"]), key)
+    rollup = smaps_rollup_record(task)
+    for line in lab.truth_text(pid, "smaps_rollup").splitlines()[1:]:
+        key, value = line.split(":")
+        assert rollup[key] == int(value.split()[0]), key
+
+
+def test_pagemap(lab, prog):
+    for role, pid in lab.pids.items():
+        truth = lab.pagemap(pid)
+        got = pagemap(find_task(prog, pid))
+        assert [a for a, _ in got] == list(truth), f"{role}: not the same pages"
+        bad = [(hex(a), hex(truth[a]), hex(e)) for a, e in got if truth[a] != e]
+        assert not bad, f"{role}: {len(bad)} entries differ, first {bad[:5]}"
+        count("pagemap entries identical", len(got))
+
+
+def test_pagemap_range(lab, prog):
+    """A range crossing vmas and holes gives the hole entries too."""
+    pid = lab.pids["workload"]
+    vmas = lab.meta["vmas"]
+    start, end = vmas["cow"]["start"] - 8192, vmas["cow"]["end"] + 8192
+    got = dict(pagemap(find_task(prog, pid), start, end))
+    truth = lab.pagemap(pid)
+    assert len(got) == (end - start) >> 12
+    for addr, entry in got.items():
+        assert entry == truth.get(addr, entry if addr not in truth else None)
+
+
+def test_numa_maps(lab, prog):
+    for role, pid in lab.pids.items():
+        text = lab.truth_text(pid, "numa_maps")
+        same(text, show_numa_maps(find_task(prog, pid)), f"{role} numa_maps")
+        count("numa_maps lines identical", len(text.splitlines()))
+
+
+def test_status_memory_lines(lab, prog):
+    for role, pid in lab.pids.items():
+        truth = "".join(line + "\n" for line in lab.truth_text(pid, "status").splitlines()
+                        if line.split(":")[0] in STATUS_MEM)
+        same(truth, show_status_mem(find_task(prog, pid)), f"{role} status")
+        count("status memory lines identical", len(STATUS_MEM))
+
+
+def test_status_walk_agrees_with_counters(lab, prog):
+    """The walk's RSS, swap and page-table pages equal the kernel's counters
+    (on 6.1 plus what each thread has not folded in yet: SPLIT_RSS_COUNTING)."""
+    for role, pid in lab.pids.items():
+        fields = status_fields(find_task(prog, pid))
+        for name in ("VmRSS", "RssAnon", "RssFile", "RssShmem", "VmSwap", "VmPTE"):
+            f = fields[name]
+            assert f["agree"], (role, name, f)
+        if lab.kernel_release.startswith("6.12"):
+            assert all(f["pending"] is None for f in fields.values())
+        count("status fields recomputed from the walk", 6)
