@@ -11,7 +11,7 @@ from __future__ import annotations
 import struct
 from typing import Any, Dict, Iterator, List, Optional
 
-from drgn_pagewalk.arch.base import PGD, PMD, PTE, Arch
+from drgn_pagewalk.arch.base import PGD, PTE, Arch
 from drgn_pagewalk.target import Hstate, Mm, TableReadError, Target, Vma, decode_table
 
 TABLE = 0x67  # _KERNPG_TABLE | _PAGE_USER

@@ -28,15 +28,27 @@ def _perms(flags: int) -> str:
                     "x" if flags & 4 else "-", "s" if flags & 0x80 else "p"))
 
 
+class SmapsByVma(dict):
+    """vma start -> {field: value}; indexing with any address inside a vma
+    finds it (the kernel merges adjacent anonymous regions into one vma)."""
+
+    def __missing__(self, addr: int) -> Dict[str, str]:
+        for block in self.values():
+            if block["start"] <= addr < block["end"]:
+                return block
+        raise KeyError(hex(addr))
+
+
 def smaps_by_vma(text: str) -> Dict[int, Dict[str, str]]:
     """vma start -> {field: value} of a /proc/PID/smaps text."""
-    out: Dict[int, Dict[str, str]] = {}
+    out = SmapsByVma()
     cur: Dict[str, str] = {}
     for line in text.splitlines():
         head = line.split(" ", 1)[0]
         if "-" in head and all(c in "0123456789abcdef-" for c in head):
-            cur = {"header": line}
-            out[int(head.split("-")[0], 16)] = cur
+            start, end = (int(x, 16) for x in head.split("-"))
+            cur = {"header": line, "start": start, "end": end}  # type: ignore[dict-item]
+            out[start] = cur
         else:
             key, _, value = line.partition(":")
             cur[key] = value.strip()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Dict, List, Tuple
 
-import pytest
 from drgn import FaultError
 from drgn.helpers.linux.mm import follow_phys, for_each_vma, for_each_vmap_area, pfn_to_page
 from drgn.helpers.linux.pid import find_task

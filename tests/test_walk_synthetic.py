@@ -8,7 +8,7 @@ from typing import List, Tuple
 
 import pytest
 
-from drgn_pagewalk.arch.base import PMD, PTE, PUD
+from drgn_pagewalk.arch.base import PMD, PUD
 from drgn_pagewalk.arch.x86_64 import X86_64
 from drgn_pagewalk.target import VM_PFNMAP
 from drgn_pagewalk.walk import (

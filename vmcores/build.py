@@ -329,7 +329,7 @@ def boot_and_dump(name: str, spec: Dict[str, Any], kernel: Dict[str, Path],
         raise LabError(f"{name}: dump incomplete ({vmcore.stat().st_size} bytes)")
     _dig_holes(vmcore)
     if kdump_dir is not None:
-        with open(flat, "rb") as src, open(kdump_dir / "vmcore", "wb") as dst:
+        with open(flat, "rb") as src:
             p = subprocess.run(["makedumpfile", "-R", str(kdump_dir / "vmcore.tmp")],
                                stdin=src, capture_output=True)
         if p.returncode:

@@ -8,14 +8,6 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
 from drgn import Object
-from drgn.helpers.linux.mm import (
-    PageActive,
-    PageReserved,
-    PageSwapBacked,
-    PageUnevictable,
-    PageWriteback,
-    compound_head,
-)
 from drgn.helpers.linux.mmzone import NODE_DATA
 from drgn.helpers.linux.nodemask import for_each_node_state
 
@@ -26,6 +18,7 @@ from .maps import file_path
 from .page import (
     PageAnon,
     PageCache,
+    PageInfo,
     folio_precise_page_mapcount,
     page_mapcount,
     vm_normal_page,
@@ -71,44 +64,41 @@ class NumaContext:
         return -1
 
 
-def _pfn(ctx: NumaContext, page: Object) -> int:
-    return (page.value_() - ctx.prog["vmemmap_base"].value_()) // ctx.prog.type("struct page").size
-
-
-def gather_stats(ctx: NumaContext, page: Object, md: NumaMaps, pte_dirty: bool,
+def gather_stats(ctx: NumaContext, page: PageInfo, md: NumaMaps, pte_dirty: bool,
                  nr_pages: int) -> None:
     """gather_stats()."""
-    head = compound_head(page)
+    pc = ctx.pages
+    head = pc.head(page)
     if ctx.new:
-        folio = Object(ctx.prog, "struct folio *", head.value_())
-        count = folio_precise_page_mapcount(ctx.pages, folio, page)
+        count = folio_precise_page_mapcount(pc, head, page)
     else:
-        count = page_mapcount(ctx.pages, page)
+        count = page_mapcount(pc, page)
     md.pages += nr_pages
-    if pte_dirty or ctx.pages.test(head, "PG_dirty"):
+    if pte_dirty or pc.test(head, "PG_dirty"):
         md.dirty += nr_pages
-    if PageSwapBacked(head) and ctx.pages.test(head, "PG_swapcache"):
+    # PageSwapCache(): swap-backed and PG_swapcache
+    if pc.test(head, "PG_swapbacked") and pc.test(head, "PG_swapcache"):
         md.swapcache += nr_pages
-    if PageActive(head) or PageUnevictable(head):
+    if pc.test(head, "PG_active") or pc.test(head, "PG_unevictable"):
         md.active += nr_pages
-    if PageWriteback(head):
+    if pc.test(head, "PG_writeback"):
         md.writeback += nr_pages
-    if PageAnon(ctx.pages, page):
+    if PageAnon(pc, page):
         md.anon += nr_pages
     if count > md.mapcount_max:
         md.mapcount_max = count
-    nid = ctx.page_to_nid(_pfn(ctx, head))
+    nid = ctx.page_to_nid(head.pfn)
     md.node[nid] = md.node.get(nid, 0) + nr_pages
 
 
-def can_gather_numa_stats(ctx: NumaContext, pte: int, vma: Vma) -> Optional[Object]:
+def can_gather_numa_stats(ctx: NumaContext, pte: int, vma: Vma) -> Optional[PageInfo]:
     """can_gather_numa_stats() (and _pmd(): same tests on the head page)."""
     if not ctx.arch.pte_present(pte):
         return None
     page = vm_normal_page(ctx.pages, ctx.arch, vma, pte)
-    if page is None or PageReserved(page):
+    if page is None or ctx.pages.test(page, "PG_reserved"):
         return None
-    if ctx.page_to_nid(ctx.arch.pte_pfn(pte)) not in ctx.memory_nodes:
+    if ctx.page_to_nid(page.pfn) not in ctx.memory_nodes:
         return None
     return page
 
@@ -123,7 +113,8 @@ def gather_pte_stats(pmd: Any, addr: int, end: int, walk: MmWalk) -> int:
             pfn = arch.pmd_pfn(val)
             if pfn != walk.target.huge_zero_pfn():  # vm_normal_page_pmd()
                 page = ctx.pages.page(pfn)
-                if not PageReserved(page) and ctx.page_to_nid(pfn) in ctx.memory_nodes:
+                if not ctx.pages.test(page, "PG_reserved") \
+                        and ctx.page_to_nid(pfn) in ctx.memory_nodes:
                     gather_stats(ctx, page, md, arch.pte_dirty(val), 512)
         return 0
     pte = pte_offset_map(walk, pmd, addr)

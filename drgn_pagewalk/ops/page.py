@@ -1,37 +1,100 @@
 """struct page / struct folio state that fs/proc/task_mmu.c reads, for 6.1
-and 6.12: anon, mapcounts, dirty, young, hugetlb.
+and 6.12: anon, mapcounts, refcount, flags, hugetlb.
 
-Each function mirrors the kernel helper of the same name.  A
-:class:`PageCache` reads each struct page once per report (pages are
-immutable in a dump).
+A dump's struct pages never change, so a :class:`PageCache` reads each one
+once, as raw bytes (one read for the 512 struct pages of a THP), and decodes
+the few fields the reports need at offsets drgn gives once.  Each function
+below mirrors the kernel helper of the same name.
 """
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+import struct
+from typing import Any, Dict, List, Optional
 
-from drgn import Object
-from drgn.helpers.linux.mm import PageDoubleMap, compound_head, pfn_to_page
+from drgn import FaultError, offsetof
 
 PAGE_MAPPING_ANON = 0x1
 
 
+class PageInfo:
+    """The fields of one struct page that the reports read."""
+
+    __slots__ = ("pfn", "flags", "head_pfn", "mapping", "mapcount", "refcount")
+
+    def __init__(self, pfn: int, flags: int, head_pfn: int, mapping: int,
+                 mapcount: int, refcount: int) -> None:
+        self.pfn = pfn
+        self.flags = flags
+        self.head_pfn = head_pfn
+        self.mapping = mapping
+        #: the raw 32-bit _mapcount (page_type in 6.12), as a signed int
+        self.mapcount = mapcount
+        self.refcount = refcount
+
+
 class PageCache:
-    """Per-report cache of struct pages and flag bit numbers."""
+    """Struct pages of one dump, read once and decoded in bulk."""
 
     def __init__(self, prog: Any, kernel_version: tuple) -> None:
         self.prog = prog
         self.new = kernel_version >= (6, 12)
-        self._pages: Dict[int, Object] = {}
-        self._bits: Dict[str, int] = {}
+        self.vmemmap = prog["vmemmap_base"].value_()
+        page = prog.type("struct page")
+        self.size = page.sizeof() if hasattr(page, "sizeof") else page.size
+        self.off = {f: offsetof(page, f) for f in
+                    ("flags", "compound_head", "mapping", "_mapcount", "_refcount")}
+        if self.new:
+            folio = prog.type("struct folio")
+            self.entire_off = offsetof(folio, "_entire_mapcount")
+            self.large_off = offsetof(folio, "_large_mapcount")
+            self.order_off = offsetof(folio, "_flags_1")
+            self.pgty_hugetlb = prog.constant("PGTY_hugetlb").value_()
+        else:
+            self.entire_off = self.size + offsetof(page, "compound_mapcount")
+            self.order_off = self.size + offsetof(page, "compound_order")
+            self.dtor_off = self.size + offsetof(page, "compound_dtor")
+            self.hugetlb_dtor = prog.constant("HUGETLB_PAGE_DTOR").value_()
         self.highest_memmap_pfn = prog["highest_memmap_pfn"].value_()
+        self._pages: Dict[int, PageInfo] = {}
+        self._bits: Dict[str, int] = {}
+        self._head_extra: Dict[int, bytes] = {}
 
-    def page(self, pfn: int) -> Object:
-        page = self._pages.get(pfn)
-        if page is None:
-            page = pfn_to_page(self.prog, pfn)
-            self._pages[pfn] = page
-        return page
+    def address(self, pfn: int) -> int:
+        """pfn_to_page() with SPARSEMEM_VMEMMAP."""
+        return self.vmemmap + pfn * self.size
+
+    def _decode(self, pfn: int, data: bytes, base: int) -> PageInfo:
+        off = self.off
+        flags, = struct.unpack_from("<Q", data, base + off["flags"])
+        head, = struct.unpack_from("<Q", data, base + off["compound_head"])
+        mapping, = struct.unpack_from("<Q", data, base + off["mapping"])
+        mapcount, = struct.unpack_from("<i", data, base + off["_mapcount"])
+        refcount, = struct.unpack_from("<i", data, base + off["_refcount"])
+        head_pfn = (head - 1 - self.vmemmap) // self.size if head & 1 else pfn
+        return PageInfo(pfn, flags, head_pfn, mapping, mapcount, refcount)
+
+    def read(self, pfn: int, nr: int = 1) -> List[PageInfo]:
+        """The struct pages of [pfn, pfn + nr), in one read."""
+        data = self.prog.read(self.address(pfn), self.size * nr)
+        out = []
+        for i in range(nr):
+            info = self._pages.get(pfn + i)
+            if info is None:
+                info = self._decode(pfn + i, data, i * self.size)
+                self._pages[pfn + i] = info
+            out.append(info)
+        return out
+
+    def page(self, pfn: int) -> PageInfo:
+        info = self._pages.get(pfn)
+        if info is None:
+            info = self.read(pfn)[0]
+        return info
+
+    def head(self, page: PageInfo) -> PageInfo:
+        """compound_head() / page_folio()."""
+        return page if page.head_pfn == page.pfn else self.page(page.head_pfn)
 
     def bit(self, name: str) -> int:
         bit = self._bits.get(name)
@@ -40,123 +103,145 @@ class PageCache:
             self._bits[name] = bit
         return bit
 
-    def test(self, page: Object, name: str) -> bool:
-        return bool(page.flags.value_() & (1 << self.bit(name)))
+    def test(self, page: PageInfo, name: str) -> bool:
+        """test_bit(PG_name, &page->flags)."""
+        return bool(page.flags >> self.bit(name) & 1)
+
+    def _extra(self, head: PageInfo) -> bytes:
+        """The head page and its first tail page (where a folio's order and
+        mapcounts live), read once."""
+        data = self._head_extra.get(head.pfn)
+        if data is None:
+            data = self.prog.read(self.address(head.pfn), 2 * self.size)
+            self._head_extra[head.pfn] = data
+        return data
+
+    def _u32(self, head: PageInfo, offset: int) -> int:
+        return struct.unpack_from("<i", self._extra(head), offset)[0]
+
+    def folio_order(self, head: PageInfo) -> int:
+        """folio_order() / compound_order(): 0 unless a large folio."""
+        if not self.test(head, "PG_head"):
+            return 0
+        return self._extra(head)[self.order_off]
+
+    def folio_entire_mapcount(self, head: PageInfo) -> int:
+        """folio_entire_mapcount() (6.1: compound_mapcount())."""
+        return self._u32(head, self.entire_off) + 1
+
+    def folio_large_mapcount(self, head: PageInfo) -> int:
+        """folio_large_mapcount() (6.12)."""
+        return self._u32(head, self.large_off) + 1
 
 
-def PageAnon(pc: PageCache, page: Object) -> bool:
+def PageAnon(pc: PageCache, page: PageInfo) -> bool:
     """PageAnon() / folio_test_anon(): the folio's mapping has bit 0 set."""
-    head = compound_head(page)
-    return bool(head.mapping.value_() & PAGE_MAPPING_ANON)
+    return bool(pc.head(page).mapping & PAGE_MAPPING_ANON)
 
 
-def PageCompound(pc: PageCache, page: Object) -> bool:
-    return pc.test(page, "PG_head") or bool(page.compound_head.value_() & 1)
+def folio_test_ksm(pc: PageCache, page: PageInfo) -> bool:
+    """folio_test_ksm(): mapping has both PAGE_MAPPING_ANON and _MOVABLE."""
+    return pc.head(page).mapping & 3 == 3
 
 
-def folio_test_large(pc: PageCache, head: Object) -> bool:
+def PageCompound(pc: PageCache, page: PageInfo) -> bool:
+    return pc.test(page, "PG_head") or page.head_pfn != page.pfn
+
+
+def folio_test_large(pc: PageCache, head: PageInfo) -> bool:
     return pc.test(head, "PG_head")
 
 
-def PageHuge(pc: PageCache, page: Object) -> bool:
+def PageHuge(pc: PageCache, page: PageInfo) -> bool:
     """PageHuge() / folio_test_hugetlb()."""
-    head = compound_head(page)
+    head = pc.head(page)
     if not pc.test(head, "PG_head"):
         return False
     if pc.new:
-        # 6.12: a page type on the folio (PGTY_hugetlb in page_type's top byte)
-        folio = Object(pc.prog, "struct folio *", head.value_())
-        page_type = folio.page.page_type.value_()
-        return (page_type >> 24) == pc.prog.constant("PGTY_hugetlb").value_()
-    tail = Object(pc.prog, "struct page *", head.value_() + pc.prog.type("struct page").size)
-    return tail.compound_dtor.value_() == pc.prog.constant("HUGETLB_PAGE_DTOR").value_()
+        # 6.12: a page type in the top byte of the folio's page_type
+        return (head.mapcount >> 24) & 0xFF == pc.pgty_hugetlb
+    return pc._extra(head)[pc.dtor_off] == pc.hugetlb_dtor
 
 
-def _mapcount(page: Object) -> int:
-    return page._mapcount.counter.value_() + 1
+def page_count(pc: PageCache, page: PageInfo) -> int:
+    """page_count() / folio_ref_count(): the head page's _refcount."""
+    return pc.head(page).refcount
 
 
-def _folio(pc: PageCache, page: Object) -> Object:
-    return Object(pc.prog, "struct folio *", compound_head(page).value_())
+def page_mapcount_is_type(mapcount: int) -> bool:
+    """page_mapcount_is_type() (6.12): page_type_has_type(mapcount - 1),
+    i.e. (int)page_type < (PGTY_mapcount_underflow << 24)."""
+    return mapcount - 1 < -(1 << 24)
 
 
-def folio_entire_mapcount(pc: PageCache, folio: Object) -> int:
-    """folio_entire_mapcount() (6.1: compound_mapcount())."""
-    if pc.new:
-        return folio._entire_mapcount.counter.value_() + 1
-    tail = Object(pc.prog, "struct page *", folio.value_() + pc.prog.type("struct page").size)
-    return tail.compound_mapcount.counter.value_() + 1
-
-
-def page_mapcount_is_type(pc: PageCache, mapcount: int) -> bool:
-    """page_mapcount_is_type() (6.12): the _mapcount word holds a page type."""
-    val = (mapcount - 1) & 0xFFFFFFFF
-    signed = val - (1 << 32) if val & 0x80000000 else val
-    # page_type_has_type(): page_type < (PGTY_mapcount_underflow << 24)
-    return signed < -(1 << 24)
-
-
-def page_mapcount(pc: PageCache, page: Object) -> int:
+def page_mapcount(pc: PageCache, page: PageInfo) -> int:
     """page_mapcount() of 6.1 (with __page_mapcount() for compound pages)."""
+    ret = page.mapcount + 1
     if not PageCompound(pc, page):
-        return _mapcount(page)
-    ret = _mapcount(page)
+        return ret
     if not PageAnon(pc, page) and not PageHuge(pc, page):
         return ret
-    head = compound_head(page)
-    ret += folio_entire_mapcount(pc, Object(pc.prog, "struct folio *", head.value_()))
-    if PageDoubleMap(head):
+    head = pc.head(page)
+    ret += pc.folio_entire_mapcount(head)
+    # PageDoubleMap(): PG_double_map (PG_workingset) on the first tail page
+    tail_flags, = struct.unpack_from("<Q", pc._extra(head), pc.size + pc.off["flags"])
+    if tail_flags >> pc.bit("PG_workingset") & 1:
         ret -= 1
     return ret
 
 
-def folio_precise_page_mapcount(pc: PageCache, folio: Object, page: Object) -> int:
+def folio_precise_page_mapcount(pc: PageCache, head: PageInfo,
+                                page: PageInfo) -> int:
     """folio_precise_page_mapcount() (6.12, fs/proc/internal.h)."""
-    mapcount = _mapcount(page)
-    if page_mapcount_is_type(pc, mapcount):
+    mapcount = page.mapcount + 1
+    if page_mapcount_is_type(mapcount):
         mapcount = 0
-    if folio_test_large(pc, folio.page.address_of_()):
-        mapcount += folio_entire_mapcount(pc, folio)
+    if folio_test_large(pc, head):
+        mapcount += pc.folio_entire_mapcount(head)
     return mapcount
 
 
-def folio_mapcount(pc: PageCache, folio: Object) -> int:
+def folio_mapcount(pc: PageCache, head: PageInfo) -> int:
     """folio_mapcount() (6.12)."""
-    if not folio_test_large(pc, folio.page.address_of_()):
-        mapcount = _mapcount(folio.page.address_of_())
-        return 0 if page_mapcount_is_type(pc, mapcount) else mapcount
-    return folio._large_mapcount.counter.value_() + 1
+    if not folio_test_large(pc, head):
+        mapcount = head.mapcount + 1
+        return 0 if page_mapcount_is_type(mapcount) else mapcount
+    return pc.folio_large_mapcount(head)
 
 
-def folio_likely_mapped_shared(pc: PageCache, folio: Object) -> bool:
+def folio_likely_mapped_shared(pc: PageCache, head: PageInfo) -> bool:
     """folio_likely_mapped_shared() (6.12)."""
-    mapcount = folio_mapcount(pc, folio)
-    if not folio_test_large(pc, folio.page.address_of_()) or PageHuge(pc, folio.page.address_of_()):
+    mapcount = folio_mapcount(pc, head)
+    if not folio_test_large(pc, head) or PageHuge(pc, head):
         return mapcount > 1
     if mapcount <= 1:
         return False
-    nr = 1 << (folio._flags_1.value_() & 0xFF)
-    if folio_entire_mapcount(pc, folio) or mapcount > nr:
+    if pc.folio_entire_mapcount(head) or mapcount > 1 << pc.folio_order(head):
         return True
-    return folio._mapcount.counter.value_() > 0
+    return head.mapcount > 0
 
 
 def hugetlb_pmd_shared(pc: PageCache, table_phys: int) -> bool:
     """hugetlb_pmd_shared(ptep) (6.12): the ptdesc of the table holding the
     entry has a non-zero pt_share_count."""
-    page = pc.page(table_phys >> 12)
-    ptdesc = Object(pc.prog, "struct ptdesc *", page.value_())
+    from drgn import Object
+
+    ptdesc = Object(pc.prog, "struct ptdesc *", pc.address(table_phys >> 12))
     try:
         return bool(ptdesc.pt_share_count.counter.value_())
-    except AttributeError:
+    except (AttributeError, LookupError):
         return False
 
 
-def vm_normal_page(pc: PageCache, arch: Any, vma: Any, pte: int) -> Optional[Object]:
-    """vm_normal_page() with CONFIG_ARCH_HAS_PTE_SPECIAL (x86-64)."""
-    pfn = arch.pte_pfn(pte)
+def vm_normal_page(pc: PageCache, arch: Any, vma: Any, pte: int) -> Optional[PageInfo]:
+    """vm_normal_page() with CONFIG_ARCH_HAS_PTE_SPECIAL (x86-64): special
+    entries (pfnmap, mixedmap, the zero page, devmap) have no normal page."""
     if arch.pte_special(pte):
-        return None  # pfnmap/mixedmap, the zero page, devmap: no normal page
+        return None
+    pfn = arch.pte_pfn(pte)
     if pfn > pc.highest_memmap_pfn:
         return None
-    return pc.page(pfn)
+    try:
+        return pc.page(pfn)
+    except FaultError:
+        return None

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from typing import Any, List, Optional, Tuple
 
-from drgn import Object
-
 from ..drgn_target import get_target
 from ..target import VM_SOFTDIRTY
 from ..walk import ACTION_AGAIN, MmWalk, MmWalkOps, walk_page_range
 from .page import (
     PageAnon,
     PageCache,
+    PageInfo,
     folio_likely_mapped_shared,
     folio_precise_page_mapcount,
     hugetlb_pmd_shared,
@@ -98,7 +97,7 @@ def pte_to_pagemap_entry(pm: PagemapRead, vma: Any, addr: int, pte: int) -> int:
     """pte_to_pagemap_entry()."""
     arch = pm.arch
     frame = flags = 0
-    page: Optional[Object] = None
+    page: Optional[PageInfo] = None
     migration = False
     if arch.pte_present(pte):
         if pm.show_pfn:
@@ -127,9 +126,7 @@ def pte_to_pagemap_entry(pm: PagemapRead, vma: Any, addr: int, pte: int) -> int:
         if not PageAnon(pm.pages, page):
             flags |= PM_FILE
         if pm.new:
-            from drgn.helpers.linux.mm import compound_head
-
-            folio = Object(pm.prog, "struct folio *", compound_head(page).value_())
+            folio = pm.pages.head(page)
             if flags & PM_PRESENT and folio_precise_page_mapcount(pm.pages, folio, page) == 1:
                 flags |= PM_MMAP_EXCLUSIVE
         elif not migration and page_mapcount(pm.pages, page) == 1:
@@ -200,20 +197,19 @@ def _pagemap_huge_pmd(pm: PagemapRead, vma: Any, pmd: int, addr: int,
             flags |= PM_UFFD_WP
         migration = _is_migration(pm, swp_type)
         page = pm.pages.page(offset)
-    folio = None
+    subpages = None
     if page is not None:
         if not PageAnon(pm.pages, page):
             flags |= PM_FILE
         if pm.new:
-            folio = Object(pm.prog, "struct folio *", page.value_())
+            # the folio's 512 struct pages, read at once
+            subpages = pm.pages.read(page.pfn, 512) if flags & PM_PRESENT else None
         elif not migration and page_mapcount(pm.pages, page) == 1:
             flags |= PM_MMAP_EXCLUSIVE
-    size = pm.prog.type("struct page").size
     while addr != end:
         cur = flags
-        if folio is not None and flags & PM_PRESENT:
-            sub = Object(pm.prog, "struct page *", page.value_() + idx * size)
-            if folio_precise_page_mapcount(pm.pages, folio, sub) == 1:
+        if subpages is not None and page is not None:
+            if folio_precise_page_mapcount(pm.pages, page, subpages[idx]) == 1:
                 cur |= PM_MMAP_EXCLUSIVE
         add_to_pagemap(addr, make_pme(frame, cur), pm)
         if pm.show_pfn:
@@ -241,7 +237,7 @@ def pagemap_hugetlb_range(ptep: Any, hmask: int, addr: int, end: int,
         if not PageAnon(pm.pages, page):
             flags |= PM_FILE
         if pm.new:
-            folio = Object(pm.prog, "struct folio *", page.value_())
+            folio = pm.pages.head(page)
             if (not folio_likely_mapped_shared(pm.pages, folio)
                     and not hugetlb_pmd_shared(pm.pages, ptep.phys)):
                 flags |= PM_MMAP_EXCLUSIVE
@@ -266,7 +262,7 @@ PAGEMAP_OPS = MmWalkOps(pmd_entry=pagemap_pmd_range, pte_hole=pagemap_pte_hole,
                         hugetlb_entry=pagemap_hugetlb_range)
 
 
-def pagemap(task: Object, start: Optional[int] = None,
+def pagemap(task: Any, start: Optional[int] = None,
             end: Optional[int] = None) -> List[Tuple[int, int]]:
     """The /proc/PID/pagemap entries of [start, end): pagemap_read().
 
@@ -278,7 +274,6 @@ def pagemap(task: Object, start: Optional[int] = None,
     mm = target.mm(task.mm)
     task_size = mm.obj.task_size.value_()
     pm = PagemapRead(prog, target.arch, target.arch.kernel_version)
-    pm.prog = prog  # type: ignore[attr-defined]
     if start is None and end is None:
         for vma in target.vmas(mm):
             if vma.vm_start >= task_size:
@@ -292,7 +287,7 @@ def pagemap(task: Object, start: Optional[int] = None,
     return pm.buffer
 
 
-def show_pagemap(task: Object, start: Optional[int] = None,
+def show_pagemap(task: Any, start: Optional[int] = None,
                  end: Optional[int] = None) -> str:
     """One ``VADDR ENTRY`` line per page, the lab's ground-truth format."""
     return "".join(f"{a:x} {e:016x}\n" for a, e in pagemap(task, start, end))

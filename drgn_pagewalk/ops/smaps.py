@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
 from drgn import Object
-from drgn.helpers.linux.mm import compound_head, compound_order
 
 from ..drgn_target import get_target
 from ..target import (
@@ -34,7 +33,10 @@ from .maps import show_map_vma, show_vma_header_prefix, seq_pad, task_vmas
 from .page import (
     PageAnon,
     PageCache,
+    PageInfo,
     folio_likely_mapped_shared,
+    folio_test_ksm,
+    page_count,
     folio_precise_page_mapcount,
     hugetlb_pmd_shared,
     page_mapcount,
@@ -94,7 +96,6 @@ class SmapsContext:
         self.new = self.version >= (6, 12)
         self.pages = PageCache(prog, self.version)
         self.max_swapfiles = max_swapfiles(self.version)
-        self.page_size = prog.type("struct page").size
         self.thp_flags = prog["transparent_hugepage_flags"].value_()
         caps = prog["boot_cpu_data"].x86_capability
         word, bit = divmod(X86_FEATURE_OSPKE, 32)
@@ -107,33 +108,20 @@ class SmapsContext:
 
 # -- page state --------------------------------------------------------------
 
-def _head(page: Object) -> Object:
-    return compound_head(page)
-
-
-def _test(ctx: SmapsContext, page: Object, flag: str) -> bool:
-    return ctx.pages.test(_head(page), flag)
-
-
-def page_count(ctx: SmapsContext, page: Object) -> int:
-    """page_count() / folio_ref_count(): the head page's _refcount."""
-    return _head(page)._refcount.counter.value_()
-
-
-def page_is_young(ctx: SmapsContext, page: Object) -> bool:
+def page_is_young(ctx: SmapsContext, page: PageInfo) -> bool:
     """page_is_young() / folio_test_young(): CONFIG_PAGE_IDLE_FLAG is set in
     Debian's 6.12 (PG_young in page flags on 64-bit) and not in 6.1."""
     if not ctx.new:
         return False
-    return _test(ctx, page, "PG_young")
+    return ctx.pages.test(ctx.pages.head(page), "PG_young")
 
 
-def folio_test_ksm(ctx: SmapsContext, page: Object) -> bool:
-    """folio_test_ksm(): mapping has both PAGE_MAPPING_ANON and _MOVABLE."""
-    return _head(page).mapping.value_() & 3 == 3
+def _test(ctx: SmapsContext, page: PageInfo, flag: str) -> bool:
+    """A folio flag: tested on the head page."""
+    return ctx.pages.test(ctx.pages.head(page), flag)
 
 
-def smaps_page_accumulate(ctx: SmapsContext, mss: MemSizeStats, page: Object,
+def smaps_page_accumulate(ctx: SmapsContext, mss: MemSizeStats, page: PageInfo,
                           size: int, pss: int, dirty: bool, locked: bool,
                           private: bool) -> None:
     """smaps_page_accumulate()."""
@@ -159,18 +147,20 @@ def smaps_page_accumulate(ctx: SmapsContext, mss: MemSizeStats, page: Object,
             mss.shared_clean += size
 
 
-def smaps_account(ctx: SmapsContext, mss: MemSizeStats, page: Object,
+def smaps_account(ctx: SmapsContext, mss: MemSizeStats, page: PageInfo,
                   compound: bool, young: bool, dirty: bool, locked: bool,
                   migration_or_present: bool) -> None:
     """smaps_account(): 6.1 passes ``migration``, 6.12 ``present``."""
-    nr = 1 << compound_order(page).value_() if compound else 1
+    pc = ctx.pages
+    head = pc.head(page)
+    nr = 1 << pc.folio_order(head) if compound else 1
     size = nr * PAGE_SIZE
-    if PageAnon(ctx.pages, page):
+    if PageAnon(pc, page):
         mss.anonymous += size
         if not _test(ctx, page, "PG_swapbacked") and not dirty \
                 and not _test(ctx, page, "PG_dirty"):
             mss.lazyfree += size
-    if ctx.new and folio_test_ksm(ctx, page):
+    if ctx.new and folio_test_ksm(pc, page):
         mss.ksm += size
     mss.resident += size
     if young or page_is_young(ctx, page) or _test(ctx, page, "PG_referenced"):
@@ -178,22 +168,20 @@ def smaps_account(ctx: SmapsContext, mss: MemSizeStats, page: Object,
 
     if ctx.new:
         present = migration_or_present
-        if page_count(ctx, page) == 1 or not present:
+        if page_count(pc, page) == 1 or not present:
             smaps_page_accumulate(ctx, mss, page, size, size << PSS_SHIFT,
                                   dirty, locked, present)
             return
-    elif page_count(ctx, page) == 1 or migration_or_present:
+    elif page_count(pc, page) == 1 or migration_or_present:
         smaps_page_accumulate(ctx, mss, page, size, size << PSS_SHIFT, dirty,
                               locked, True)
         return
-    folio = Object(ctx.prog, "struct folio *", _head(page).value_())
-    base = page.value_()
-    for i in range(nr):
-        sub = Object(ctx.prog, "struct page *", base + i * ctx.page_size)
+    subpages = pc.read(page.pfn, nr) if nr > 1 else [page]
+    for sub in subpages:
         if ctx.new:
-            mapcount = folio_precise_page_mapcount(ctx.pages, folio, sub)
+            mapcount = folio_precise_page_mapcount(pc, head, sub)
         else:
-            mapcount = page_mapcount(ctx.pages, sub)
+            mapcount = page_mapcount(pc, sub)
         pss = PAGE_SIZE << PSS_SHIFT
         if mapcount >= 2:
             pss //= mapcount
@@ -374,13 +362,12 @@ def smaps_hugetlb_range(pte: Any, hmask: int, addr: int, end: int,
         return 0
     size = walk.target.hstate_vma(vma).huge_page_size()
     if ctx.new:
-        folio = Object(ctx.prog, "struct folio *", _head(page).value_())
-        shared = (not present or folio_likely_mapped_shared(ctx.pages, folio)
+        shared = (not present or folio_likely_mapped_shared(ctx.pages, ctx.pages.head(page))
                   or hugetlb_pmd_shared(ctx.pages, pte.phys))
     else:
         # 6.1 hugetlb_pmd_shared(): page_count(virt_to_page(pte)) > 1
         shared = (page_mapcount(ctx.pages, page) >= 2
-                  or page_count(ctx, ctx.pages.page(pte.phys >> 12)) > 1)
+                  or page_count(ctx.pages, ctx.pages.page(pte.phys >> 12)) > 1)
     if shared:
         mss.shared_hugetlb += size
     else:

@@ -11,7 +11,7 @@ from drgn.helpers.linux.percpu import percpu_counter_sum
 
 from ..drgn_target import get_target
 from ..walk import ACTION_CONTINUE, MmWalk, MmWalkOps, walk_page_range, walk_page_range_novma
-from .page import PageAnon, PageCache, PageHuge, vm_normal_page
+from .page import PageAnon, PageCache, PageHuge, PageInfo, vm_normal_page
 from .pagemap import max_swapfiles
 
 MM_FILEPAGES, MM_ANONPAGES, MM_SWAPENTS, MM_SHMEMPAGES = 0, 1, 2, 3
@@ -74,13 +74,11 @@ class _Rss:
         self.huge_zero = target.huge_zero_pfn()
         self.counts = {"anon": 0, "file": 0, "shmem": 0, "swap": 0}
 
-    def account(self, page: Object, nr: int) -> None:
+    def account(self, page: PageInfo, nr: int) -> None:
         """mm_counter(): anon, shmem (swap-backed) or file."""
-        from drgn.helpers.linux.mm import PageSwapBacked, compound_head
-
         if PageAnon(self.pages, page):
             self.counts["anon"] += nr
-        elif PageSwapBacked(compound_head(page)):
+        elif self.pages.test(self.pages.head(page), "PG_swapbacked"):
             self.counts["shmem"] += nr
         else:
             self.counts["file"] += nr
