@@ -296,9 +296,13 @@ def cmd_status(prog: Any, args: argparse.Namespace) -> List[Any]:
             out.append(status.show_status_mem(task))
             continue
         fields = status.status_fields(task)
-        report = Report(_task_desc(task), ["field", "counters_kb", "walk_kb", "agree"])
+        report = Report(_task_desc(task),
+                        ["field", "counters_kb", "pending_kb", "walk_kb", "agree"])
         for name, f in fields.items():
-            report.rows.append([name, f.get("counters"), f.get("walk"), f.get("agree")])
+            report.rows.append([name, f["counters"], f["pending"], f["walk"], f["agree"]])
+        report.notes.append("walk_kb: recomputed from the page tables; pending_kb: "
+                            "per-thread counts not yet in the mm (6.1); "
+                            "agree: walk == counters + pending")
         out.append(report)
     return out
 

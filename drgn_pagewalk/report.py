@@ -36,8 +36,8 @@ class Report:
 
 
 def _cell(column: str, value: Any) -> Any:
-    if value is None:
-        return "unknown"
+    if value is None:  # does not apply (no swap offset of a present page...)
+        return "-"
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, int) and column.lower() in HEX_COLUMNS:
@@ -61,7 +61,8 @@ def render_table(report: Report) -> str:
 def render_json(report: Report) -> str:
     """Stable JSON: {"title", "columns", "rows": [{column: value}], "totals", ...}.
 
-    Integers stay integers (addresses included); unknown values are null.
+    Integers stay integers (addresses included); values that do not apply
+    are null.
     """
     doc: Dict[str, Any] = {"title": report.title, "columns": list(report.columns),
                            "rows": report.records()}
