@@ -109,3 +109,13 @@ def test_ps_lists_the_lab_processes(lab61):
 
     pids = {r["pid"] for r in json.loads(out)["rows"]}
     assert set(lab61.pids.values()) <= pids
+
+
+def test_kdump_compressed_dump_opens():
+    """QEMU's kdump-zlib output names no architecture: the CLI retries it as
+    x86-64 (drgn alone fails with KDUMP_ATTR_ARCH_NAME)."""
+    lab = ensure_lab("6.1-4level-kdump")
+    code, out, err = run(base(lab) + ["smaps-rollup", str(lab.pids["workload"]),
+                                      "--format", "proc"])
+    assert code == 0, err
+    assert out == lab.truth_text(lab.pids["workload"], "smaps_rollup")

@@ -87,10 +87,30 @@ def pagemap_pte_hole(start: int, end: int, depth: int, walk: MmWalk) -> int:
     return 0
 
 
-def _is_migration(pm: PagemapRead, swp_type: int) -> bool:
+def is_migration_entry(max_swapfiles: int, swp_type: int) -> bool:
     """is_migration_entry(): the SWP_MIGRATION_READ, _READ_EXCLUSIVE and
     _WRITE types, the three just above MAX_SWAPFILES (swapops.h)."""
-    return pm.max_swapfiles <= swp_type < pm.max_swapfiles + 3
+    return max_swapfiles <= swp_type < max_swapfiles + 3
+
+
+def is_pfn_swap_entry(max_swapfiles: int, swp_type: int) -> bool:
+    """is_pfn_swap_entry(): migration entries, and hwpoison entries where
+    CONFIG_MEMORY_FAILURE gives them a type (6.12: MAX_SWAPFILES is 27 then);
+    no device-private entries in Debian's cloud config."""
+    hwpoison = 1 if max_swapfiles == 27 else 0
+    return max_swapfiles <= swp_type < max_swapfiles + 3 + hwpoison
+
+
+def swp_offset_pfn(arch: Any, offset: int) -> int:
+    """swp_offset_pfn(): the PFN of a pfn swap entry, without the migration
+    entry's young/dirty bits above SWP_PFN_BITS (MAX_PHYSMEM_BITS - 12;
+    MAX_PHYSMEM_BITS is 52 with 5-level paging, 46 without)."""
+    bits = (52 if arch.levels == 5 else 46) - 12
+    return offset & ((1 << bits) - 1)
+
+
+def _is_migration(pm: PagemapRead, swp_type: int) -> bool:
+    return is_migration_entry(pm.max_swapfiles, swp_type)
 
 
 def pte_to_pagemap_entry(pm: PagemapRead, vma: Any, addr: int, pte: int) -> int:
@@ -114,11 +134,14 @@ def pte_to_pagemap_entry(pm: PagemapRead, vma: Any, addr: int, pte: int) -> int:
         if arch.pte_swp_uffd_wp(pte):
             flags |= PM_UFFD_WP
         swp_type, offset = arch.swp_type_offset(pte)
+        pfn_entry = is_pfn_swap_entry(pm.max_swapfiles, swp_type)
+        if pfn_entry:
+            offset = swp_offset_pfn(arch, offset)
         if pm.show_pfn:
             frame = swp_type | (offset << MAX_SWAPFILES_SHIFT)
         flags |= PM_SWAP
         migration = _is_migration(pm, swp_type)
-        if migration:
+        if pfn_entry:
             page = pm.pages.page(offset)
         if swp_type == 31 and offset & 1:  # pte_marker_entry_uffd_wp()
             flags |= PM_UFFD_WP
@@ -188,6 +211,8 @@ def _pagemap_huge_pmd(pm: PagemapRead, vma: Any, pmd: int, addr: int,
         pass
     else:
         swp_type, offset = arch.swp_type_offset(pmd)
+        if is_pfn_swap_entry(pm.max_swapfiles, swp_type):
+            offset = swp_offset_pfn(arch, offset)
         if pm.show_pfn:
             frame = swp_type | ((offset + idx) << MAX_SWAPFILES_SHIFT)
         flags |= PM_SWAP

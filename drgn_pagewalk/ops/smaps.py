@@ -42,7 +42,7 @@ from .page import (
     page_mapcount,
     vm_normal_page,
 )
-from .pagemap import max_swapfiles
+from .pagemap import is_migration_entry, is_pfn_swap_entry, max_swapfiles
 
 PSS_SHIFT = 12
 PAGE_SIZE = 4096
@@ -273,8 +273,8 @@ def smaps_pte_entry(val: int, addr: int, walk: MmWalk) -> None:
                 mss.swap_pss += (PAGE_SIZE << PSS_SHIFT) // mapcount
             else:
                 mss.swap_pss += PAGE_SIZE << PSS_SHIFT
-        elif swp_type < ctx.max_swapfiles + 3:  # migration: a pfn entry
-            flag = not ctx.new
+        elif is_pfn_swap_entry(ctx.max_swapfiles, swp_type):
+            flag = not ctx.new and is_migration_entry(ctx.max_swapfiles, swp_type)
             page = ctx.pages.page(offset)
     else:
         if walk.ops.pte_hole:  # smaps_pte_hole_lookup()
@@ -305,8 +305,10 @@ def smaps_pmd_entry(pmd: int, addr: int, walk: MmWalk) -> None:
         flag = ctx.new
     else:
         swp_type, offset = arch.swp_type_offset(pmd)
-        if ctx.max_swapfiles <= swp_type < ctx.max_swapfiles + 3:
-            flag = not ctx.new
+        if ctx.new and is_pfn_swap_entry(ctx.max_swapfiles, swp_type):
+            page = ctx.pages.page(offset)
+        elif not ctx.new and is_migration_entry(ctx.max_swapfiles, swp_type):
+            flag = True
             page = ctx.pages.page(offset)
     if page is None:
         return
@@ -356,7 +358,7 @@ def smaps_hugetlb_range(pte: Any, hmask: int, addr: int, end: int,
         present = True
     elif arch.is_swap_pte(val):
         swp_type, offset = arch.swp_type_offset(val)
-        if ctx.max_swapfiles <= swp_type < ctx.max_swapfiles + 3:
+        if is_pfn_swap_entry(ctx.max_swapfiles, swp_type):
             page = ctx.pages.page(offset)
     if page is None:
         return 0
