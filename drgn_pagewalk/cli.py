@@ -103,13 +103,13 @@ def open_program(core: str, symbols: Sequence[str]):  # type: ignore[no-untyped-
     prog = drgn.Program()
     try:
         prog.set_core_dump(core)
-    except (ValueError, OSError, drgn.FaultError) as e:
+    except Exception as e:  # drgn raises plain Exception for libkdumpfile errors
         if "ARCH_NAME" not in str(e):
             raise PagewalkError(f"cannot open vmcore {core}: {_one_line(e)}") from None
         prog = drgn.Program(_x86_64_platform())
         try:
             prog.set_core_dump(core)
-        except (ValueError, OSError, drgn.FaultError) as e2:
+        except Exception as e2:
             raise PagewalkError(f"cannot open vmcore {core}: {_one_line(e2)}") from None
     try:
         if symbols:
