@@ -119,3 +119,32 @@ def test_kdump_compressed_dump_opens():
                                       "--format", "proc"])
     assert code == 0, err
     assert out == lab.truth_text(lab.pids["workload"], "smaps_rollup")
+
+
+def test_drgn_command_in_scripts_and_repl(lab61, capsys):
+    """%pagewalk in the drgn REPL is drgn's command framework: the same
+    commands through drgn.commands.run_command()."""
+    from drgn.commands import run_command
+
+    import drgn_pagewalk.commands  # noqa: F401  (registers "pagewalk")
+
+    prog = lab61.program()
+    pid = lab61.pids["child"]
+    run_command(prog, f"pagewalk smaps-rollup {pid} --format proc", globals={})
+    assert capsys.readouterr().out == lab61.truth_text(pid, "smaps_rollup")
+    run_command(prog, "pagewalk vmas 99999", globals={})
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["pagewalk: error: no process with PID 99999"]
+
+
+def test_all_processes(lab61):
+    import json
+
+    code, out, err = run(base(lab61) + ["--format", "json", "smaps-rollup", "--all"])
+    assert code == 0, err
+    rollups = {r["title"]: r["rollup"] for r in json.loads(out)}
+    for role, pid in lab61.pids.items():
+        title = [t for t in rollups if t.startswith(f"PID {pid} ")]
+        assert len(title) == 1
+        truth = lab61.truth_text(pid, "smaps_rollup").splitlines()[1]
+        assert rollups[title[0]]["Rss"] == int(truth.split()[1])
