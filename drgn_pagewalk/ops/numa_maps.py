@@ -13,7 +13,7 @@ from drgn.helpers.linux.nodemask import for_each_node_state
 
 from ..drgn_target import get_target
 from ..target import VM_HUGETLB, Vma
-from ..walk import ACTION_AGAIN, MmWalk, MmWalkOps, pte_offset_map, walk_page_vma
+from ..walk import MmWalk, MmWalkOps, walk_page_vma
 from .maps import file_path
 from .page import (
     PageAnon,
@@ -21,6 +21,8 @@ from .page import (
     PageInfo,
     folio_precise_page_mapcount,
     page_mapcount,
+    pmd_trans_huge_lock,
+    pte_offset_map_lock,
     vm_normal_page,
 )
 
@@ -108,7 +110,7 @@ def gather_pte_stats(pmd: Any, addr: int, end: int, walk: MmWalk) -> int:
     ctx, md = walk.private
     arch = walk.arch
     val = pmd.val
-    if arch.pmd_trans_huge(val) or arch.pmd_devmap(val) or arch.is_swap_pmd(val):
+    if pmd_trans_huge_lock(arch, val):
         if arch.pmd_present(val):
             pfn = arch.pmd_pfn(val)
             if pfn != walk.target.huge_zero_pfn():  # vm_normal_page_pmd()
@@ -117,10 +119,8 @@ def gather_pte_stats(pmd: Any, addr: int, end: int, walk: MmWalk) -> int:
                         and ctx.page_to_nid(pfn) in ctx.memory_nodes:
                     gather_stats(ctx, page, md, arch.pte_dirty(val), 512)
         return 0
-    pte = pte_offset_map(walk, pmd, addr)
+    pte = pte_offset_map_lock(walk, pmd, addr)
     if pte is None:
-        if ctx.new:
-            walk.action = ACTION_AGAIN
         return 0
     vals, index = pte.table.vals, pte.index
     while True:

@@ -233,6 +233,24 @@ def hugetlb_pmd_shared(pc: PageCache, table_phys: int) -> bool:
         return False
 
 
+def pmd_trans_huge_lock(arch: Any, pmd: int) -> bool:
+    """pmd_trans_huge_lock() without the lock: a pmd that a pmd_entry handles
+    whole (is_swap_pmd(), pmd_trans_huge() or pmd_devmap())."""
+    return arch.is_swap_pmd(pmd) or arch.pmd_trans_huge(pmd) or arch.pmd_devmap(pmd)
+
+
+def pte_offset_map_lock(walk: Any, pmd: Any, addr: int) -> Any:
+    """pte_offset_map_lock() in a pmd_entry, without the lock.  None: no PTE
+    table to map; callers from 6.5 on then ask for ACTION_AGAIN, 6.1's
+    (pmd_trans_unstable()) just return 0."""
+    from ..walk import ACTION_AGAIN, pte_offset_map
+
+    pte = pte_offset_map(walk, pmd, addr)
+    if pte is None and walk.arch.kernel_version >= (6, 5):
+        walk.action = ACTION_AGAIN
+    return pte
+
+
 def vm_normal_page(pc: PageCache, arch: Any, vma: Any, pte: int) -> Optional[PageInfo]:
     """vm_normal_page() with CONFIG_ARCH_HAS_PTE_SPECIAL (x86-64): special
     entries (pfnmap, mixedmap, the zero page, devmap) have no normal page."""

@@ -11,7 +11,7 @@ from typing import Any, List, Optional, Tuple
 
 from ..drgn_target import get_target
 from ..target import VM_SOFTDIRTY
-from ..walk import ACTION_AGAIN, MmWalk, MmWalkOps, walk_page_range
+from ..walk import MmWalk, MmWalkOps, walk_page_range
 from .page import (
     PageAnon,
     PageCache,
@@ -20,6 +20,8 @@ from .page import (
     folio_precise_page_mapcount,
     hugetlb_pmd_shared,
     page_mapcount,
+    pmd_trans_huge_lock,
+    pte_offset_map_lock,
     vm_normal_page,
 )
 
@@ -166,11 +168,10 @@ def pagemap_pmd_range(pmdp: Any, addr: int, end: int, walk: MmWalk) -> int:
     arch = walk.arch
     pmd = pmdp.val
     # pmd_trans_huge_lock(): a huge or migration pmd is handled here.
-    if arch.pmd_trans_huge(pmd) or arch.pmd_devmap(pmd) or arch.is_swap_pmd(pmd):
+    if pmd_trans_huge_lock(arch, pmd):
         return _pagemap_huge_pmd(pm, vma, pmd, addr, end)
-    pte = walk_pte_map(walk, pmdp, addr)
+    pte = pte_offset_map_lock(walk, pmdp, addr)
     if pte is None:
-        walk.action = ACTION_AGAIN  # 6.12; in 6.1 pmd_trans_unstable() -> 0
         return 0
     vals = pte.table.vals
     index = pte.index
@@ -179,13 +180,6 @@ def pagemap_pmd_range(pmdp: Any, addr: int, end: int, walk: MmWalk) -> int:
         addr += 4096
         index += 1
     return 0
-
-
-def walk_pte_map(walk: MmWalk, pmdp: Any, addr: int) -> Any:
-    """pte_offset_map_lock() for a pmd_entry callback."""
-    from ..walk import pte_offset_map
-
-    return pte_offset_map(walk, pmdp, addr)
 
 
 def _pagemap_huge_pmd(pm: PagemapRead, vma: Any, pmd: int, addr: int,

@@ -28,7 +28,7 @@ from ..target import (
     VM_WRITE,
     Vma,
 )
-from ..walk import ACTION_AGAIN, MmWalk, MmWalkOps, pte_offset_map, walk_page_vma
+from ..walk import MmWalk, MmWalkOps, walk_page_vma
 from .maps import show_map_vma, show_vma_header_prefix, seq_pad, task_vmas
 from .page import (
     PageAnon,
@@ -37,6 +37,8 @@ from .page import (
     folio_likely_mapped_shared,
     folio_test_ksm,
     page_count,
+    pmd_trans_huge_lock,
+    pte_offset_map_lock,
     folio_precise_page_mapcount,
     hugetlb_pmd_shared,
     page_mapcount,
@@ -327,14 +329,12 @@ def smaps_pte_range(pmd: Any, addr: int, end: int, walk: MmWalk) -> int:
     arch = walk.arch
     val = pmd.val
     # pmd_trans_huge_lock(): huge, devmap or a migration entry
-    if arch.pmd_trans_huge(val) or arch.pmd_devmap(val) or arch.is_swap_pmd(val):
+    if pmd_trans_huge_lock(arch, val):
         smaps_pmd_entry(val, addr, walk)
         return 0
-    pte = pte_offset_map(walk, pmd, addr)
+    pte = pte_offset_map_lock(walk, pmd, addr)
     if pte is None:
-        if walk.arch.kernel_version >= (6, 12):
-            walk.action = ACTION_AGAIN
-        return 0  # 6.1: pmd_trans_unstable() -> out
+        return 0
     vals = pte.table.vals
     index = pte.index
     while addr != end:
@@ -452,6 +452,18 @@ def _suitable(vma: Vma, addr: int, size: int) -> bool:
     return vma.vm_start <= haddr and haddr + size <= vma.vm_end
 
 
+def hugepage_global_enabled(ctx: SmapsContext) -> bool:
+    """hugepage_global_enabled() (6.1: hugepage_flags_enabled()): THP
+    "always" or "madvise"."""
+    return bool(ctx.thp_flags & (ctx.thp_bit("TRANSPARENT_HUGEPAGE_FLAG")
+                                 | ctx.thp_bit("TRANSPARENT_HUGEPAGE_REQ_MADV_FLAG")))
+
+
+def hugepage_global_always(ctx: SmapsContext) -> bool:
+    """hugepage_global_always() (6.1: hugepage_flags_always())."""
+    return bool(ctx.thp_flags & ctx.thp_bit("TRANSPARENT_HUGEPAGE_FLAG"))
+
+
 def hugepage_vma_check(ctx: SmapsContext, vma: Vma) -> bool:
     """hugepage_vma_check(vma, vm_flags, smaps=true, in_pf=false,
     enforce_sysfs=true) of 6.1."""
@@ -471,10 +483,8 @@ def hugepage_vma_check(ctx: SmapsContext, vma: Vma) -> bool:
     file = vma.obj.vm_file
     if file.value_() and shmem_mapping(ctx, file.f_mapping):
         return _shmem_huge_enabled(ctx, vma)
-    enabled = ctx.thp_flags & (ctx.thp_bit("TRANSPARENT_HUGEPAGE_FLAG")
-                               | ctx.thp_bit("TRANSPARENT_HUGEPAGE_REQ_MADV_FLAG"))
-    always = ctx.thp_flags & ctx.thp_bit("TRANSPARENT_HUGEPAGE_FLAG")
-    if not enabled or (not vm_flags & VM_HUGEPAGE and not always):
+    if not hugepage_global_enabled(ctx) or (
+            not vm_flags & VM_HUGEPAGE and not hugepage_global_always(ctx)):
         return False
     # file_thp_enabled(): CONFIG_READ_ONLY_THP_FOR_FS is not set
     if not vma.anonymous:
@@ -494,9 +504,8 @@ def thp_vma_allowable_orders(ctx: SmapsContext, vma: Vma) -> int:
     special_orders = (1 << pmd_order) | (1 << pud_order)
     file_orders = ((1 << (pmd_order + 1)) - 1) & ~1  # MAX_PAGECACHE_ORDER = 9
     orders = anon_orders | special_orders | file_orders
-    always = ctx.thp_flags & ctx.thp_bit("TRANSPARENT_HUGEPAGE_FLAG")
-    enabled = ctx.thp_flags & (ctx.thp_bit("TRANSPARENT_HUGEPAGE_FLAG")
-                               | ctx.thp_bit("TRANSPARENT_HUGEPAGE_REQ_MADV_FLAG"))
+    always = hugepage_global_always(ctx)
+    enabled = hugepage_global_enabled(ctx)
     if vma.anonymous:
         mask = prog["huge_anon_orders_always"].value_()
         if vm_flags & VM_HUGEPAGE:
