@@ -124,8 +124,8 @@ def cmd_ps(prog: Any, args: argparse.Namespace) -> List[Report]:
 def cmd_vmas(prog: Any, args: argparse.Namespace) -> List[Report]:
     """Per-vma page counts from the walker."""
     from .drgn_target import get_target
-    from .ops.maps import show_map_vma
-    from .ops.vmas import totals, vma_pages, vma_perms
+    from .ops.maps import show_map_vma, vma_perms
+    from .ops.vmas import totals, vma_pages
 
     target = get_target(prog)
     reports = []
@@ -157,28 +157,6 @@ def _maps_name(line: str) -> str:
     """The name column of a /proc/PID/maps line (may be empty)."""
     fields = line.rstrip("\n").split(None, 5)
     return fields[5] if len(fields) == 6 else ""
-
-
-PM_PRESENT = 1 << 63
-PM_SWAP = 1 << 62
-PM_FILE = 1 << 61
-PM_MMAP_EXCLUSIVE = 1 << 56
-PM_SOFT_DIRTY = 1 << 55
-PM_PFRAME_MASK = (1 << 55) - 1
-
-
-def decode_pagemap_entry(entry: int) -> List[Any]:
-    """present, swap, pfn, swap type, swap offset, soft-dirty, exclusive, file
-    (Documentation/admin-guide/mm/pagemap.rst)."""
-    present = bool(entry & PM_PRESENT)
-    swap = bool(entry & PM_SWAP)
-    frame = entry & PM_PFRAME_MASK
-    return [present, swap,
-            frame if present else None,
-            frame & 0x1F if swap else None,
-            frame >> 5 if swap else None,
-            bool(entry & PM_SOFT_DIRTY), bool(entry & PM_MMAP_EXCLUSIVE),
-            bool(entry & PM_FILE)]
 
 
 def cmd_smaps(prog: Any, args: argparse.Namespace) -> List[Any]:
@@ -257,13 +235,13 @@ def cmd_pagemap(prog: Any, args: argparse.Namespace) -> List[Any]:
     for task in selected_tasks(prog, args):
         entries = pagemap.pagemap(task, start, end)
         if args.format == "proc":
-            out.append("".join(f"{vaddr:x} {entry:016x}\n" for vaddr, entry in entries))
+            out.append(pagemap.format_pagemap(entries))
             continue
         report = Report(_task_desc(task),
                         ["vaddr", "entry", "present", "swap", "pfn", "swap_type",
                          "swap_offset", "soft_dirty", "exclusive", "file"])
         for vaddr, entry in entries:
-            report.rows.append([vaddr, entry, *decode_pagemap_entry(entry)])
+            report.rows.append([vaddr, entry, *pagemap.decode_pagemap_entry(entry)])
         out.append(report)
     return out
 

@@ -17,16 +17,21 @@ from ..target import VM_EXEC, VM_MAYSHARE, VM_READ, VM_WRITE
 PAD = 25 + 8 * 6 - 1
 
 
+def vma_perms(vm_flags: int) -> str:
+    """The rwxp/s column of /proc/PID/maps (show_vma_header_prefix())."""
+    return "".join((
+        "r" if vm_flags & VM_READ else "-",
+        "w" if vm_flags & VM_WRITE else "-",
+        "x" if vm_flags & VM_EXEC else "-",
+        "s" if vm_flags & VM_MAYSHARE else "p",
+    ))
+
+
 def show_vma_header_prefix(start: int, end: int, flags: int, pgoff: int,
                            dev: int, ino: int) -> str:
     """show_vma_header_prefix(): the fixed columns of a maps/smaps line."""
-    return "%08x-%08x %s%s%s%s %08x %02x:%02x %d " % (
-        start, end,
-        "r" if flags & VM_READ else "-",
-        "w" if flags & VM_WRITE else "-",
-        "x" if flags & VM_EXEC else "-",
-        "s" if flags & VM_MAYSHARE else "p",
-        pgoff, dev >> 20, dev & 0xFFFFF, ino)
+    return "%08x-%08x %s %08x %02x:%02x %d " % (
+        start, end, vma_perms(flags), pgoff, dev >> 20, dev & 0xFFFFF, ino)
 
 
 def seq_pad(line: str) -> str:

@@ -306,7 +306,27 @@ def pagemap(task: Any, start: Optional[int] = None,
     return pm.buffer
 
 
+def format_pagemap(entries: List[Tuple[int, int]]) -> str:
+    """One ``VADDR ENTRY`` line per page, the lab's ground-truth format."""
+    return "".join(f"{a:x} {e:016x}\n" for a, e in entries)
+
+
 def show_pagemap(task: Any, start: Optional[int] = None,
                  end: Optional[int] = None) -> str:
-    """One ``VADDR ENTRY`` line per page, the lab's ground-truth format."""
-    return "".join(f"{a:x} {e:016x}\n" for a, e in pagemap(task, start, end))
+    """pagemap() as text: format_pagemap()."""
+    return format_pagemap(pagemap(task, start, end))
+
+
+def decode_pagemap_entry(entry: int) -> List[Any]:
+    """present, swap, pfn, swap type, swap offset, soft-dirty, exclusive,
+    file (Documentation/admin-guide/mm/pagemap.rst); None where a field
+    does not apply."""
+    present = bool(entry & PM_PRESENT)
+    swap = bool(entry & PM_SWAP)
+    frame = entry & PM_PFRAME_MASK
+    return [present, swap,
+            frame if present else None,
+            frame & ((1 << MAX_SWAPFILES_SHIFT) - 1) if swap else None,
+            frame >> MAX_SWAPFILES_SHIFT if swap else None,
+            bool(entry & PM_SOFT_DIRTY), bool(entry & PM_MMAP_EXCLUSIVE),
+            bool(entry & PM_FILE)]

@@ -701,8 +701,7 @@ def _kb(mss: MemSizeStats, attr: str, shift: int) -> int:
 def smaps_records(task: Any) -> List[Dict[str, Any]]:
     """One dict per vma: start, end, perms, name, every field in kB,
     THPeligible, ProtectionKey (if printed) and VmFlags."""
-    from .maps import vma_name
-    from .vmas import vma_perms
+    from .maps import vma_name, vma_perms
 
     ctx = SmapsContext(task.prog_)
     out = []

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Dict, List
 
-from ..target import VM_EXEC, VM_MAYSHARE, VM_READ, VM_WRITE, Vma, WalkProblem
+from ..target import Vma, WalkProblem
 from ..walk import ACTION_CONTINUE, MmWalk, MmWalkOps, walk_page_vma
 
 
@@ -23,16 +23,6 @@ class VmaPages:
     thp: int = 0
     hugetlb: int = 0
     problems: List[WalkProblem] = field(default_factory=list)
-
-
-def vma_perms(vm_flags: int) -> str:
-    """The rwxp/s column of /proc/PID/maps (show_vma_header_prefix())."""
-    return "".join((
-        "r" if vm_flags & VM_READ else "-",
-        "w" if vm_flags & VM_WRITE else "-",
-        "x" if vm_flags & VM_EXEC else "-",
-        "s" if vm_flags & VM_MAYSHARE else "p",
-    ))
 
 
 def _pmd_entry(pmd: Any, addr: int, next: int, walk: MmWalk) -> int:
