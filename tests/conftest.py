@@ -34,3 +34,24 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.section("compared with the real kernels")
         for what, n in sorted(COUNTS.items()):
             terminalreporter.write_line(f"{n:>10}  {what}")
+
+
+LIVE_NAMES = ["6.1-4level", "6.1-5level", "6.12-4level", "6.12-5level"]
+
+
+@pytest.fixture(scope="session", params=LIVE_NAMES)
+def live(request: Any) -> Dict[str, Any]:
+    """A running lab guest (vmcores/live.py): its live.json as a dict, with
+    ``truth`` (Path of the guest's ground truth).  Booted on first use and
+    stopped when the tests that use it are done."""
+    from vmcores import live as live_lab
+
+    name = request.param
+    try:
+        meta = live_lab.start(name)
+    except LabError as e:
+        pytest.fail(f"live guest {name} cannot be started: {e}", pytrace=False)
+    request.addfinalizer(lambda: live_lab.stop(name))
+    meta = dict(meta)
+    meta["truth"] = live_lab.live_dir(name) / "truth"
+    return meta

@@ -237,6 +237,11 @@ class Qmp:
     def hmp(self, line: str) -> str:
         return self.cmd("human-monitor-command", **{"command-line": line})
 
+    def close(self) -> None:
+        """Close the connection (QEMU serves one QMP client at a time)."""
+        self.file.close()
+        self.sock.close()
+
 
 def parse_frames(data: bytes) -> Dict[str, bytes]:
     """The capturer's framed stream -> {name: bytes}, checked end to end."""
@@ -273,16 +278,23 @@ def _dig_holes(path: Path) -> None:
     subprocess.run(["fallocate", "--dig-holes", str(path)], capture_output=True)
 
 
-def boot_and_dump(name: str, spec: Dict[str, Any], kernel: Dict[str, Path],
-                  initrd: Path, work: Path, kdump_dir: Optional[Path]) -> Dict[str, Any]:
+def qemu_command(spec: Dict[str, Any], kernel: Dict[str, Path], initrd: Path,
+                 work: Path) -> List[str]:
+    """The QEMU command line of a lab guest: console on ttyS0, the ground
+    truth on ttyS1, QMP on work/qmp.sock."""
     guest = manifest()["guest"]
-    console, serial1, qmp_path = work / "console.txt", work / "serial1.bin", work / "qmp.sock"
-    cmd = ["qemu-system-x86_64", "-machine", guest["machine"], "-cpu", spec["cpu"],
-           "-m", str(guest["memory_mb"]), "-smp", "1", "-nographic", "-no-reboot",
-           "-kernel", str(kernel["vmlinuz"]), "-initrd", str(initrd),
-           "-append", guest["cmdline"], "-device", "vmcoreinfo",
-           "-serial", f"file:{console}", "-serial", f"file:{serial1}",
-           "-monitor", "none", "-qmp", f"unix:{qmp_path},server=on,wait=off"]
+    return ["qemu-system-x86_64", "-machine", guest["machine"], "-cpu", spec["cpu"],
+            "-m", str(guest["memory_mb"]), "-smp", "1", "-nographic", "-no-reboot",
+            "-kernel", str(kernel["vmlinuz"]), "-initrd", str(initrd),
+            "-append", guest["cmdline"], "-device", "vmcoreinfo",
+            "-serial", f"file:{work / 'console.txt'}",
+            "-serial", f"file:{work / 'serial1.bin'}",
+            "-monitor", "none", "-qmp", f"unix:{work / 'qmp.sock'},server=on,wait=off"]
+
+
+def boot_guest(name: str, cmd: List[str], work: Path) -> "tuple[subprocess.Popen, float]":
+    """Start QEMU and wait for the guest's LAB-READY (ground truth sent)."""
+    console = work / "console.txt"
     t0 = time.time()
     try:
         qemu = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -305,13 +317,29 @@ def boot_and_dump(name: str, spec: Dict[str, Any], kernel: Dict[str, Path],
                 tail = " | ".join(text.strip().splitlines()[-3:])
                 raise LabError(f"{name}: READY not seen in {BOOT_TIMEOUT} s; console: {tail}")
             time.sleep(0.5)
-        boot_secs = time.time() - t0
-        qmp = Qmp(qmp_path)
+    except BaseException:
+        qemu.kill()
+        qemu.wait()
+        raise
+    return qemu, time.time() - t0
+
+
+def qemu_views(qmp: "Qmp") -> Dict[str, bytes]:
+    """QEMU's own view of the stopped guest: registers and page tables."""
+    return {"qemu_info_registers": qmp.hmp("info registers").encode(),
+            "qemu_info_mem": qmp.hmp("info mem").encode(),
+            "qemu_info_tlb": qmp.hmp("info tlb").encode()}
+
+
+def boot_and_dump(name: str, spec: Dict[str, Any], kernel: Dict[str, Path],
+                  initrd: Path, work: Path, kdump_dir: Optional[Path]) -> Dict[str, Any]:
+    guest = manifest()["guest"]
+    qemu, boot_secs = boot_guest(name, qemu_command(spec, kernel, initrd, work), work)
+    try:
+        qmp = Qmp(work / "qmp.sock")
         qmp.cmd("stop")
-        files = parse_frames(serial1.read_bytes())
-        files["qemu_info_registers"] = qmp.hmp("info registers").encode()
-        files["qemu_info_mem"] = qmp.hmp("info mem").encode()
-        files["qemu_info_tlb"] = qmp.hmp("info tlb").encode()
+        files = parse_frames((work / "serial1.bin").read_bytes())
+        files.update(qemu_views(qmp))
         vmcore = work / "vmcore"
         qmp.cmd("dump-guest-memory", paging=False, protocol=f"file:{vmcore}")
         if kdump_dir is not None:

@@ -210,6 +210,8 @@ int main(void)
 	send_file("/proc/vmallocinfo", "vmallocinfo");
 	send_file("/proc/iomem", "iomem");
 	send_file("/tmp/layout", "layout");
+	send_file("/tmp/dmesg", "dmesg");
+	send_file("/tmp/kallsyms", "kallsyms");
 	put("@@DONE\n", 7);
 	tcdrain(out);
 	int con = open("/dev/console", O_WRONLY);

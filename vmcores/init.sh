@@ -25,5 +25,8 @@ done
 echo 3600000 > /sys/kernel/mm/transparent_hugepage/khugepaged/scan_sleep_millisecs
 echo 3600000 > /sys/kernel/mm/transparent_hugepage/khugepaged/alloc_sleep_millisecs
 echo 0 > /proc/sys/vm/compaction_proactiveness 2>/dev/null
+# The boot log (W+X check verdict) and where KASLR put the kernel.
+dmesg > /tmp/dmesg
+grep -E ' (_text|_stext|_end|init_top_pgt|page_offset_base|vmemmap_base)$' /proc/kallsyms > /tmp/kallsyms
 /capture
 echo "LAB-ERROR capture exited"
