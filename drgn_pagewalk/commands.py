@@ -13,7 +13,16 @@ import argparse
 import sys
 from typing import Any, Callable, Dict, List, Sequence, TextIO
 
-from .report import FORMATS, Report, render_json, render_table
+from .page_commands import PAGE_COMMANDS, _WxFound, add_page_subcommands
+from .report import (
+    FORMATS,
+    Report,
+    StreamReport,
+    render_json,
+    render_table,
+    write_json_stream,
+    write_table_stream,
+)
 
 
 class PagewalkError(Exception):
@@ -295,6 +304,7 @@ COMMANDS: Dict[str, CommandFunc] = {
     "numa-maps": cmd_numa_maps,
     "status": cmd_status,
 }
+COMMANDS.update(PAGE_COMMANDS)
 
 
 def add_format_option(parser: argparse.ArgumentParser, sub: bool = False) -> None:
@@ -330,6 +340,7 @@ def add_subcommands(parser: argparse.ArgumentParser) -> None:
     p.add_argument("end", nargs="?", metavar="END", help="end address (hex)")
     task_cmd("numa-maps", "/proc/PID/numa_maps")
     task_cmd("status", "memory lines of /proc/PID/status, counters vs walk")
+    add_page_subcommands(sub, task_cmd, add_format_option)
 
 
 def build_parser(prog_name: str = "pagewalk") -> argparse.ArgumentParser:
@@ -346,22 +357,40 @@ def render(result: Any, fmt: str) -> str:
     return render_json(result) if fmt == "json" else render_table(result)
 
 
-def run(prog: Any, args: argparse.Namespace, out: TextIO) -> None:
-    """Run a parsed command and write its output."""
-    results = COMMANDS[args.command](prog, args)
-    if args.format == "json" and len(results) != 1 and not all(
-            isinstance(r, str) for r in results):
-        import json
+def write_result(result: Any, fmt: str, out: TextIO) -> None:
+    """One result: /proc text as it is, a Report rendered, a StreamReport
+    written row by row."""
+    if isinstance(result, StreamReport):
+        if fmt == "json":
+            write_json_stream(result, out)
+        else:
+            write_table_stream(result, out)
+    elif isinstance(result, str):
+        out.write(result if fmt == "proc" else result.rstrip("\n") + "\n")
+    elif fmt == "json":
+        out.write(render_json(result) + "\n")
+    else:
+        out.write(render_table(result) + "\n")
 
-        out.write(json.dumps([json.loads(render_json(r)) for r in results],
-                             indent=2) + "\n")
-        return
-    if args.format == "proc":
-        for r in results:
-            text = r if isinstance(r, str) else render_table(r)
-            out.write(text)
-        return
-    out.write("\n\n".join(render(r, args.format) for r in results) + "\n")
+
+def run(prog: Any, args: argparse.Namespace, out: TextIO) -> None:
+    """Run a parsed command and write its output (several results: tables
+    one after another, JSON as a list)."""
+    try:
+        results = COMMANDS[args.command](prog, args)
+    except _WxFound as e:
+        write_result(e.result, args.format, out)
+        raise PagewalkError("W+X mappings found") from None
+    many_json = args.format == "json" and len(results) != 1 and not all(
+        isinstance(r, str) for r in results)
+    if many_json:
+        out.write("[\n")
+    for i, r in enumerate(results):
+        if i:
+            out.write(",\n" if many_json else ("" if args.format == "proc" else "\n"))
+        write_result(r, args.format, out)
+    if many_json:
+        out.write("]\n")
 
 
 def run_argv(prog: Any, argv: Sequence[str], out: TextIO = sys.stdout,

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, Iterable, List, Optional, Sequence, TextIO
 
 from tabulate import tabulate
 
 FORMATS = ("table", "json", "proc")
 #: Columns whose ints read best in hex.
 HEX_COLUMNS = {"start", "end", "addr", "vaddr", "entry", "task", "mm", "pgd",
-               "phys", "pfn_hex"}
+               "phys", "pfn_hex", "file_offset", "entry_virt", "entry_phys",
+               "value", "vma", "next"}
 
 
 @dataclass
@@ -72,3 +73,58 @@ def render_json(report: Report) -> str:
         doc["notes"] = report.notes
     doc.update(report.meta)
     return json.dumps(doc, indent=2, sort_keys=False)
+
+
+@dataclass
+class StreamReport:
+    """A report whose rows are produced while it is written, so that output
+    size never decides memory use.  ``widths`` fixes the table's column
+    widths (a value longer than its column just pushes the line out);
+    ``notes`` may grow while the rows are produced and is written last."""
+
+    title: str
+    columns: Sequence[str]
+    widths: Sequence[int]
+    rows: Iterable[Sequence[Any]]
+    notes: List[str] = field(default_factory=list)
+    meta: Dict[str, Any] = field(default_factory=dict)
+
+
+def write_table_stream(report: StreamReport, out: TextIO) -> None:
+    """The table form of a StreamReport, one line per row as it comes."""
+    cols = list(report.columns)
+    widths = list(report.widths)
+    last = len(cols) - 1
+
+    def line(cells: Sequence[Any]) -> str:
+        parts = [str(c).ljust(w) if i < last else str(c)
+                 for i, (c, w) in enumerate(zip(cells, widths))]
+        return "  ".join(parts).rstrip() + "\n"
+
+    if report.title:
+        out.write(report.title + "\n")
+    out.write(line([c.upper() for c in cols]))
+    out.write(line(["-" * w for w in widths]))
+    write = out.write
+    for row in report.rows:
+        write(line([_cell(c, v) for c, v in zip(cols, row)]))
+    for note in report.notes:
+        out.write(note + "\n")
+
+
+def write_json_stream(report: StreamReport, out: TextIO) -> None:
+    """The JSON form of a StreamReport: the same document render_json()
+    makes for a Report, written row by row."""
+    cols = list(report.columns)
+    out.write("{\n  \"title\": %s,\n  \"columns\": %s,\n  \"rows\": [" % (
+        json.dumps(report.title), json.dumps(cols)))
+    sep = "\n    "
+    for row in report.rows:
+        out.write(sep + json.dumps(dict(zip(cols, row))))
+        sep = ",\n    "
+    out.write("\n  ]")
+    if report.notes:
+        out.write(",\n  \"notes\": " + json.dumps(report.notes))
+    for key, value in report.meta.items():
+        out.write(",\n  %s: %s" % (json.dumps(key), json.dumps(value)))
+    out.write("\n}\n")

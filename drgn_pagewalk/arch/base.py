@@ -9,7 +9,7 @@ the parent's none/bad/present answers are the constants 0/0/1.
 
 from __future__ import annotations
 
-from typing import Sequence, Tuple
+from typing import List, Sequence, Tuple
 
 PGD, P4D, PUD, PMD, PTE = range(5)
 LEVEL_NAMES = ("pgd", "p4d", "pud", "pmd", "pte")
@@ -141,6 +141,18 @@ class Arch:
     # Decoding helpers for callbacks.
     def pte_pfn(self, val: int) -> int:
         raise NotImplementedError
+
+    def is_canonical(self, addr: int) -> bool:
+        """An address the MMU can translate at all."""
+        return True
+
+    def entry_flag_names(self, level: int, val: int) -> List[str]:
+        """The bits of an entry by name, for vtop."""
+        return []
+
+    def swap_flag_names(self, val: int) -> List[str]:
+        """The software bits a swap entry keeps, by name."""
+        return []
 
     def describe(self, level: int, val: int) -> str:
         """A short flag string for an entry, for reports."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import List, Tuple
 
-from .base import MASK64, PMD, PUD, Arch
+from .base import MASK64, PMD, PTE, PUD, Arch
 
 # arch/x86/include/asm/pgtable_types.h
 _PAGE_BIT_PRESENT = 0
@@ -69,6 +69,16 @@ FLAG_NAMES: List[Tuple[int, str]] = [
 ]
 
 
+_HW_FLAGS: List[Tuple[int, str]] = [
+    (_PAGE_PRESENT, "P"), (_PAGE_RW, "RW"), (_PAGE_USER, "US"), (_PAGE_PWT, "PWT"),
+    (_PAGE_PCD, "PCD"), (_PAGE_ACCESSED, "A"), (_PAGE_DIRTY, "D"), (_PAGE_PSE, "PSE"),
+]
+_SW_FLAGS: List[Tuple[int, str]] = [
+    (_PAGE_SPECIAL, "SPECIAL"), (_PAGE_UFFD_WP, "UFFD_WP"),
+    (_PAGE_SOFT_DIRTY, "SOFT_DIRTY"), (_PAGE_DEVMAP, "DEVMAP"),
+]
+
+
 class X86_64(Arch):
     """x86-64 with 4- or 5-level paging."""
 
@@ -97,6 +107,12 @@ class X86_64(Arch):
 
     def __repr__(self) -> str:
         return f"X86_64(levels={self.levels}, pti={self.pti})"
+
+    def is_canonical(self, addr: int) -> bool:
+        """__is_canonical_address() with __VIRTUAL_MASK_SHIFT 47 or 56."""
+        bits = 57 if self.l5 else 48
+        top = addr >> (bits - 1)
+        return top == 0 or top == (1 << (65 - bits)) - 1
 
     # pgd / p4d: runtime folding when !pgtable_l5_enabled()
     def pgd_none(self, val: int) -> bool:
@@ -319,6 +335,45 @@ class X86_64(Arch):
             first = self.pfn_pte(pfn, prot)
             return list(range(first, first + (512 << 12), 1 << 12))
         return [self.pfn_pte(pfn + i, prot) for i in range(512)]
+
+    def entry_flag_names(self, level: int, val: int) -> List[str]:
+        """The flags of a present (or PROT_NONE) entry by name, as the SDM
+        and pgtable_types.h call them: P RW US PWT PCD A D PSE/PAT G NX,
+        then the software bits the kernel uses (SPECIAL, UFFD_WP,
+        SOFT_DIRTY, DEVMAP, SAVED_DIRTY from 6.6) and PKEY=n on leaves."""
+        leaf = level == PTE or (level in (PMD, PUD) and val & _PAGE_PSE)
+        names = []
+        for bit, name in _HW_FLAGS:
+            if val & bit:
+                if bit == _PAGE_PSE and level == PTE:
+                    name = "PAT"
+                names.append(name)
+        if leaf and level != PTE and val & _PAGE_PAT_LARGE:
+            names.append("PAT")
+        if not val & _PAGE_PRESENT and val & _PAGE_PROTNONE and leaf:
+            names.append("PROTNONE")
+        elif val & _PAGE_GLOBAL:
+            names.append("G")
+        if leaf:
+            for bit, name in _SW_FLAGS:
+                if val & bit:
+                    names.append(name)
+            if self.kernel_version >= (6, 6) and val & _PAGE_SAVED_DIRTY:
+                names.append("SAVED_DIRTY")
+            pkey = self.pte_pkey(val)
+            if pkey:
+                names.append(f"PKEY={pkey}")
+        if val & _PAGE_NX:
+            names.append("NX")
+        return names
+
+    @staticmethod
+    def swap_flag_names(val: int) -> List[str]:
+        """The software bits a swap entry keeps (pgtable_64_types.h)."""
+        return [name for bit, name in ((_PAGE_SWP_SOFT_DIRTY, "SWP_SOFT_DIRTY"),
+                                       (_PAGE_SWP_UFFD_WP, "SWP_UFFD_WP"),
+                                       (_PAGE_SWP_EXCLUSIVE, "SWP_EXCLUSIVE"))
+                if val & bit]
 
     def describe(self, level: int, val: int) -> str:
         if val and not val & _PAGE_PRESENT and not (

@@ -263,3 +263,125 @@ def vm_normal_page(pc: PageCache, arch: Any, vma: Any, pte: int) -> Optional[Pag
         return pc.page(pfn)
     except FaultError:
         return None
+
+
+def pfn_valid(pc: PageCache, pfn: int) -> bool:
+    """pfn_valid() of SPARSEMEM (include/linux/mmzone.h): the pfn's section
+    exists and has a memmap, and (outside early sections) its subsection is
+    populated."""
+    from drgn import FaultError
+
+    prog = pc.prog
+    try:
+        section_size_bits = prog.constant("SECTION_SIZE_BITS").value_()
+    except LookupError:
+        section_size_bits = 27  # x86-64
+    pfn_section_shift = section_size_bits - 12
+    nr = pfn >> pfn_section_shift
+    try:
+        ms = prog["mem_section"]
+        per_root = 4096 // prog.type("struct mem_section").size
+        if nr >= prog.constant("NR_MEM_SECTIONS").value_() if _has(prog, "NR_MEM_SECTIONS") \
+                else nr >= (1 << (46 - section_size_bits)) * 64:
+            return False
+        root = ms[nr // per_root]
+        if not root.value_():
+            return False
+        section = root[nr % per_root]
+        mem_map = section.section_mem_map.value_()
+        if not mem_map & 0x2:  # SECTION_HAS_MEM_MAP
+            return False
+        if mem_map & 0x8:  # SECTION_IS_EARLY
+            return True
+        usage = section.usage
+        sub_shift = 21 - 12  # SUBSECTION_SHIFT - PAGE_SHIFT
+        idx = (pfn & ((1 << pfn_section_shift) - 1)) >> sub_shift
+        word = usage.subsection_map[idx // 64].value_()
+        return bool(word >> (idx % 64) & 1)
+    except (FaultError, LookupError, AttributeError, IndexError):
+        return False
+
+
+def _has(prog: Any, name: str) -> bool:
+    try:
+        prog.constant(name)
+        return True
+    except LookupError:
+        return False
+
+
+def page_summary(pc: PageCache, pfn: int) -> Dict[str, Any]:
+    """What vtop and rmap show of the struct page behind a PFN: its
+    address, flags by name, refcount, mapcount, mapping (anon, or file and
+    index) and folio order.  None-valued fields could not be read."""
+    from drgn import Object
+
+    prog = pc.prog
+    out: Dict[str, Any] = {"pfn": pfn, "address": pc.address(pfn)}
+    if not pfn_valid(pc, pfn):
+        out["valid"] = False
+        return out
+    out["valid"] = True
+    try:
+        page = pc.page(pfn)
+        head = pc.head(page)
+    except FaultError as e:
+        out["error"] = str(e)
+        return out
+    nr_flags = prog["__NR_PAGEFLAGS"].value_() if _has_object(prog, "__NR_PAGEFLAGS") \
+        else prog.constant("__NR_PAGEFLAGS").value_()
+    flags = head.flags & ((1 << nr_flags) - 1)
+    out["flags"] = page.flags
+    out["folio_flags"] = head.flags
+    out["flag_names"] = page_flag_names(prog, flags)
+    out["refcount"] = page_count(pc, page)
+    if pc.new:
+        out["mapcount"] = folio_precise_page_mapcount(pc, head, page)
+        out["folio_mapcount"] = folio_mapcount(pc, head)
+    else:
+        out["mapcount"] = page_mapcount(pc, page)
+        out["folio_mapcount"] = None
+    out["head_pfn"] = head.pfn
+    out["folio_order"] = pc.folio_order(head)
+    out["hugetlb"] = PageHuge(pc, page)
+    mapping = head.mapping
+    out["mapping"] = mapping
+    out["anon"] = bool(mapping & PAGE_MAPPING_ANON)
+    out["ksm"] = mapping & 3 == 3
+    index_off = offsetof(prog.type("struct page"), "index")
+    index, = struct.unpack_from("<Q", prog.read(pc.address(head.pfn) + index_off, 8))
+    out["index"] = index + (pfn - head.pfn)
+    out["file"] = None
+    if mapping and not mapping & 3:
+        try:
+            from drgn.helpers.linux.fs import inode_path
+
+            host = Object(prog, "struct address_space *", mapping).host
+            path = inode_path(host)
+            out["file"] = path.decode(errors="replace") if path else \
+                f"inode {host.value_():#x}"
+        except (FaultError, LookupError, ValueError):
+            out["file"] = None
+    return out
+
+
+def page_flag_names(prog: Any, flags: int) -> str:
+    """The PG_* bits set in ``flags``, by their first name in enum pageflags
+    (aliases such as PG_reported = PG_uptodate are left out)."""
+    seen = set()
+    names = []
+    for name, bit in prog.type("enum pageflags").enumerators:
+        if bit in seen or name.startswith("__"):
+            continue
+        seen.add(bit)
+        if flags >> bit & 1:
+            names.append(name)
+    return "|".join(names)
+
+
+def _has_object(prog: Any, name: str) -> bool:
+    try:
+        prog.object(name)
+        return True
+    except LookupError:
+        return False

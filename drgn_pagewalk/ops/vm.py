@@ -1,0 +1,261 @@
+"""vm: the vmas of a process, and with ``-p`` every page of every vma, as
+crash's ``vm`` / ``vm -p`` show them, from walks of the port of
+mm/pagewalk.c.
+
+Unlike /proc/PID/pagemap (whose walk skips VM_PFNMAP vmas through
+walk_page_test()), ``vm -p`` walks every vma, /dev/mem-style PFN maps
+included, through a ``test_walk`` that says "walk it": a kernel engineer
+wants to see those PFNs.  A transparent huge page and a hugetlb page are one
+row at their page size; everything else is one row per 4 KiB page.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, List, Optional, Tuple
+
+from ..target import (
+    VM_ACCOUNT,
+    VM_DONTCOPY,
+    VM_DONTDUMP,
+    VM_DONTEXPAND,
+    VM_EXEC,
+    VM_GROWSDOWN,
+    VM_HUGEPAGE,
+    VM_HUGETLB,
+    VM_IO,
+    VM_LOCKED,
+    VM_LOCKONFAULT,
+    VM_MAYEXEC,
+    VM_MAYREAD,
+    VM_MAYSHARE,
+    VM_MAYWRITE,
+    VM_MERGEABLE,
+    VM_MIXEDMAP,
+    VM_NOHUGEPAGE,
+    VM_NORESERVE,
+    VM_PFNMAP,
+    VM_RAND_READ,
+    VM_READ,
+    VM_SEQ_READ,
+    VM_SHARED,
+    VM_SOFTDIRTY,
+    VM_WIPEONFORK,
+    VM_WRITE,
+    Vma,
+)
+from ..walk import ACTION_CONTINUE, MmWalk, MmWalkOps, pte_offset_map, walk_page_range_vma
+from .page import PageAnon, PageCache
+from .pagemap import is_migration_entry, max_swapfiles, swp_offset_pfn
+
+VM_FLAG_NAMES: List[Tuple[int, str]] = [
+    (VM_READ, "READ"), (VM_WRITE, "WRITE"), (VM_EXEC, "EXEC"), (VM_SHARED, "SHARED"),
+    (VM_MAYREAD, "MAYREAD"), (VM_MAYWRITE, "MAYWRITE"), (VM_MAYEXEC, "MAYEXEC"),
+    (VM_MAYSHARE, "MAYSHARE"), (VM_GROWSDOWN, "GROWSDOWN"), (VM_PFNMAP, "PFNMAP"),
+    (VM_LOCKED, "LOCKED"), (VM_IO, "IO"), (VM_SEQ_READ, "SEQ_READ"),
+    (VM_RAND_READ, "RAND_READ"), (VM_DONTCOPY, "DONTCOPY"), (VM_DONTEXPAND, "DONTEXPAND"),
+    (VM_LOCKONFAULT, "LOCKONFAULT"), (VM_ACCOUNT, "ACCOUNT"), (VM_NORESERVE, "NORESERVE"),
+    (VM_HUGETLB, "HUGETLB"), (VM_WIPEONFORK, "WIPEONFORK"), (VM_DONTDUMP, "DONTDUMP"),
+    (VM_SOFTDIRTY, "SOFTDIRTY"), (VM_MIXEDMAP, "MIXEDMAP"), (VM_HUGEPAGE, "HUGEPAGE"),
+    (VM_NOHUGEPAGE, "NOHUGEPAGE"), (VM_MERGEABLE, "MERGEABLE"),
+]
+
+#: Pages are walked in chunks of this many bytes, so a huge vma never holds
+#: more than a chunk's rows in memory.
+CHUNK = 64 << 20
+
+PAGE_COLUMNS = ["vaddr", "state", "phys", "size", "swap_type", "swap_offset",
+                "file", "file_offset"]
+PAGE_WIDTHS = [18, 9, 14, 10, 9, 11, 24, 11]
+
+
+def vm_flag_names(vm_flags: int) -> str:
+    """vm_flags by name (include/linux/mm.h), as crash's vm prints them."""
+    return "|".join(name for bit, name in VM_FLAG_NAMES if vm_flags & bit)
+
+
+def vma_kind(vma: Vma, shmem_aops: int) -> str:
+    """hugetlb, pfnmap, shmem, file, anon or special (vm_ops, no file:
+    [vdso], [vvar])."""
+    if vma.vm_flags & VM_HUGETLB:
+        return "hugetlb"
+    if vma.vm_flags & (VM_PFNMAP | VM_MIXEDMAP):
+        return "pfnmap"
+    file = vma.obj.vm_file
+    if file.value_():
+        if file.f_mapping.a_ops.value_() == shmem_aops:
+            return "shmem"
+        return "file"
+    return "anon" if vma.anonymous else "special"
+
+
+class VmPages:
+    """The walk's private data: rows of the current chunk, and what every
+    row of a vma shares (its file and offset base)."""
+
+    def __init__(self, prog: Any, arch: Any, pages: PageCache) -> None:
+        self.arch = arch
+        self.pages = pages
+        self.rows: List[Tuple[Any, ...]] = []
+        self.max_swapfiles = max_swapfiles(arch.kernel_version)
+        self.file: Optional[str] = None
+        self.file_base = 0  # vm_pgoff * PAGE_SIZE - vm_start
+        self.private_file = False
+
+    def _file(self, addr: int, pfn: Optional[int]) -> Tuple[Optional[str], Optional[int]]:
+        """The file and offset a page of the vma stands for; a private
+        file mapping's anonymous (copied-on-write) page has none."""
+        if self.file is None:
+            return None, None
+        if pfn is not None and self.private_file:
+            try:
+                if PageAnon(self.pages, self.pages.page(pfn)):
+                    return None, None
+            except Exception:  # struct page not in the dump
+                pass
+        return self.file, self.file_base + addr
+
+    def present(self, addr: int, pfn: int, size: int, state: str = "present") -> None:
+        file, off = self._file(addr, pfn)
+        self.rows.append((addr, state, pfn << 12, size, None, None, file, off))
+
+    def swap(self, addr: int, val: int, size: int) -> None:
+        swp_type, offset = self.arch.swp_type_offset(val)
+        state = "swap"
+        if is_migration_entry(self.max_swapfiles, swp_type):
+            state, offset = "migration", swp_offset_pfn(self.arch, offset)
+        elif swp_type >= self.max_swapfiles:
+            state = "marker"
+        file, off = self._file(addr, None)
+        self.rows.append((addr, state, None, size, swp_type, offset, file, off))
+
+    def none(self, addr: int, end: int, size: int = 4096, state: str = "none") -> None:
+        rows = self.rows
+        while addr < end:
+            file, off = self._file(addr, None)
+            rows.append((addr, state, None, size, None, None, file, off))
+            addr += size
+
+
+def _pte(vp: VmPages, addr: int, val: int) -> None:
+    arch = vp.arch
+    if arch.pte_none(val):
+        vp.none(addr, addr + 4096)
+    elif arch.pte_present(val):
+        vp.present(addr, arch.pte_pfn(val), 4096,
+                   "protnone" if arch.pte_protnone(val) else "present")
+    else:
+        vp.swap(addr, val, 4096)
+
+
+def vm_pmd_entry(pmd: Any, addr: int, next: int, walk: MmWalk) -> int:
+    """A huge or migration pmd is one row; a table's PTEs are read here in
+    one loop (no pte_entry: the walker need not split anything)."""
+    vp: VmPages = walk.private
+    arch = walk.arch
+    val = pmd.val
+    walk.action = ACTION_CONTINUE
+    if arch.pmd_trans_huge(val) or arch.pmd_devmap(val):
+        size = 1 << arch.shifts[3]
+        base = addr & ~(size - 1)
+        vp.present(base, arch.pmd_pfn(val), size,
+                   "protnone" if arch.pte_protnone(val) else "present")
+        return 0
+    if arch.is_swap_pmd(val):
+        vp.swap(addr & ~((1 << arch.shifts[3]) - 1), val, 1 << arch.shifts[3])
+        return 0
+    pte = pte_offset_map(walk, pmd, addr)
+    if pte is None:  # a bad pmd, reported by the walker
+        vp.none(addr, next, state="bad")
+        return 0
+    vals = pte.table.vals
+    index = pte.index
+    while addr < next:
+        _pte(vp, addr, vals[index])
+        addr += 4096
+        index += 1
+    return 0
+
+
+def vm_pte_hole(addr: int, next: int, depth: int, walk: MmWalk) -> int:
+    vp: VmPages = walk.private
+    if walk.vma is not None and walk.vma.vm_flags & VM_HUGETLB:
+        h = walk.target.hstate_vma(walk.vma)
+        vp.none(addr, next, h.huge_page_size())
+    else:
+        vp.none(addr, next)
+    return 0
+
+
+def vm_hugetlb_entry(pte: Any, hmask: int, addr: int, next: int,
+                     walk: MmWalk) -> int:
+    vp: VmPages = walk.private
+    arch = walk.arch
+    size = ((~hmask) & 0xFFFFFFFFFFFFFFFF) + 1
+    val = pte.val
+    base = addr & hmask
+    if arch.pte_none(val):
+        vp.none(addr, next, size)
+    elif arch.pte_present(val):
+        vp.present(base, arch.leaf_pfn(pte.level, val), size)
+    else:
+        vp.swap(base, val, size)
+    return 0
+
+
+def vm_test_walk(start: int, end: int, walk: MmWalk) -> int:
+    """Walk every vma, VM_PFNMAP ones included."""
+    return 0
+
+
+VM_PAGE_OPS = MmWalkOps(pmd_entry=vm_pmd_entry, pte_hole=vm_pte_hole,
+                        hugetlb_entry=vm_hugetlb_entry, test_walk=vm_test_walk)
+
+
+def vma_page_rows(vp: VmPages, vma: Vma, name: str,
+                  problems: Optional[list] = None) -> Iterator[Tuple[Any, ...]]:
+    """Every page of one vma, chunk by chunk."""
+    vp.file = name if vma.obj.vm_file.value_() else None
+    vp.file_base = (vma.vm_pgoff << 12) - vma.vm_start
+    vp.private_file = vp.file is not None and not vma.vm_flags & VM_SHARED
+    chunk = CHUNK
+    if vma.vm_flags & VM_HUGETLB:
+        # whole huge pages per chunk: hugetlb_entry sees each page once
+        chunk = max(chunk, vma.mm.target.hstate_vma(vma).huge_page_size())
+    start = vma.vm_start
+    while start < vma.vm_end:
+        end = min(vma.vm_end, (start + chunk) & ~(chunk - 1))
+        vp.rows = []
+        walk_page_range_vma(vma, start, end, VM_PAGE_OPS, vp, problems=problems)
+        yield from vp.rows
+        start = end
+
+
+def fold_rows(rows: Iterator[Tuple[Any, ...]]) -> Iterator[Tuple[Any, ...]]:
+    """--fold: runs of pages with the same state, size and file whose
+    physical addresses, swap offsets and file offsets continue each other,
+    as one row (vaddr, end, pages, state, phys, size, swap_type,
+    swap_offset, file, file_offset)."""
+    cur: Optional[List[Any]] = None
+    for r in rows:
+        addr, state, phys, size, stype, soff, file, foff = r
+        if cur is not None:
+            n = cur[2]
+            span = addr - cur[0]
+            if (addr == cur[1] and state == cur[3] and size == cur[5]
+                    and stype == cur[6] and file == cur[8]
+                    and (phys is None) == (cur[4] is None)
+                    and (phys is None or phys == cur[4] + span)
+                    and (soff is None or soff == cur[7] + n)
+                    and (foff is None or foff == cur[9] + span)):
+                cur[1] = addr + size
+                cur[2] = n + 1
+                continue
+            yield tuple(cur)
+        cur = [addr, addr + size, 1, state, phys, size, stype, soff, file, foff]
+    if cur is not None:
+        yield tuple(cur)
+
+
+FOLD_COLUMNS = ["vaddr", "end", "pages", "state", "phys", "size", "swap_type",
+                "swap_offset", "file", "file_offset"]
+FOLD_WIDTHS = [18, 18, 7, 9, 14, 10, 9, 11, 24, 11]
