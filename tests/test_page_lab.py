@@ -1,0 +1,341 @@
+"""Page-level commands (vtop, vm -p, rmap, walk) against the guest's own
+pagemap, drgn's follow_phys and drgn's struct page helpers, on every lab."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any, Dict, List
+
+import pytest
+from drgn import FaultError, Object
+from drgn.helpers.linux.mm import (
+    compound_head,
+    decode_page_flags,
+    follow_phys,
+    page_index,
+    pfn_to_page,
+)
+from drgn.helpers.linux.pid import find_task
+
+from drgn_pagewalk.commands import run_argv
+
+from .counts import count
+
+PM_PRESENT = 1 << 63
+PM_SWAP = 1 << 62
+PFN_MASK = (1 << 55) - 1
+
+
+def cmd(prog: Any, argv: List[str], capsys: Any) -> Dict[str, Any]:
+    """Run a command in JSON and parse it; it must succeed."""
+    out = io.StringIO()
+    status = run_argv(prog, ["--format", "json"] + argv, out)
+    err = capsys.readouterr().err
+    assert status == 0, err
+    return json.loads(out.getvalue())
+
+
+def cmd_status(prog: Any, argv: List[str], capsys: Any) -> tuple:
+    out = io.StringIO()
+    status = run_argv(prog, argv, out)
+    return status, out.getvalue(), capsys.readouterr().err
+
+
+# -- vtop -------------------------------------------------------------------
+
+def _samples(lab) -> Dict[str, List[int]]:
+    """Addresses of every vma kind of the workload (and the child's COW)."""
+    v = lab.meta["vmas"]
+    page = 4096
+    out = {
+        "4k anon": [v["anon_partial"]["start"], v["bulk_4k"]["start"] + 77 * page],
+        "thp": [v["thp"]["start"] + 5 * page, v["bulk_thp"]["start"] + (3 << 21) + 9 * page],
+        "hugetlb 2M": [v["hugetlb_2m"]["start"] + 3 * page, v["hugetlb_2m"]["start"] + (1 << 21)],
+        "swap": [v["swapped"]["start"] + i * page for i in (0, 5, 31)],
+        "protnone": [v["holes"]["start"] + i * page for i in (4, 7)],
+        "shared anon": [v["shared_anon"]["start"] + page],
+        "tmpfs shared": [v["shmem_shared"]["start"] + 2 * page],
+        "cow": [v["cow"]["start"] + i * page for i in (0, 1)],
+        "none": [v["holes"]["start"] + 10 * page, v["anon_partial"]["start"] + page],
+    }
+    if lab.meta["hugetlb_1g"]:
+        out["hugetlb 1G"] = [v["hugetlb_1g"]["start"] + 12345 * page]
+    return out
+
+
+def _check_page(prog: Any, page_json: Dict[str, Any], pfn: int) -> None:
+    """vtop's struct page fields against drgn's own helpers."""
+    page = pfn_to_page(prog, pfn)
+    head = compound_head(page)
+    assert page_json["address"] == page.value_()
+    assert page_json["anon"] == bool(head.mapping.value_() & 1)  # PageAnon()
+    assert page_json["refcount"] == head._refcount.counter.value_()
+    # page_to_pgoff(): the head's index plus the page's place in the folio
+    assert page_json["index"] == page_index(head).value_() + (page - head).value_()
+    names = set(decode_page_flags(head).split("|")) - {""}
+    assert set(page_json["flag_names"].split("|")) - {""} <= names
+    if page_json["folio_mapcount"] is not None:  # 6.12: folio_mapcount()
+        folio = Object(prog, "struct folio *", head.value_())
+        if page_json["folio_order"]:
+            expected = folio._large_mapcount.counter.value_() + 1
+        else:
+            expected = head._mapcount.counter.value_() + 1
+        assert page_json["folio_mapcount"] == expected
+
+
+def test_vtop_user_addresses(lab, prog, capsys):
+    pid = lab.pids["workload"]
+    truth = lab.pagemap(pid)
+    mm = find_task(prog, pid).mm
+    checked = 0
+    for kind, addrs in _samples(lab).items():
+        for addr in addrs:
+            addr += 0x123
+            j = cmd(prog, ["vtop", hex(addr), str(pid)], capsys)
+            entry = truth[addr & ~0xFFF]
+            reason = j["stop"]["reason"]
+            if entry & PM_PRESENT:
+                assert reason in ("leaf", "protnone"), (kind, j["stop"])
+                assert j["physical"] >> 12 == entry & PFN_MASK, kind
+                assert j["physical"] & 0xFFF == 0x123
+                if reason == "leaf":
+                    assert j["physical"] == follow_phys(mm, addr).value_(), kind
+                else:
+                    assert kind == "protnone"
+                    with pytest.raises(FaultError):
+                        follow_phys(mm, addr)
+                _check_page(prog, j["page"], j["pfn"])
+                size = {"thp": 2 << 20, "hugetlb 2M": 2 << 20,
+                        "hugetlb 1G": 1 << 30}.get(kind, 4096)
+                assert j["page_size"] == size, kind
+            elif entry & PM_SWAP:
+                assert reason == "swap entry", kind
+                frame = entry & PFN_MASK
+                assert (j["swap"]["type"], j["swap"]["offset"]) == (frame & 31, frame >> 5)
+                assert j["swap"]["device"] == "/dev/zram0"
+                assert j["physical"] is None
+            else:
+                assert reason == "none", (kind, j["stop"])
+                assert j["physical"] is None
+            levels = [l["level"] for l in j["levels"]]
+            assert levels[0] == "PGD" and ("P4D" in levels) == (lab.levels == 5)
+            assert all(l["entry_phys"] is not None for l in j["levels"])
+            checked += 1
+    count("vtop user addresses compared with pagemap/follow_phys", checked)
+
+
+def _kernel_samples(prog: Any, lab) -> Dict[str, int]:
+    text = int(lab.truth_global("kallsyms").split()[0], 16)
+    init_mm = prog["init_mm"].address_of_()
+    out = {"text": text + 0x1234, "data": prog["init_task"].address_,
+           "direct map": prog["page_offset_base"].value_() + (100 << 20),
+           "vmemmap": prog["vmemmap_base"].value_() + 4096 * 64,
+           "stack (vmalloc)": prog["init_task"].stack.value_() if False else
+           find_task(prog, lab.pids["workload"]).stack.value_()}
+    assert follow_phys(init_mm, out["text"]).value_()
+    return out
+
+
+def test_vtop_kernel_addresses(lab, prog, capsys):
+    init_mm = prog["init_mm"].address_of_()
+    for kind, addr in _kernel_samples(prog, lab).items():
+        j = cmd(prog, ["vtop", hex(addr)], capsys)
+        assert j["stop"]["reason"] == "leaf", kind
+        assert j["physical"] == follow_phys(init_mm, addr).value_(), kind
+        assert j["page"]["valid"]
+    count("vtop kernel addresses compared with follow_phys", 5)
+
+
+def test_vtop_user_pgd(lab, prog, capsys):
+    """The PTI user copy maps the same user page."""
+    pid = lab.pids["workload"]
+    addr = lab.meta["vmas"]["anon_partial"]["start"]
+    k = cmd(prog, ["vtop", hex(addr), str(pid)], capsys)
+    u = cmd(prog, ["vtop", hex(addr), str(pid), "--user-pgd"], capsys)
+    assert u["pgd_phys"] == k["pgd_phys"] + 4096
+    assert u["physical"] == k["physical"] is not None
+
+
+# -- vm -p ----------------------------------------------------------------------
+
+def test_vm_pages_match_pagemap(lab, prog, capsys):
+    """Every page of every vma of every workload process, against the
+    guest's pagemap; the /dev/mem PFN map (pagemap says 0) against its mmap
+    offset."""
+    compared = 0
+    for role in ("workload", "child"):
+        pid = lab.pids[role]
+        truth = lab.pagemap(pid)
+        maps = {m.start: m for m in lab.maps(pid)}
+        pfnmap = lab.meta["vmas"]["pfnmap"]
+        j = cmd(prog, ["vm", "-p", str(pid)], capsys)
+        seen = set()
+        for r in j["rows"]:
+            for i in range(0, r["size"], 4096):
+                addr = r["vaddr"] + i
+                seen.add(addr)
+                entry = truth[addr]
+                if pfnmap["start"] <= addr < pfnmap["end"]:
+                    assert entry == 0
+                    m = maps[pfnmap["start"]]
+                    assert r["state"] == "present"
+                    assert r["phys"] + i == m.offset + addr - m.start
+                elif entry & PM_PRESENT:
+                    assert r["state"] in ("present", "protnone"), hex(addr)
+                    assert (r["phys"] + i) >> 12 == entry & PFN_MASK, hex(addr)
+                elif entry & PM_SWAP:
+                    frame = entry & PFN_MASK
+                    assert r["state"] == "swap"
+                    assert (r["swap_type"], r["swap_offset"]) == (frame & 31, frame >> 5)
+                else:
+                    assert r["state"] == "none", hex(addr)
+                compared += 1
+        assert seen == set(truth), "vm -p and pagemap cover different pages"
+    count("vm -p pages compared with pagemap", compared)
+
+
+def test_vm_fold_covers_the_same_pages(lab, prog, capsys):
+    pid = lab.pids["workload"]
+    pages = cmd(prog, ["vm", "-p", str(pid)], capsys)["rows"]
+    folded = cmd(prog, ["vm", "-p", "--fold", str(pid)], capsys)["rows"]
+    assert len(folded) < len(pages) / 10
+    expanded = []
+    for r in folded:
+        for k in range(r["pages"]):
+            off = k * r["size"]
+            expanded.append((r["vaddr"] + off, r["state"],
+                             None if r["phys"] is None else r["phys"] + off))
+    assert expanded == [(r["vaddr"], r["state"], r["phys"]) for r in pages]
+
+
+def test_vm_lists_the_vmas(lab, prog, capsys):
+    pid = lab.pids["workload"]
+    j = cmd(prog, ["vm", str(pid)], capsys)
+    got = [(r["start"], r["end"], r["perms"]) for r in j["rows"]]
+    expected = [(m.start, m.end, m.perms) for m in lab.maps(pid) if m.start < 1 << 56]
+    assert got == expected
+    kinds = {r["start"]: r["kind"] for r in j["rows"]}
+    v = lab.meta["vmas"]
+    assert kinds[v["pfnmap"]["start"]] == "pfnmap"
+    assert kinds[v["hugetlb_2m"]["start"]] == "hugetlb"
+    assert kinds[v["shmem_shared"]["start"]] == "shmem"
+    assert kinds[v["cow"]["start"]] == "anon"
+
+
+# -- rmap -------------------------------------------------------------------------
+
+def test_rmap_file(lab, prog, capsys):
+    """rmap on the tmpfs file: exactly the (process, address) pairs that the
+    processes' maps and pagemap imply; a private COW copy is told apart
+    from the file's page."""
+    path = lab.meta["tmpfs_file"]
+    expected = {}
+    for role in ("workload", "child"):
+        pid = lab.pids[role]
+        truth = lab.pagemap(pid)
+        for m in lab.maps(pid):
+            if m.name != path:
+                continue
+            for addr in range(m.start, m.end, 4096):
+                e = truth.get(addr, 0)
+                if e & PM_PRESENT:
+                    expected[(pid, addr)] = e & PFN_MASK
+    j = cmd(prog, ["rmap", path], capsys)
+    got = {(r["pid"], r["vaddr"]): r["pfn"] for r in j["rows"]}
+    assert got == expected
+    # the shared mapping's PFNs are the file's pages; the child's written
+    # private pages are copies
+    shared_pfns = {pfn for (pid, _), pfn in expected.items() if pid == lab.pids["workload"]}
+    for r in j["rows"]:
+        assert (r["maps"] == "file page") == (r["pfn"] in shared_pfns)
+    assert any(r["maps"] == "private copy" for r in j["rows"])
+    count("rmap (process, address) pairs", len(got))
+
+
+def test_rmap_pfn_cow(lab, prog, capsys):
+    """A COW page still shared by parent and child lists both; a broken one
+    only its writer."""
+    parent, child = lab.pids["workload"], lab.pids["child"]
+    cow = lab.meta["vmas"]["cow"]["start"]
+    pp, cp = lab.pagemap(parent), lab.pagemap(child)
+    for i in range(32):
+        addr = cow + i * 4096
+        for pid, pm in ((parent, pp), (child, cp)):
+            pfn = pm[addr] & PFN_MASK
+            j = cmd(prog, ["rmap", "--pfn", hex(pfn)], capsys)
+            got = {(r["pid"], r["vaddr"]) for r in j["rows"]}
+            if i % 2:  # not written by the child: still shared
+                assert pp[addr] == cp[addr]
+                assert got == {(parent, addr), (child, addr)}
+            else:
+                assert got == {(pid, addr)}
+    count("rmap --pfn COW pages", 64)
+
+
+def test_rmap_pfn_huge_pages(lab, prog, capsys):
+    pid = lab.pids["workload"]
+    pm = lab.pagemap(pid)
+    for kind in ("thp", "hugetlb_2m"):
+        addr = lab.meta["vmas"][kind]["start"] + 7 * 4096
+        pfn = pm[addr] & PFN_MASK
+        j = cmd(prog, ["rmap", "--pfn", str(pfn)], capsys)
+        got = {(r["pid"], r["vaddr"]) for r in j["rows"]}
+        others = {(p, addr) for p in lab.pids.values()
+                  if lab.pagemap(p).get(addr, 0) & PM_PRESENT
+                  and lab.pagemap(p)[addr] & PFN_MASK == pfn}
+        assert got == others and (pid, addr) in got, kind
+
+
+# -- walk trace and --all ---------------------------------------------------------
+
+def test_walk_trace(lab, prog, capsys):
+    pid = lab.pids["workload"]
+    thp = lab.meta["vmas"]["thp"]
+    j = cmd(prog, ["walk", str(pid), hex(thp["start"]), hex(thp["start"] + (4 << 20)),
+                   "--ops", "pmd,pte,hole"], capsys)
+    rows = j["rows"]
+    pmds = [r for r in rows if r["callback"] == "pmd_entry"]
+    assert [r["addr"] for r in pmds] == [thp["start"], thp["start"] + (2 << 20)]
+    ptes = [r for r in rows if r["callback"] == "pte_entry"]
+    assert len(ptes) == 1024
+    truth = lab.pagemap(pid)
+    for r in ptes:  # the virtual split's PTEs carry the THP's PFNs
+        assert r["note"] == "synthesized"
+        assert (r["value"] >> 12) & ((1 << 40) - 1) == truth[r["addr"]] & PFN_MASK
+
+
+@pytest.mark.parametrize("argv", [["vm", "--all"], ["vm", "-p", "--fold", "--all"]])
+def test_every_process(lab, prog, capsys, argv):
+    status, out, err = cmd_status(prog, argv, capsys)
+    from drgn_pagewalk.commands import tasks_with_mm
+
+    assert status == 0 and not err
+    assert out.count("PID ") == len(tasks_with_mm(prog)) >= len(lab.pids)
+
+
+# -- bad input --------------------------------------------------------------------
+
+def test_bad_input(lab, prog, capsys):
+    pid = str(lab.pids["workload"])
+    kthread = next(t.pid.value_() for t in __import__(
+        "drgn.helpers.linux.pid", fromlist=["for_each_task"]).for_each_task(prog)
+        if not t.mm.value_())
+    cases = [
+        (["vtop", "0x1000", pid], "not in any vma"),
+        (["vtop", "0x800000000000000" if lab.levels == 5 else "0x800000000000", pid],
+         "not a canonical address"),
+        (["vtop", "0x7f0000000000"], "user address"),
+        (["vm", str(kthread)], "kernel thread"),
+        (["rmap", "/tmp/layout"], "not mapped by any process"),
+        (["rmap", "/no/such/file"], "/no/such/file"),
+        (["rmap", "--pfn", hex(1 << 40)], "beyond memory or in a hole"),
+        (["rmap", "--pfn", hex((1 << 30) // 4096 + 100)], "beyond memory or in a hole"),
+        (["walk", pid, "0x2000", "0x1000"], "empty range"),
+    ]
+    for argv, message in cases:
+        status, out, err = cmd_status(prog, argv, capsys)
+        assert status != 0, argv
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0], (argv, err)
+        assert "Traceback" not in err
