@@ -1,6 +1,8 @@
 """drgn-pagewalk: the command line for post-mortem scripts.
 
-    drgn-pagewalk [-c VMCORE] [-s VMLINUX ...] [--format table|json|proc] COMMAND ...
+    drgn-pagewalk -c VMCORE [-s VMLINUX ...] [--format table|json|proc] COMMAND ...
+    drgn-pagewalk --qmp SOCKET [--no-stop] [-s VMLINUX ...] COMMAND ...
+    drgn-pagewalk [-s VMLINUX ...] COMMAND ...       # the running kernel
 
 Every failure is one line on stderr: exit status 2 for usage errors, 1 for
 data errors (missing or truncated vmcore, vmlinux from another kernel, no such
@@ -30,10 +32,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=NAME,
         description="The kernel's page-table walker (mm/pagewalk.c) over a "
-        "crash dump: /proc/PID/smaps, pagemap and more, as the kernel would "
-        "have printed them.")
-    parser.add_argument("-c", "--core", metavar="VMCORE", required=True,
+        "crash dump, a live QEMU guest or the running kernel: /proc/PID/smaps, "
+        "pagemap, vtop and more, as the kernel would have printed them.")
+    target = parser.add_mutually_exclusive_group()
+    target.add_argument("-c", "--core", metavar="VMCORE",
                         help="the crash dump (ELF or kdump-compressed)")
+    target.add_argument("--qmp", metavar="SOCKET",
+                        help="a live QEMU guest's QMP socket (QEMU run with "
+                        "-qmp unix:SOCKET,server=on,wait=off and -device vmcoreinfo)")
+    parser.add_argument("--no-stop", action="store_true",
+                        help="with --qmp: walk the guest while it runs (entries "
+                        "that change under the walk are reported)")
     parser.add_argument("-s", "--symbols", metavar="VMLINUX", action="append",
                         default=[], help="vmlinux with debug info (repeatable)")
     add_format_option(parser)
@@ -155,12 +164,179 @@ def _check_release(prog, core: str) -> None:  # type: ignore[no-untyped-def]
             from None
 
 
+def _load_symbols(prog, symbols: Sequence[str], where: str) -> None:  # type: ignore[no-untyped-def]
+    import drgn
+
+    for path in symbols:
+        _check_file(path, "vmlinux")
+    try:
+        if symbols:
+            prog.load_debug_info(list(symbols))
+        else:
+            prog.load_default_debug_info()
+    except drgn.MissingDebugInfoError as e:
+        raise PagewalkError(f"no debug info for the kernel of {where}: {_one_line(e)}; "
+                            "give its vmlinux with -s") from None
+    except (ValueError, OSError) as e:
+        raise PagewalkError(f"cannot load debug info: {_one_line(e)}") from None
+    _check_release(prog, where)
+
+
+def open_local_kernel(symbols: Sequence[str]):  # type: ignore[no-untyped-def]
+    """The running kernel through /proc/kcore, as drgn opens it by default."""
+    import logging
+
+    import drgn
+
+    release = os.uname().release
+    if not os.path.exists("/proc/kcore"):
+        raise PagewalkError("this kernel has no /proc/kcore (CONFIG_PROC_KCORE): "
+                            "give a dump with -c or a QEMU guest with --qmp")
+    if os.geteuid() != 0:
+        raise PagewalkError("reading the running kernel needs root (/proc/kcore)")
+    logging.getLogger("drgn").setLevel(logging.CRITICAL)
+    prog = drgn.Program()
+    try:
+        prog.set_kernel()
+    except (OSError, ValueError) as e:
+        raise PagewalkError(f"cannot open the running kernel: {_one_line(e)}") from None
+    if not symbols:
+        candidates = [f"/usr/lib/debug/boot/vmlinux-{release}",
+                      f"/usr/lib/debug/lib/modules/{release}/vmlinux",
+                      f"/lib/modules/{release}/build/vmlinux"]
+        found = [c for c in candidates if os.path.exists(c)]
+        if not found:
+            raise PagewalkError(
+                f"no debug info for the running kernel {release}: install "
+                f"linux-image-{release}-dbg (Debian) or give its vmlinux with -s")
+        symbols = found[:1]
+    _load_symbols(prog, symbols, f"the running kernel {release}")
+    return prog
+
+
+class QmpGuest:
+    """A live QEMU guest over QMP: stopped for the walk (unless --no-stop),
+    attached with drgn's set_qemu_qmp(), resumed when done."""
+
+    def __init__(self, path: str, stop: bool) -> None:
+        self.path = path
+        self.stop = stop
+        self.resume = False
+
+    def _command(self, name: str) -> dict:
+        """One QMP command on a connection of its own (QEMU serves one client
+        at a time, and drgn holds the socket while it is attached)."""
+        import json
+        import socket
+
+        s = socket.socket(socket.AF_UNIX)
+        s.settimeout(5)
+        try:
+            s.connect(self.path)
+        except FileNotFoundError:
+            raise PagewalkError(f"QMP socket not found: {self.path} (run QEMU with "
+                                f"-qmp unix:{self.path},server=on,wait=off)") from None
+        except OSError as e:
+            raise PagewalkError(f"cannot connect to QMP socket {self.path}: "
+                                f"{e.strerror or e}") from None
+        f = s.makefile("rwb")
+        try:
+            def read() -> dict:
+                while True:
+                    line = f.readline()
+                    if not line:
+                        raise PagewalkError(f"QMP socket {self.path} closed the connection")
+                    msg = json.loads(line)
+                    if "event" not in msg:
+                        return msg
+            greeting = read()
+            if "QMP" not in greeting:
+                raise PagewalkError(f"{self.path} is not a QMP socket")
+            for cmd in ("qmp_capabilities", name):
+                f.write(json.dumps({"execute": cmd}).encode() + b"\n")
+                f.flush()
+                reply = read()
+                if "error" in reply:
+                    raise PagewalkError(f"QMP {cmd}: {reply['error'].get('desc')}")
+            return reply.get("return", {})
+        except socket.timeout:
+            raise PagewalkError(f"QMP socket {self.path} does not answer: another "
+                                "client (a drgn session?) may be connected") from None
+        except ValueError:
+            raise PagewalkError(f"{self.path} is not a QMP socket") from None
+        finally:
+            f.close()
+            s.close()
+
+    def open(self, symbols: Sequence[str]):  # type: ignore[no-untyped-def]
+        import logging
+
+        import drgn
+
+        if not os.path.exists(self.path):
+            raise PagewalkError(f"QMP socket not found: {self.path} (run QEMU with "
+                                f"-qmp unix:{self.path},server=on,wait=off)")
+        if self.stop:
+            status = self._command("query-status")
+            if status.get("running"):
+                self._command("stop")
+                self.resume = True
+        logging.getLogger("drgn").setLevel(logging.CRITICAL)
+        prog = drgn.Program()
+        try:
+            prog.set_qemu_qmp(self.path)
+        except Exception as e:  # drgn raises plain Exception for guest errors
+            raise PagewalkError(
+                f"cannot attach to the guest on {self.path}: {_one_line(e)} "
+                "(is it a Linux guest run with -device vmcoreinfo, with "
+                "qemu_fw_cfg loaded?)") from None
+        _load_symbols(prog, symbols, f"the guest on {self.path}")
+        return prog
+
+    def close(self) -> None:
+        """Resume the guest if this run stopped it (drgn must be detached)."""
+        if self.resume:
+            import gc
+
+            gc.collect()
+            self._command("cont")
+            self.resume = False
+
+
+def _report_live_changes(prog) -> None:  # type: ignore[no-untyped-def]
+    """After a walk of a running kernel: which table pages changed."""
+    from .drgn_target import get_target
+
+    target = prog.cache.get("drgn_pagewalk_target")
+    if target is None or not target.live:
+        return
+    changed = target.changed_tables()
+    if changed:
+        shown = ", ".join(f"{p:#x}" for p in changed[:8])
+        more = f" and {len(changed) - 8} more" if len(changed) > 8 else ""
+        print(f"{NAME}: note: the kernel was running: {len(changed)} page-table "
+              f"page(s) changed during the walk (physical {shown}{more}); "
+              "entries there may be older or newer than the rest",
+              file=sys.stderr)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    guest: Optional[QmpGuest] = None
+    held: dict = {}  # the Program, dropped before the guest is resumed
     try:
         args = build_parser().parse_args(argv)
-        prog = open_program(args.core, args.symbols)
-        run(prog, args, sys.stdout)
+        if args.no_stop and not args.qmp:
+            raise UsageError("--no-stop goes with --qmp")
+        if args.core:
+            held["prog"] = open_program(args.core, args.symbols)
+        elif args.qmp:
+            guest = QmpGuest(args.qmp, stop=not args.no_stop)
+            held["prog"] = guest.open(args.symbols)
+        else:
+            held["prog"] = open_local_kernel(args.symbols)
+        run(held["prog"], args, sys.stdout)
+        _report_live_changes(held["prog"])
     except PagewalkError as e:
         print(f"{NAME}: error: {e}", file=sys.stderr)
         return e.status
@@ -175,6 +351,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"{NAME}: error: {type(e).__name__}: {_one_line(e)} "
               "(DRGN_PAGEWALK_DEBUG=1 shows the traceback)", file=sys.stderr)
         return 1
+    finally:
+        held.clear()
+        if guest is not None:
+            try:
+                guest.close()
+            except PagewalkError as e:
+                print(f"{NAME}: error: cannot resume the guest: {e}", file=sys.stderr)
     return 0
 
 

@@ -376,6 +376,9 @@ def write_result(result: Any, fmt: str, out: TextIO) -> None:
 def run(prog: Any, args: argparse.Namespace, out: TextIO) -> None:
     """Run a parsed command and write its output (several results: tables
     one after another, JSON as a list)."""
+    target = prog.cache.get("drgn_pagewalk_target")
+    if target is not None:
+        target.begin_command()
     try:
         results = COMMANDS[args.command](prog, args)
     except _WxFound as e:

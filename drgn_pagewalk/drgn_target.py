@@ -80,6 +80,11 @@ class DrgnTarget(Target):
         self.arch = X86_64(levels=_pgtable_levels(prog), pti=_pti_enabled(prog),
                            physical_mask_shift=shift,
                            kernel_version=_kernel_version(release))
+        #: A running kernel: page tables may change under a walk.  The
+        #: bytes of every table page read are kept so that
+        #: :meth:`changed_tables` can say which changed.
+        self.live = bool(prog.flags & drgn.ProgramFlags.IS_LIVE)
+        self._seen: Dict[int, bytes] = {}
         self._vmas: Dict[int, Tuple[List[int], List[int], List[Vma]]] = {}
         self._mms: Dict[int, Mm] = {}
         self._init_mm_addr = prog["init_mm"].address_
@@ -90,7 +95,30 @@ class DrgnTarget(Target):
             data = self.prog.read(phys, nr * 8, True)
         except (FaultError, OverflowError, ValueError) as e:
             raise TableReadError(phys, "not in the dump's memory") from e
+        if self.live:
+            self._seen.setdefault(phys, data)
         return decode_table(data)
+
+    def begin_command(self) -> None:
+        """A running kernel changes between commands: forget what the last
+        one read (vmas, mms, table pages)."""
+        if self.live:
+            self._seen.clear()
+            self._vmas.clear()
+            self._mms.clear()
+
+    def changed_tables(self) -> List[int]:
+        """Live kernels: the physical addresses of the table pages read so
+        far whose contents differ now (entries changed under the walk)."""
+        changed = []
+        for phys, data in self._seen.items():
+            try:
+                now = self.prog.read(phys, len(data), True)
+            except FaultError:
+                now = b""
+            if now != data:
+                changed.append(phys)
+        return changed
 
     def phys_to_virt(self, phys: int) -> int:
         return phys + self.page_offset_base

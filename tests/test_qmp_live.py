@@ -1,0 +1,125 @@
+"""drgn-pagewalk --qmp on live lab guests (vmcores/live.py): the guest is
+stopped for the walk and resumed after, and every report equals what the
+guest's own /proc printed; --no-stop walks it while it runs; bad sockets
+give one line."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Dict, List, Tuple
+
+from vmcores import live as live_lab
+from vmcores.lab import _pagemap
+
+from .counts import count
+
+TOOL = str(Path(sys.executable).with_name("drgn-pagewalk"))
+STATUS_MEM = ("VmPeak", "VmSize", "VmLck", "VmPin", "VmHWM", "VmRSS", "RssAnon",
+              "RssFile", "RssShmem", "VmData", "VmStk", "VmExe", "VmLib", "VmPTE",
+              "VmSwap", "HugetlbPages")
+
+
+def tool(live: Dict[str, Any], args: List[str], extra: List[str] = ()) -> Tuple[int, str, str]:
+    p = subprocess.run([TOOL, "--qmp", live["qmp_tool"], *extra, "-s", live["vmlinux"],
+                        *args], capture_output=True, text=True, timeout=300,
+                       stdin=subprocess.DEVNULL)
+    return p.returncode, p.stdout, p.stderr
+
+
+def truth(live: Dict[str, Any], pid: int, name: str) -> str:
+    return (live["truth"] / str(pid) / name).read_text()
+
+
+def test_qmp_reports_equal_the_guests_proc(live):
+    for role in ("workload", "child"):
+        pid = live["pids"][role]
+        for command, name in (("smaps", "smaps"), ("smaps-rollup", "smaps_rollup"),
+                              ("numa-maps", "numa_maps")):
+            code, out, err = tool(live, ["--format", "proc", command, str(pid)])
+            assert code == 0, err
+            assert out == truth(live, pid, name), f"{role} {command} differs"
+            count("live QMP lines identical", len(out.splitlines()))
+        code, out, err = tool(live, ["--format", "proc", "status", str(pid)])
+        assert code == 0, err
+        expected = "".join(l + "\n" for l in truth(live, pid, "status").splitlines()
+                           if l.split(":")[0] in STATUS_MEM)
+        assert out == expected, f"{role} status differs"
+        code, out, err = tool(live, ["--format", "proc", "pagemap", str(pid)])
+        assert code == 0, err
+        pm = _pagemap(live["truth"] / str(pid) / "pagemap")
+        assert out == "".join(f"{a:x} {e:016x}\n" for a, e in pm.items())
+        count("live QMP pagemap entries identical", len(pm))
+    assert live_lab.is_running(live["name"]), "the guest was not resumed"
+
+
+def test_qmp_vtop_samples(live):
+    pid = live["pids"]["workload"]
+    pm = _pagemap(live["truth"] / str(pid) / "pagemap")
+    for kind in ("thp", "swapped", "shmem_shared", "hugetlb_2m"):
+        addr = live["vmas"][kind]["start"] + 0x3123
+        code, out, err = tool(live, ["--format", "json", "vtop", hex(addr), str(pid)])
+        assert code == 0, err
+        j = json.loads(out)
+        entry = pm[addr & ~0xFFF]
+        if entry >> 63:
+            assert j["physical"] >> 12 == entry & ((1 << 55) - 1), kind
+        else:
+            assert entry >> 62 & 1 and j["stop"]["reason"] == "swap entry", kind
+        count("live QMP vtop samples", 1)
+
+
+def test_qmp_no_stop_walks_a_running_guest(live):
+    """--no-stop leaves the guest running throughout; the walk ends without
+    a traceback, and anything that changed under it is said on stderr."""
+    pid = live["pids"]["workload"]
+    code, out, err = tool(live, ["--format", "proc", "smaps-rollup", str(pid)],
+                          ["--no-stop"])
+    assert code == 0 and "Traceback" not in err
+    assert live_lab.is_running(live["name"])
+    # the workload sleeps: its own numbers are what it printed
+    assert out == truth(live, pid, "smaps_rollup")
+    assert all("page-table page(s) changed" in l for l in err.splitlines())
+
+
+def test_qmp_bad_sockets(live, tmp_path):
+    vmlinux = live["vmlinux"]
+
+    def one_line(args):
+        p = subprocess.run([TOOL, *args, "-s", vmlinux, "ps"], capture_output=True,
+                           text=True, timeout=60, stdin=subprocess.DEVNULL)
+        lines = p.stderr.strip().splitlines()
+        assert p.returncode == 1 and len(lines) == 1 and "Traceback" not in p.stderr, \
+            p.stderr
+        return lines[0]
+
+    assert "QMP socket not found" in one_line(["--qmp", str(tmp_path / "none.sock")])
+    # a socket nobody listens on
+    dead = tmp_path / "dead.sock"
+    s = socket.socket(socket.AF_UNIX)
+    s.bind(str(dead))
+    s.close()
+    assert "cannot connect" in one_line(["--qmp", str(dead)])
+    # a unix socket that is not QMP (answers nothing)
+    quiet = tmp_path / "quiet.sock"
+    srv = socket.socket(socket.AF_UNIX)
+    srv.bind(str(quiet))
+    srv.listen(1)
+    try:
+        assert "does not answer" in one_line(["--qmp", str(quiet)])
+    finally:
+        srv.close()
+    # the vmlinux of another kernel
+    other = "/6.12" if "6.1." in live["kernel_release"] else "/6.1"
+    kernels = Path(vmlinux).parent.parent
+    wrong = next(p / "vmlinux" for p in sorted(kernels.iterdir())
+                 if (p / "vmlinux").exists() and str(p / "vmlinux") != vmlinux)
+    p = subprocess.run([TOOL, "--qmp", live["qmp_tool"], "-s", str(wrong), "ps"],
+                       capture_output=True, text=True, timeout=120,
+                       stdin=subprocess.DEVNULL)
+    lines = p.stderr.strip().splitlines()
+    assert p.returncode == 1 and len(lines) == 1 and "Traceback" not in p.stderr, other
+    assert live_lab.is_running(live["name"]), "the guest was not resumed after an error"
