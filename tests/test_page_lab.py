@@ -147,6 +147,61 @@ def test_vtop_kernel_addresses(lab, prog, capsys):
     count("vtop kernel addresses compared with follow_phys", 5)
 
 
+LEVEL_SIZE = {"PGD": None, "P4D": 1 << 39, "PUD": 1 << 30, "PMD": 1 << 21, "PTE": 1 << 12}
+
+
+def _tlb_leaves(lab) -> List[int]:
+    """The virtual address of every present leaf in QEMU's info tlb of the
+    pgd in CR3 at dump time (its kernel half is init_mm's), sorted."""
+    import re
+
+    out = []
+    for line in (lab.truth / "qemu_info_tlb").read_text().splitlines():
+        m = re.match(r"([0-9a-f]{16}): ", line.strip())
+        assert m, f"unexpected info tlb line {line!r}"
+        out.append(int(m.group(1), 16))
+    return sorted(out)
+
+
+def test_vtop_kernel_holes(lab, prog, capsys):
+    """Unmapped kernel addresses: vtop shows every level down to the none
+    entry and stops there.  QEMU's info tlb has no leaf in the region that
+    entry covers, follow_phys faults, and each entry shown points to the
+    table of the next."""
+    import bisect
+
+    leaves = _tlb_leaves(lab)
+    kallsyms = lab.truth_global("kallsyms")
+    end = int(next(l.split()[0] for l in kallsyms.splitlines() if l.endswith(" _end")), 16)
+    half = 0xFF00000000000000 if lab.levels == 5 else 0xFFFF800000000000
+    samples = {"guard hole (pgd)": half,
+               "before _text (pmd)": 0xFFFFFFFF80000000 + 0x1000,
+               "after _end": ((end + (4 << 20)) & ~((1 << 21) - 1)) + 0x10}
+    init_mm = prog["init_mm"].address_of_()
+    stops = set()
+    for kind, addr in samples.items():
+        j = cmd(prog, ["vtop", hex(addr), "--kernel"], capsys)
+        assert j["stop"]["reason"] == "none" and j["physical"] is None, (kind, j["stop"])
+        with pytest.raises(FaultError):
+            follow_phys(init_mm, addr)
+        levels = j["levels"]
+        assert levels and levels[-1]["level"] == j["stop"]["level"], (kind, levels)
+        assert levels[-1]["value"] == 0
+        for upper, lower in zip(levels, levels[1:]):
+            assert upper["value"] & 1, (kind, upper)  # _PAGE_PRESENT
+            table = upper["value"] & 0x000FFFFFFFFFF000
+            assert lower["entry_phys"] & ~0xFFF == table, (kind, upper, lower)
+            assert prog.read_u64(lower["entry_phys"], True) == lower["value"]
+        size = LEVEL_SIZE[j["stop"]["level"]] or (1 << (48 if lab.levels == 5 else 39))
+        start = addr & ~(size - 1)
+        i = bisect.bisect_left(leaves, start)
+        assert i == len(leaves) or leaves[i] >= start + size, \
+            f"{kind}: info tlb has a leaf at {leaves[i]:#x} under the none entry"
+        stops.add(j["stop"]["level"])
+    assert "PGD" in stops and "PMD" in stops, stops
+    count("vtop kernel holes checked against info tlb", len(samples))
+
+
 def test_vtop_user_pgd(lab, prog, capsys):
     """The PTI user copy maps the same user page."""
     pid = lab.pids["workload"]

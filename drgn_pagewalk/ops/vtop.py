@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Optional
 
 from ..arch.base import LEVEL_NAMES, PMD, PTE, PUD
 from ..drgn_target import DrgnTarget
-from ..target import Mm, WalkProblem
+from ..target import Mm, TableReadError, WalkProblem
 from ..walk import MmWalk, MmWalkOps, walk_page_range_novma
 from .page import PageCache, page_summary
 from .pagemap import is_migration_entry, max_swapfiles, swp_offset_pfn
@@ -129,6 +129,12 @@ def vtop(target: DrgnTarget, mm: Mm, addr: int, pgd: Optional[int] = None) -> Vt
             names = arch.entry_flag_names(level, val)
         result.levels.append(VtopLevel(LEVEL_NAMES[level].upper(), virt, phys, val, names))
     bad = [p for p in result.problems if p.kind in ("bad", "unreadable", "cycle")]
+    if trace.hole_depth is not None and not bad:
+        # The walker calls pte_hole, not the level's entry callback, for a
+        # none entry: read that entry here so that it is shown too.
+        _none_entry(target, result, start, trace.hole_depth,
+                    last_level if result.levels else None, last_val)
+        return result
     if not result.levels:
         result.stop_level, result.stop_reason = "PGD", "unreadable"
         return result
@@ -136,7 +142,7 @@ def vtop(target: DrgnTarget, mm: Mm, addr: int, pgd: Optional[int] = None) -> Vt
     if bad:
         result.stop_reason = f"bad entry ({bad[0].kind})"
         return result
-    if trace.hole_depth is not None or arch.pte_none(last_val):
+    if arch.pte_none(last_val):
         result.stop_reason = "none"
         return result
     size = _leaf_size(arch, last_level, last_val)
@@ -157,6 +163,30 @@ def vtop(target: DrgnTarget, mm: Mm, addr: int, pgd: Optional[int] = None) -> Vt
     pc = PageCache(target.prog, arch.kernel_version)
     result.page = page_summary(pc, result.pfn)
     return result
+
+
+def _none_entry(target: DrgnTarget, result: Vtop, addr: int, depth: int,
+                parent_level: Optional[int], parent_val: int) -> None:
+    """The none entry a pte_hole of ``depth`` stands for, appended to the
+    levels: in the table the last entry shown points to (the pgd if none was
+    shown).  A folded level's entry is its parent's slot, shown once."""
+    arch = target.arch
+    level = depth
+    while arch.folded(level):
+        level -= 1
+    result.stop_level, result.stop_reason = LEVEL_NAMES[level].upper(), "none"
+    if parent_level is not None and parent_level >= level:
+        return  # already shown (the folded level's own slot)
+    table = (result.pgd_phys if parent_level is None
+             else arch.table_paddr(parent_level, parent_val))
+    phys = table + arch.index(level, addr) * arch.entry_size
+    try:
+        val = target.read_table(phys, 1)[0]
+    except TableReadError:
+        return
+    names = arch.entry_flag_names(level, val) if val else []
+    result.levels.append(VtopLevel(LEVEL_NAMES[level].upper(),
+                                   target.phys_to_virt(phys), phys, val, names))
 
 
 def _swap(target: DrgnTarget, result: Vtop, val: int, size: int) -> None:
