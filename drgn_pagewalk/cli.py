@@ -22,6 +22,7 @@ from .commands import (
     _Parser,
     add_format_option,
     add_subcommands,
+    report_live_changes,
     run,
 )
 
@@ -303,23 +304,6 @@ class QmpGuest:
             self.resume = False
 
 
-def _report_live_changes(prog) -> None:  # type: ignore[no-untyped-def]
-    """After a walk of a running kernel: which table pages changed."""
-    from .drgn_target import get_target
-
-    target = prog.cache.get("drgn_pagewalk_target")
-    if target is None or not target.live:
-        return
-    changed = target.changed_tables()
-    if changed:
-        shown = ", ".join(f"{p:#x}" for p in changed[:8])
-        more = f" and {len(changed) - 8} more" if len(changed) > 8 else ""
-        print(f"{NAME}: note: the kernel was running: {len(changed)} page-table "
-              f"page(s) changed during the walk (physical {shown}{more}); "
-              "entries there may be older or newer than the rest",
-              file=sys.stderr)
-
-
 def main(argv: Optional[List[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     guest: Optional[QmpGuest] = None
@@ -336,7 +320,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         else:
             held["prog"] = open_local_kernel(args.symbols)
         run(held["prog"], args, sys.stdout)
-        _report_live_changes(held["prog"])
+        report_live_changes(held["prog"], NAME)
     except PagewalkError as e:
         print(f"{NAME}: error: {e}", file=sys.stderr)
         return e.status

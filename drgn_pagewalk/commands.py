@@ -396,12 +396,29 @@ def run(prog: Any, args: argparse.Namespace, out: TextIO) -> None:
         out.write("]\n")
 
 
+def report_live_changes(prog: Any, prog_name: str) -> None:
+    """After a walk of a running kernel: say on stderr which table pages
+    changed under it (a note, not an error)."""
+    target = prog.cache.get("drgn_pagewalk_target")
+    if target is None or not target.live:
+        return
+    changed = target.changed_tables()
+    if changed:
+        shown = ", ".join(f"{p:#x}" for p in changed[:8])
+        more = f" and {len(changed) - 8} more" if len(changed) > 8 else ""
+        print(f"{prog_name}: note: the kernel was running: {len(changed)} page-table "
+              f"page(s) changed during the walk (physical {shown}{more}); "
+              "entries there may be older or newer than the rest",
+              file=sys.stderr)
+
+
 def run_argv(prog: Any, argv: Sequence[str], out: TextIO = sys.stdout,
              prog_name: str = "pagewalk") -> int:
     """Parse and run; print a one-line error and return its status on failure."""
     try:
         args = build_parser(prog_name).parse_args(list(argv))
         run(prog, args, out)
+        report_live_changes(prog, prog_name)
     except PagewalkError as e:
         print(f"{prog_name}: error: {e}", file=sys.stderr)
         return e.status

@@ -72,9 +72,39 @@ def test_qmp_vtop_samples(live):
         count("live QMP vtop samples", 1)
 
 
+def test_pagewalk_in_a_drgn_session_on_a_running_guest(live, capsys):
+    """%pagewalk in drgn attached over QMP (what a drgn user does by hand):
+    the guest keeps running; the workload sleeps, so its reports are what its
+    /proc printed."""
+    import gc
+
+    import drgn
+    from drgn.commands import run_command
+
+    assert live_lab.is_running(live["name"])
+    prog = drgn.Program()
+    prog.set_qemu_qmp(live["qmp_tool"])
+    try:
+        prog.load_debug_info([live["vmlinux"]])
+        pid = live["pids"]["workload"]
+        for command, name in (("smaps-rollup", "smaps_rollup"), ("numa-maps", "numa_maps")):
+            run_command(prog, f"pagewalk --format proc {command} {pid}", globals={})
+            captured = capsys.readouterr()
+            assert captured.out == truth(live, pid, name), f"%pagewalk {command} differs"
+            assert all("page-table page(s) changed" in l for l in captured.err.splitlines())
+            count("live drgn-session lines identical", len(captured.out.splitlines()))
+        run_command(prog, "pagewalk smaps 99999", globals={})
+        assert capsys.readouterr().err == "pagewalk: error: no process with PID 99999\n"
+        assert live_lab.is_running(live["name"])
+    finally:
+        del prog
+        gc.collect()  # drgn lets the QMP socket go with the Program
+
+
 def test_qmp_no_stop_walks_a_running_guest(live):
     """--no-stop leaves the guest running throughout; the walk ends without
-    a traceback, and anything that changed under it is said on stderr."""
+    a traceback, and anything that changed under it is said on stderr.
+    (Last of this guest's tests: it starts the guest's churn process.)"""
     pid = live["pids"]["workload"]
     code, out, err = tool(live, ["--format", "proc", "smaps-rollup", str(pid)],
                           ["--no-stop"])
@@ -83,6 +113,21 @@ def test_qmp_no_stop_walks_a_running_guest(live):
     # the workload sleeps: its own numbers are what it printed
     assert out == truth(live, pid, "smaps_rollup")
     assert all("page-table page(s) changed" in l for l in err.splitlines())
+    # a process that keeps faulting pages in and out
+    live_lab.churn(live["name"])
+    code, out, err = tool(live, ["--format", "json", "ps"], ["--no-stop"])
+    churn = [r["pid"] for r in json.loads(out)["rows"] if r["comm"] == "churn"]
+    assert code == 0 and len(churn) == 1, err
+    reports = []
+    for _ in range(5):
+        code, out, err = tool(live, ["vm", "-p", "--fold", str(churn[0])], ["--no-stop"])
+        assert code == 0 and "Traceback" not in err, err
+        assert live_lab.is_running(live["name"])
+        reports += [l for l in err.splitlines() if "page-table page(s) changed" in l]
+        if reports:
+            break
+    assert reports, "five walks of a churning process saw no change"
+    count("live --no-stop walks that reported changed tables", 1)
 
 
 def test_qmp_bad_sockets(live, tmp_path):

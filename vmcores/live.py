@@ -42,6 +42,16 @@ from .build import (
 )
 
 
+def live_recipe() -> str:
+    """The dump labs' recipe plus what only live guests have."""
+    import hashlib
+
+    h = hashlib.sha256(recipe_hash().encode())
+    for name in ("churn.c", "live.py"):
+        h.update(Path(__file__).with_name(name).read_bytes())
+    return h.hexdigest()[:16]
+
+
 def live_dir(name: str) -> Path:
     return cache_dir() / "live" / name
 
@@ -79,7 +89,7 @@ def start(name: str) -> Dict[str, Any]:
     if name not in labs:
         raise LabError(f"unknown lab {name} (known: {', '.join(labs)})")
     meta = read_meta(name)
-    if meta is not None and meta.get("recipe") == recipe_hash():
+    if meta is not None and meta.get("recipe") == live_recipe():
         return meta
     stop(name)
     spec = labs[name]
@@ -90,9 +100,11 @@ def start(name: str) -> Dict[str, Any]:
     work.mkdir(parents=True)
     initrd = work / "initrd.gz"
     build_initramfs(kernel["modules"], initrd)
+    _add_churn(initrd, work)
     port = _free_port()
     cmd = qemu_command(spec, kernel, initrd, work) + [
         "-qmp", f"unix:{work / 'qmp-tool.sock'},server=on,wait=off",
+        "-serial", f"unix:{work / 'churn.sock'},server=on,wait=off",
         "-gdb", f"tcp:127.0.0.1:{port}"]
     qemu, boot_secs = boot_guest(name, cmd, work)
     try:
@@ -111,7 +123,7 @@ def start(name: str) -> Dict[str, Any]:
         raise
     k = manifest()["kernels"][spec["kernel"]]
     meta = {
-        "name": name, "recipe": recipe_hash(), "kernel_release": k["release"],
+        "name": name, "recipe": live_recipe(), "kernel_release": k["release"],
         "levels": spec["levels"], "cpu": spec["cpu"], "qemu_pid": qemu.pid,
         "gdb_port": port, "qmp_control": str(work / "qmp.sock"),
         "qmp_tool": str(work / "qmp-tool.sock"), "vmlinux": str(kernel["vmlinux"]),
@@ -120,6 +132,59 @@ def start(name: str) -> Dict[str, Any]:
     }
     (work / "live.json").write_text(json.dumps(meta, indent=2) + "\n")
     return meta
+
+
+INIT_WRAPPER = """#!/bin/sh
+# Live guests: start the churn process (it waits for the host on ttyS2),
+# then run the lab's own init.  ash opens /dev/null for a background job:
+# make one until devtmpfs is mounted over /dev.
+/bin/busybox mkdir -p /dev
+[ -e /dev/null ] || /bin/busybox mknod /dev/null c 1 3
+( while [ ! -e /dev/ttyS2 ]; do sleep 0.2; done; exec /churn ) &
+exec /lab/init
+"""
+
+
+def _add_churn(initrd: Path, work: Path) -> None:
+    """Append a second cpio archive to the lab's initramfs (the kernel
+    unpacks both): /churn, and an /init that starts it, then the lab's
+    /init (as /lab/init, so that PID 1 is still called "init").  The dump
+    labs' guests are not changed."""
+    import gzip
+    import subprocess
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="lab-live-"))
+    try:
+        subprocess.run(["gcc", "-static", "-O2", "-o", str(root / "churn"),
+                        str(Path(__file__).with_name("churn.c"))], check=True,
+                       capture_output=True)
+        (root / "lab").mkdir()
+        shutil.copy(Path(__file__).with_name("init.sh"), root / "lab" / "init")
+        (root / "init").write_text(INIT_WRAPPER)
+        for f in ("init", "lab/init"):
+            (root / f).chmod(0o755)
+        cpio = subprocess.run(["cpio", "-o", "-H", "newc", "--quiet"], cwd=root,
+                              input=b"churn\ninit\nlab\nlab/init\n", capture_output=True,
+                              check=True).stdout
+        with open(initrd, "ab") as out:
+            out.write(gzip.compress(cpio, 6))
+    except subprocess.CalledProcessError as e:
+        raise LabError(f"live initramfs: {e.stderr.decode(errors='replace').strip()}") \
+            from None
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def churn(name: str) -> None:
+    """Start the live guest's churn process (it faults pages in and out
+    until the guest stops)."""
+    path = live_dir(name) / "churn.sock"
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(10)
+    s.connect(str(path))
+    s.sendall(b"g\n")  # the tty is in canonical mode: a line
+    s.close()
 
 
 def stop(name: str) -> bool:
