@@ -1,0 +1,401 @@
+"""lx-pagewalk (gdb_scripts/pagewalk.py): drgn-pagewalk's commands in gdb on
+QEMU's gdbstub, against the live lab guests' own /proc, byte for byte; and
+its one-line errors.
+
+Each guest gets one gdb, started with the vmlinux (``gdb -batch -nx VMLINUX``,
+what a user types; gdb reads it in ~4 s), that runs every command with
+``echo`` markers between them; the guest is found from its CR3 (KASLR on).
+The error tests mostly use ``lx-pagewalk --vmlinux PATH`` in a gdb started
+without a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sysconfig
+import threading
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import pytest
+
+from vmcores.lab import _pagemap
+
+from .test_proc_lab import STATUS_MEM, same
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "gdb_scripts" / "pagewalk.py"
+SITE_PACKAGES = sysconfig.get_paths()["purelib"]  # the venv running the tests
+MARK = "@@lx-pagewalk-test@@"
+COMMANDS = ("smaps", "smaps-rollup", "status", "numa-maps", "pagemap")
+VTOP_KINDS = ("thp", "swapped", "shmem_shared", "hugetlb_2m", "anon_partial")
+TRUTH_FILE = {"smaps": "smaps", "smaps-rollup": "smaps_rollup", "status": "status",
+              "numa-maps": "numa_maps"}
+
+def gdb_env(pythonpath: Optional[str] = SITE_PACKAGES) -> Dict[str, str]:
+    env = dict(os.environ)
+    env.pop("DRGN_PAGEWALK_DEBUG", None)
+    env.pop("PYTHONHOME", None)
+    if pythonpath is None:
+        env.pop("PYTHONPATH", None)
+    else:
+        env["PYTHONPATH"] = pythonpath
+    return env
+
+
+def run_gdb(args: Sequence[str], env: Optional[Dict[str, str]] = None,
+            timeout: float = 120) -> subprocess.CompletedProcess:
+    """gdb -batch -nx ARGS, no terminal, from the repository root."""
+    assert shutil.which("gdb"), "gdb is not installed (setup.sh installs it)"
+    return subprocess.run(["gdb", "-batch", "-nx", *args], stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, cwd=ROOT,
+                          env=env or gdb_env(), timeout=timeout)
+
+
+def gdb_commands(commands: Sequence[Tuple[str, str]]) -> List[str]:
+    """-ex arguments running each (name, command) after a marker line."""
+    args: List[str] = []
+    for name, command in list(commands) + [("end", "")]:
+        args += ["-ex", f"echo {MARK} {name}\\n"]
+        if command:
+            args += ["-ex", command]
+    return args
+
+
+def sections(stdout: str) -> Dict[str, str]:
+    """What each command printed, by name (see gdb_commands())."""
+    parts: Dict[str, List[str]] = {}
+    lines: List[str] = []
+    for line in stdout.splitlines(True):
+        if line.startswith(MARK):
+            lines = parts[line.split()[1]] = []
+        else:
+            lines.append(line)
+    return {name: "".join(lines) for name, lines in parts.items()}
+
+
+def vmlinux_of(kernel: str) -> str:
+    from vmcores.build import ensure_kernel
+
+    return str(ensure_kernel(kernel)["vmlinux"])
+
+
+def error_lines(stderr: str) -> List[str]:
+    assert "Traceback" not in stderr and "Python Exception" not in stderr, stderr
+    return [l for l in stderr.splitlines() if l.startswith("lx-pagewalk")]
+
+
+# -- every command on every live guest ------------------------------------------
+
+_sessions: Dict[str, Dict[str, Any]] = {}
+
+
+@pytest.fixture
+def session(live: Dict[str, Any]) -> Dict[str, Any]:
+    """One gdb on the guest running every command on every process."""
+    name = live["name"]
+    if name not in _sessions:
+        commands = [(f"{cmd}/{pid}", f"lx-pagewalk --format proc {cmd} {pid}")
+                    for pid in live["pids"].values() for cmd in COMMANDS]
+        pid = live["pids"]["workload"]
+        commands += [(f"vtop/{kind}", f"lx-pagewalk --format json vtop "
+                      f"{live['vmas'][kind]['start'] + 0x3123:#x} {pid}")
+                     for kind in VTOP_KINDS]
+        commands.append(("checkwx/0", "lx-pagewalk ptdump --checkwx"))
+        result = run_gdb([live["vmlinux"], "-ex", f"target remote 127.0.0.1:{live['gdb_port']}",
+                          "-ex", f"source {SCRIPT.relative_to(ROOT)}",
+                          *gdb_commands(commands)], timeout=300)
+        _sessions[name] = {"out": sections(result.stdout), "stderr": result.stderr}
+    return _sessions[name]
+
+
+def output(session: Dict[str, Any], cmd: str, pid: Any) -> str:
+    out = session["out"]
+    assert f"{cmd}/{pid}" in out, f"no output: gdb stderr:\n{session['stderr'][-2000:]}"
+    assert error_lines(session["stderr"]) == []
+    return out[f"{cmd}/{pid}"]
+
+
+@pytest.mark.parametrize("cmd", ["smaps", "smaps-rollup", "numa-maps"])
+def test_proc_files(live, session, cmd):
+    for role, pid in live["pids"].items():
+        truth = (live["truth"] / str(pid) / TRUTH_FILE[cmd]).read_text()
+        same(truth, output(session, cmd, pid), f"{live['name']} {role} {cmd}")
+
+
+def test_status(live, session):
+    for role, pid in live["pids"].items():
+        truth = "".join(line + "\n" for line in
+                        (live["truth"] / str(pid) / "status").read_text().splitlines()
+                        if line.split(":")[0] in STATUS_MEM)
+        same(truth, output(session, "status", pid), f"{live['name']} {role} status")
+
+
+def test_pagemap(live, session):
+    for role, pid in live["pids"].items():
+        truth = _pagemap(live["truth"] / str(pid) / "pagemap")
+        expected = "".join(f"{a:x} {e:016x}\n" for a, e in truth.items())
+        got = output(session, "pagemap", pid)
+        if got != expected:  # the diff of 300k lines is useless: the first few
+            bad = [(e, g) for e, g in zip(expected.splitlines(), got.splitlines()) if e != g]
+            raise AssertionError(f"{live['name']} {role} pagemap differs: "
+                                 f"{len(expected.splitlines())} lines expected, "
+                                 f"{len(got.splitlines())} got; first {bad[:5]}")
+
+
+def test_vtop(live, session):
+    """Page-level commands too: vtop of each kind of page, against pagemap."""
+    pm = _pagemap(live["truth"] / str(live["pids"]["workload"]) / "pagemap")
+    for kind in VTOP_KINDS:
+        addr = live["vmas"][kind]["start"] + 0x3123
+        j = json.loads(output(session, "vtop", kind))
+        entry = pm[addr & ~0xFFF]
+        if entry >> 63:
+            assert j["physical"] == (entry & ((1 << 55) - 1)) << 12 | 0x123, kind
+        elif not entry >> 62 & 1:
+            assert j["stop"]["reason"] == "none" and j["physical"] is None, kind
+        else:
+            assert j["stop"]["reason"] == "swap entry", kind
+            frame = entry & ((1 << 55) - 1)
+            assert (j["swap"]["type"], j["swap"]["offset"]) == (frame & 31, frame >> 5)
+
+
+def test_ptdump_checkwx(live, session):
+    """The W+X check prints what the guest's kernel printed at boot."""
+    boot = [re.sub(r"^\[\s*\d+\.\d+\]\s", "", l)
+            for l in (live["truth"] / "dmesg").read_text().splitlines()
+            if "W+X" in l or "Checking user space page tables" in l]
+    got = [l for l in output(session, "checkwx", 0).splitlines() if l.startswith("x86/mm")]
+    assert got == boot and len(boot) == 3, (got, boot)
+
+
+# -- the Program: KASLR from the guest, cached per stop --------------------------
+
+@pytest.mark.parametrize("live", ["6.1-4level"], indirect=True)
+def test_kaslr_and_rebuild_after_the_guest_ran(live):
+    """_text where the guest's kallsyms has it; the Program kept while the
+    guest stays stopped and rebuilt once it ran (stepi)."""
+    v = live["vmlinux"]
+    result = run_gdb(["-ex", f"target remote 127.0.0.1:{live['gdb_port']}",
+                      "-ex", f"source {SCRIPT}",
+                      *gdb_commands([("first", f"lx-pagewalk --stats --vmlinux {v} ps"),
+                                     ("again", f"lx-pagewalk --stats --vmlinux {v} ps"),
+                                     ("step", "stepi"),
+                                     ("ran", f"lx-pagewalk --stats --vmlinux {v} ps")])],
+                     timeout=120)
+    out = sections(result.stdout)
+    assert error_lines(result.stderr) == []
+    kallsyms = (live["truth"] / "kallsyms").read_text()
+    text = int(re.search(r"^([0-9a-f]+) T _text$", kallsyms, re.M).group(1), 16)
+    assert f"_text at {text:#x}" in out["first"], out["first"]
+    assert "Program built" in out["first"]
+    assert "Program built" not in out["again"]
+    assert "Program built" in out["ran"]
+    for name in ("first", "again", "ran"):
+        assert re.search(rf"^{live['pids']['workload']}\s+workload\s", out[name], re.M)
+
+
+# -- one-line errors ---------------------------------------------------------------
+
+@pytest.mark.parametrize("live", ["6.1-4level"], indirect=True)
+def test_errors_on_a_live_guest(live):
+    """No vmlinux, another kernel's vmlinux, bad PIDs and commands: one line
+    each, and the next command still works."""
+    v61, v612 = live["vmlinux"], vmlinux_of("6.12")
+    result = run_gdb(["-ex", f"target remote 127.0.0.1:{live['gdb_port']}",
+                      "-ex", f"source {SCRIPT}",
+                      *gdb_commands([
+                          ("novmlinux", "lx-pagewalk ps"),
+                          ("other", f"lx-pagewalk --vmlinux {v612} ps"),
+                          ("nopid", f"lx-pagewalk --vmlinux {v61} smaps 99999"),
+                          ("kthread", f"lx-pagewalk --vmlinux {v61} smaps 2"),
+                          ("usage", f"lx-pagewalk --vmlinux {v61} bogus"),
+                          ("good", f"lx-pagewalk --vmlinux {v61} --format proc smaps-rollup 1"),
+                      ])], timeout=120)
+    from vmcores.build import manifest
+
+    r61, r612 = (manifest()["kernels"][k]["release"] for k in ("6.1", "6.12"))
+    errors = error_lines(result.stderr)
+    assert errors[:4] == [
+        "lx-pagewalk: no vmlinux: start gdb with it (gdb VMLINUX) or give "
+        "lx-pagewalk --vmlinux PATH ...",
+        f"lx-pagewalk: vmlinux is for {r612} but the guest runs {r61}",
+        "lx-pagewalk: error: no process with PID 99999",
+        "lx-pagewalk: error: PID 2 is a kernel thread: it has no mm",
+    ], result.stderr
+    assert len(errors) == 5 and "invalid choice: 'bogus'" in errors[4], errors
+    same((live["truth"] / "1" / "smaps_rollup").read_text(), sections(result.stdout)["good"],
+         "smaps_rollup after the errors")
+
+
+def test_not_connected():
+    result = run_gdb(["-ex", f"source {SCRIPT}",
+                      "-ex", f"lx-pagewalk --vmlinux {vmlinux_of('6.1')} ps"])
+    assert error_lines(result.stderr) == [
+        "lx-pagewalk: not connected to a guest: 'target remote HOST:PORT' to QEMU's "
+        "gdbstub (QEMU -s or -gdb tcp::PORT) first"]
+
+
+def test_help_needs_no_guest():
+    result = run_gdb(["-ex", f"source {SCRIPT}", "-ex", "help lx-pagewalk",
+                      "-ex", "lx-pagewalk --help", "-ex", "lx-pagewalk smaps --help"])
+    assert error_lines(result.stderr) == []
+    assert "Usage: lx-pagewalk [--vmlinux PATH]" in result.stdout
+    assert "usage: lx-pagewalk" in result.stdout
+    assert "usage: lx-pagewalk smaps" in result.stdout
+
+
+def test_guest_not_running_linux():
+    """QEMU stopped at the reset vector (-S): paging off."""
+    port = _free_port()
+    qemu = subprocess.Popen(["qemu-system-x86_64", "-S", "-gdb", f"tcp:127.0.0.1:{port}",
+                             "-m", "64", "-display", "none", "-nodefaults", "-monitor",
+                             "none", "-serial", "none", "-no-user-config"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        _wait_port(port)
+        result = run_gdb(["-ex", f"target remote 127.0.0.1:{port}", "-ex", f"source {SCRIPT}",
+                          "-ex", f"lx-pagewalk --vmlinux {vmlinux_of('6.1')} ps"], timeout=60)
+    finally:
+        qemu.kill()
+        qemu.wait()
+    assert error_lines(result.stderr) == [
+        "lx-pagewalk: the guest CPU has paging off: it is not running a Linux kernel (yet)"]
+
+
+def test_gdbstub_not_qemu():
+    """A gdbstub without qqemu.PhyMemMode (a minimal fake one)."""
+    stub = FakeGdbStub()
+    try:
+        result = run_gdb(["-ex", f"target remote 127.0.0.1:{stub.port}",
+                          "-ex", f"source {SCRIPT}",
+                          "-ex", f"lx-pagewalk --vmlinux {vmlinux_of('6.1')} ps"], timeout=60)
+    finally:
+        stub.close()
+    assert "qqemu.PhyMemMode" in stub.packets, stub.packets
+    assert error_lines(result.stderr) == [
+        "lx-pagewalk: the gdbstub has no physical memory mode (qqemu.PhyMemMode): "
+        "lx-pagewalk needs QEMU's gdbstub"], result.stderr
+
+
+def test_drgn_not_importable(tmp_path):
+    """gdb's Python without drgn (no PYTHONPATH, no .venv next to the script)."""
+    (tmp_path / "gdb_scripts").mkdir()
+    shutil.copy(SCRIPT, tmp_path / "gdb_scripts" / "pagewalk.py")
+    # Hide a drgn installed system-wide too: None in sys.modules makes
+    # "import drgn" raise ImportError.
+    result = run_gdb(["-ex", "python import sys; sys.modules['drgn'] = None",
+                      "-ex", f"source {tmp_path / 'gdb_scripts' / 'pagewalk.py'}",
+                      "-ex", "lx-pagewalk ps"], env=gdb_env(None))
+    errors = error_lines(result.stderr)
+    assert len(errors) == 1 and errors[0].startswith("lx-pagewalk: cannot import drgn"), \
+        result.stderr
+    assert "PYTHONPATH" in errors[0]
+
+
+# -- helpers -----------------------------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_port(port: int, timeout: float = 10) -> None:
+    import time
+
+    end = time.time() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.time() > end:
+                raise
+            time.sleep(0.1)
+
+
+class FakeGdbStub:
+    """Just enough of the remote protocol for gdb to connect (i386 registers,
+    no memory) and nothing QEMU-specific: unknown packets get ''."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(1)
+        self.sock.settimeout(60)
+        self.port = self.sock.getsockname()[1]
+        self.packets: List[str] = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.sock.close()
+        self.thread.join(5)
+
+    def _serve(self) -> None:
+        try:
+            conn, _ = self.sock.accept()
+        except OSError:
+            return
+        with conn:
+            buf = b""
+            while True:
+                try:
+                    data = conn.recv(4096)
+                except OSError:
+                    return
+                if not data:
+                    return
+                buf += data
+                while True:
+                    buf = buf.lstrip(b"+-")
+                    if buf.startswith(b"\x03"):
+                        buf = buf[1:]
+                        self._send(conn, "S05")
+                        continue
+                    start = buf.find(b"$")
+                    end = buf.find(b"#", start)
+                    if start < 0 or end < 0 or len(buf) < end + 3:
+                        break
+                    packet = buf[start + 1:end].decode(errors="replace")
+                    buf = buf[end + 3:]
+                    conn.sendall(b"+")
+                    self.packets.append(packet)
+                    reply = self._reply(packet)
+                    self._send(conn, reply)
+                    if packet == "D":
+                        return
+
+    @staticmethod
+    def _reply(packet: str) -> str:
+        if packet.startswith("qSupported"):
+            return "PacketSize=1000"
+        if packet == "?":
+            return "S05"
+        if packet.startswith("H") or packet == "D":
+            return "OK"
+        if packet == "qfThreadInfo":
+            return "m1"
+        if packet == "qsThreadInfo":
+            return "l"
+        if packet == "qAttached":
+            return "1"
+        if packet == "qC":
+            return "QC1"
+        if packet == "g":
+            return "00" * 312  # gdb's default i386 register block
+        if packet.startswith("m"):
+            return "E01"
+        return ""
+
+    @staticmethod
+    def _send(conn: socket.socket, payload: str) -> None:
+        data = payload.encode()
+        conn.sendall(b"$" + data + b"#%02x" % (sum(data) & 0xFF))
