@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any, Callable, Dict, List, Sequence, TextIO
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Sequence, TextIO, Tuple
 
 from .page_commands import PAGE_COMMANDS, _WxFound, add_page_subcommands
 from .report import (
     FORMATS,
     Report,
     StreamReport,
+    TextStream,
     render_json,
     render_table,
     write_json_stream,
@@ -242,17 +243,28 @@ def cmd_pagemap(prog: Any, args: argparse.Namespace) -> List[Any]:
         raise UsageError(f"empty range {start:#x}-{end:#x}")
     out: List[Any] = []
     for task in selected_tasks(prog, args):
-        entries = pagemap.pagemap(task, start, end)
+        # Streamed: one chunk of entries in memory at a time, whatever the
+        # size of the process.
+        chunks = pagemap.pagemap_chunks(task, start, end)
         if args.format == "proc":
-            out.append(pagemap.format_pagemap(entries))
-            continue
-        report = Report(_task_desc(task),
-                        ["vaddr", "entry", "present", "swap", "pfn", "swap_type",
-                         "swap_offset", "soft_dirty", "exclusive", "file"])
-        for vaddr, entry in entries:
-            report.rows.append([vaddr, entry, *pagemap.decode_pagemap_entry(entry)])
-        out.append(report)
+            out.append(TextStream(pagemap.format_pagemap(c) for c in chunks))
+        else:
+            out.append(StreamReport(_task_desc(task), PAGEMAP_COLUMNS, PAGEMAP_WIDTHS,
+                                    _pagemap_items(chunks),
+                                    table_line=pagemap.pagemap_table_line,
+                                    json_line=pagemap.pagemap_json_line))
     return out
+
+
+PAGEMAP_COLUMNS = ["vaddr", "entry", "present", "swap", "pfn", "swap_type",
+                   "swap_offset", "soft_dirty", "exclusive", "file"]
+#: Widest values: a 57-bit user address, a 64-bit entry, a 55-bit PFN.
+PAGEMAP_WIDTHS = [18, 18, 7, 4, 17, 9, 11, 10, 9, 4]
+
+
+def _pagemap_items(chunks: Iterable[List[Tuple[int, int]]]) -> Iterator[Tuple[int, int]]:
+    for chunk in chunks:
+        yield from chunk
 
 
 def cmd_numa_maps(prog: Any, args: argparse.Namespace) -> List[Any]:
@@ -367,6 +379,9 @@ def write_result(result: Any, fmt: str, out: TextIO) -> None:
             write_table_stream(result, out)
     elif isinstance(result, str):
         out.write(result if fmt == "proc" else result.rstrip("\n") + "\n")
+    elif isinstance(result, TextStream):
+        for piece in result.pieces:
+            out.write(piece)
     elif fmt == "json":
         out.write(render_json(result) + "\n")
     else:

@@ -80,14 +80,28 @@ class StreamReport:
     """A report whose rows are produced while it is written, so that output
     size never decides memory use.  ``widths`` fixes the table's column
     widths (a value longer than its column just pushes the line out);
-    ``notes`` may grow while the rows are produced and is written last."""
+    ``notes`` may grow while the rows are produced and is written last.
+
+    For reports of millions of rows, ``table_line`` and ``json_line`` may
+    turn each item of ``rows`` straight into its table line / JSON object
+    text (no newline); the generic path formats cell by cell."""
 
     title: str
     columns: Sequence[str]
     widths: Sequence[int]
-    rows: Iterable[Sequence[Any]]
+    rows: Iterable[Any]
     notes: List[str] = field(default_factory=list)
     meta: Dict[str, Any] = field(default_factory=dict)
+    table_line: Optional[Callable[[Any], str]] = None
+    json_line: Optional[Callable[[Any], str]] = None
+
+
+@dataclass
+class TextStream:
+    """Kernel-format text (``--format proc``) produced piece by piece while
+    it is written, e.g. one pagemap chunk at a time."""
+
+    pieces: Iterable[str]
 
 
 def write_table_stream(report: StreamReport, out: TextIO) -> None:
@@ -106,8 +120,13 @@ def write_table_stream(report: StreamReport, out: TextIO) -> None:
     out.write(line([c.upper() for c in cols]))
     out.write(line(["-" * w for w in widths]))
     write = out.write
-    for row in report.rows:
-        write(line([_cell(c, v) for c, v in zip(cols, row)]))
+    if report.table_line is not None:
+        table_line = report.table_line
+        for row in report.rows:
+            write(table_line(row) + "\n")
+    else:
+        for row in report.rows:
+            write(line([_cell(c, v) for c, v in zip(cols, row)]))
     for note in report.notes:
         out.write(note + "\n")
 
@@ -119,9 +138,16 @@ def write_json_stream(report: StreamReport, out: TextIO) -> None:
     out.write("{\n  \"title\": %s,\n  \"columns\": %s,\n  \"rows\": [" % (
         json.dumps(report.title), json.dumps(cols)))
     sep = "\n    "
-    for row in report.rows:
-        out.write(sep + json.dumps(dict(zip(cols, row))))
-        sep = ",\n    "
+    write = out.write
+    if report.json_line is not None:
+        json_line = report.json_line
+        for row in report.rows:
+            write(sep + json_line(row))
+            sep = ",\n    "
+    else:
+        for row in report.rows:
+            write(sep + json.dumps(dict(zip(cols, row))))
+            sep = ",\n    "
     out.write("\n  ]")
     if report.notes:
         out.write(",\n  \"notes\": " + json.dumps(report.notes))

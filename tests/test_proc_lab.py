@@ -110,6 +110,33 @@ def test_pagemap_range(lab, prog):
         assert entry == truth.get(addr, entry if addr not in truth else None)
 
 
+def test_pagemap_fast_lines_equal_the_generic_ones(lab):
+    """The one-step table/JSON lines of pagemap (millions of rows) are the
+    generic cell-by-cell output, for every entry the guest's pagemap has
+    (present, swap, soft-dirty, exclusive, file ...)."""
+    import io
+
+    from drgn_pagewalk.commands import PAGEMAP_COLUMNS, PAGEMAP_WIDTHS
+    from drgn_pagewalk.ops.pagemap import (
+        decode_pagemap_entry,
+        pagemap_json_line,
+        pagemap_table_line,
+    )
+    from drgn_pagewalk.report import StreamReport, write_json_stream, write_table_stream
+
+    items = sorted({(a, e) for pid in lab.pids.values()
+                    for a, e in lab.pagemap(pid).items()})
+    rows = [[a, e, *decode_pagemap_entry(e)] for a, e in items]
+    for write in (write_table_stream, write_json_stream):
+        generic, fast = io.StringIO(), io.StringIO()
+        write(StreamReport("t", PAGEMAP_COLUMNS, PAGEMAP_WIDTHS, rows), generic)
+        write(StreamReport("t", PAGEMAP_COLUMNS, PAGEMAP_WIDTHS, items,
+                           table_line=pagemap_table_line, json_line=pagemap_json_line),
+              fast)
+        assert fast.getvalue() == generic.getvalue(), write.__name__
+    count("pagemap entries: fast table/JSON lines == generic", len(items))
+
+
 def test_numa_maps(lab, prog):
     for role, pid in lab.pids.items():
         text = lab.truth_text(pid, "numa_maps")

@@ -7,7 +7,7 @@ pagemap_pte_hole, hugetlb_entry = pagemap_hugetlb_range.
 
 from __future__ import annotations
 
-from typing import Any, List, Optional, Tuple
+from typing import Any, Iterator, List, Optional, Tuple
 
 from ..drgn_target import get_target
 from ..target import VM_SOFTDIRTY
@@ -281,9 +281,16 @@ PAGEMAP_OPS = MmWalkOps(pmd_entry=pagemap_pmd_range, pte_hole=pagemap_pte_hole,
                         hugetlb_entry=pagemap_hugetlb_range)
 
 
-def pagemap(task: Any, start: Optional[int] = None,
-            end: Optional[int] = None) -> List[Tuple[int, int]]:
-    """The /proc/PID/pagemap entries of [start, end): pagemap_read().
+#: Addresses walked per chunk by pagemap_chunks(): bounded memory per chunk.
+CHUNK = 64 << 20
+
+
+def pagemap_chunks(task: Any, start: Optional[int] = None,
+                   end: Optional[int] = None) -> Iterator[List[Tuple[int, int]]]:
+    """The /proc/PID/pagemap entries of [start, end), as pagemap_read()
+    fills its buffer: a list of (vaddr, entry) per chunk of at most CHUNK
+    bytes of address space, so that a caller writing them out never holds
+    more than one chunk.
 
     By default every page of every vma, vma by vma (the pages a reader of
     pagemap would look at); with a range, every page in it, holes included.
@@ -292,18 +299,33 @@ def pagemap(task: Any, start: Optional[int] = None,
     target = get_target(prog)
     mm = target.mm(task.mm)
     task_size = mm.obj.task_size.value_()
-    pm = PagemapRead(prog, target.arch, target.arch.kernel_version)
     if start is None and end is None:
-        for vma in target.vmas(mm):
-            if vma.vm_start >= task_size:
-                continue
-            walk_page_range(mm, vma.vm_start, vma.vm_end, PAGEMAP_OPS, pm)
-        return pm.buffer
-    start = (start or 0) & ~0xFFF
-    end = task_size if end is None else min((end + 0xFFF) & ~0xFFF, task_size)
-    if start < end:
-        walk_page_range(mm, start, end, PAGEMAP_OPS, pm)
-    return pm.buffer
+        ranges = [(vma.vm_start, vma.vm_end) for vma in target.vmas(mm)
+                  if vma.vm_start < task_size]
+    else:
+        start = (start or 0) & ~0xFFF
+        end = task_size if end is None else min((end + 0xFFF) & ~0xFFF, task_size)
+        ranges = [(start, end)] if start < end else []
+    pm = PagemapRead(prog, target.arch, target.arch.kernel_version)
+    for lo, hi in ranges:
+        # pagemap_read() also walks in pieces aligned to PAGEMAP_WALK_SIZE.
+        addr = lo
+        while addr < hi:
+            next = min((addr + CHUNK) & ~(CHUNK - 1), hi)
+            walk_page_range(mm, addr, next, PAGEMAP_OPS, pm)
+            if pm.buffer:
+                yield pm.buffer
+                pm.buffer = []
+            addr = next
+
+
+def pagemap(task: Any, start: Optional[int] = None,
+            end: Optional[int] = None) -> List[Tuple[int, int]]:
+    """Every entry of pagemap_chunks() in one list."""
+    out: List[Tuple[int, int]] = []
+    for chunk in pagemap_chunks(task, start, end):
+        out.extend(chunk)
+    return out
 
 
 def format_pagemap(entries: List[Tuple[int, int]]) -> str:
@@ -315,6 +337,45 @@ def show_pagemap(task: Any, start: Optional[int] = None,
                  end: Optional[int] = None) -> str:
     """pagemap() as text: format_pagemap()."""
     return format_pagemap(pagemap(task, start, end))
+
+
+def _entry_texts(entry: int, yes: str, no: str, none: str) -> Tuple[str, ...]:
+    """decode_pagemap_entry() as the texts of one output line: booleans as
+    ``yes``/``no``, fields that do not apply as ``none``."""
+    frame = entry & PM_PFRAME_MASK
+    if entry & PM_SWAP:
+        swap, swp_type = yes, str(frame & ((1 << MAX_SWAPFILES_SHIFT) - 1))
+        swp_offset = str(frame >> MAX_SWAPFILES_SHIFT)
+    else:
+        swap, swp_type, swp_offset = no, none, none
+    present, pfn = (yes, str(frame)) if entry & PM_PRESENT else (no, none)
+    return (present, swap, pfn, swp_type, swp_offset,
+            yes if entry & PM_SOFT_DIRTY else no,
+            yes if entry & PM_MMAP_EXCLUSIVE else no,
+            yes if entry & PM_FILE else no)
+
+
+def pagemap_table_line(item: Tuple[int, int]) -> str:
+    """One (vaddr, entry) as the table line report.write_table_stream()
+    would make of [vaddr, entry, *decode_pagemap_entry(entry)] with the
+    widths of commands.PAGEMAP_WIDTHS, in one step (millions of rows)."""
+    vaddr, entry = item
+    present, swap, pfn, swp_type, swp_offset, sd, ex, file = \
+        _entry_texts(entry, "yes", "no", "-")
+    return (f"{vaddr:<#18x}  {entry:<#18x}  {present:<7}  {swap:<4}  {pfn:<17}  "
+            f"{swp_type:<9}  {swp_offset:<11}  {sd:<10}  {ex:<9}  {file}")
+
+
+def pagemap_json_line(item: Tuple[int, int]) -> str:
+    """One (vaddr, entry) as the JSON object write_json_stream() would
+    write for it (json.dumps of the row's dict), in one step."""
+    vaddr, entry = item
+    present, swap, pfn, swp_type, swp_offset, sd, ex, file = \
+        _entry_texts(entry, "true", "false", "null")
+    return (f'{{"vaddr": {vaddr}, "entry": {entry}, "present": {present}, '
+            f'"swap": {swap}, "pfn": {pfn}, "swap_type": {swp_type}, '
+            f'"swap_offset": {swp_offset}, "soft_dirty": {sd}, '
+            f'"exclusive": {ex}, "file": {file}}}')
 
 
 def decode_pagemap_entry(entry: int) -> List[Any]:
