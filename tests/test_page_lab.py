@@ -51,6 +51,8 @@ def _samples(lab) -> Dict[str, List[int]]:
     out = {
         "4k anon": [v["anon_partial"]["start"], v["bulk_4k"]["start"] + 77 * page],
         "thp": [v["thp"]["start"] + 5 * page, v["bulk_thp"]["start"] + (3 << 21) + 9 * page],
+        "pte-mapped thp": [v["thp_pte"]["start"] + 7 * page,
+                           v["thp_pte"]["start"] + (1 << 20) + 3 * page],
         "hugetlb 2M": [v["hugetlb_2m"]["start"] + 3 * page, v["hugetlb_2m"]["start"] + (1 << 21)],
         "swap": [v["swapped"]["start"] + i * page for i in (0, 5, 31)],
         "protnone": [v["holes"]["start"] + i * page for i in (4, 7)],
@@ -109,6 +111,8 @@ def test_vtop_user_addresses(lab, prog, capsys):
                 size = {"thp": 2 << 20, "hugetlb 2M": 2 << 20,
                         "hugetlb 1G": 1 << 30}.get(kind, 4096)
                 assert j["page_size"] == size, kind
+                if kind == "pte-mapped thp":  # a 4 KiB PTE into a whole THP
+                    assert j["page"]["folio_order"] == 9, j["page"]
             elif entry & PM_SWAP:
                 assert reason == "swap entry", kind
                 frame = entry & PFN_MASK

@@ -105,6 +105,14 @@ int main(void)
 	touch(thp, 2 * MB2, PAGE, 2);
 	record("thp", thp, 4 * MB2);
 
+	/* PTE-mapped THP: mprotect of 16 pages in the middle splits the PMD;
+	 * the folio stays whole (order 9), mapped by 512 PTEs in three vmas. */
+	char *ptethp = aligned(MB2, MB2);
+	madvise(ptethp, MB2, MADV_HUGEPAGE);
+	touch(ptethp, MB2, PAGE, 13);
+	mprotect(ptethp + MB2 / 2, 16 * PAGE, PROT_READ);
+	record("thp_pte", ptethp, MB2);
+
 	/* hugetlb 2 MiB: three pages reserved, two touched. */
 	char *h2m = map(3 * MB2, PROT_READ | PROT_WRITE,
 			MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | (21 << MAP_HUGE_SHIFT), -1, 0);
