@@ -26,6 +26,7 @@ import pytest
 
 from vmcores.lab import _pagemap
 
+from .counts import count
 from .test_proc_lab import STATUS_MEM, same
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -126,6 +127,7 @@ def test_proc_files(live, session, cmd):
     for role, pid in live["pids"].items():
         truth = (live["truth"] / str(pid) / TRUTH_FILE[cmd]).read_text()
         same(truth, output(session, cmd, pid), f"{live['name']} {role} {cmd}")
+        count("lx-pagewalk (gdb) lines identical", len(truth.splitlines()))
 
 
 def test_status(live, session):
@@ -134,6 +136,7 @@ def test_status(live, session):
                         (live["truth"] / str(pid) / "status").read_text().splitlines()
                         if line.split(":")[0] in STATUS_MEM)
         same(truth, output(session, "status", pid), f"{live['name']} {role} status")
+        count("lx-pagewalk (gdb) lines identical", len(truth.splitlines()))
 
 
 def test_pagemap(live, session):
@@ -146,6 +149,7 @@ def test_pagemap(live, session):
             raise AssertionError(f"{live['name']} {role} pagemap differs: "
                                  f"{len(expected.splitlines())} lines expected, "
                                  f"{len(got.splitlines())} got; first {bad[:5]}")
+        count("lx-pagewalk (gdb) pagemap entries identical", len(truth))
 
 
 def test_vtop(live, session):
@@ -163,6 +167,7 @@ def test_vtop(live, session):
             assert j["stop"]["reason"] == "swap entry", kind
             frame = entry & ((1 << 55) - 1)
             assert (j["swap"]["type"], j["swap"]["offset"]) == (frame & 31, frame >> 5)
+        count("lx-pagewalk (gdb) vtop samples", 1)
 
 
 def test_ptdump_checkwx(live, session):

@@ -56,6 +56,26 @@ def test_qmp_reports_equal_the_guests_proc(live):
     assert live_lab.is_running(live["name"]), "the guest was not resumed"
 
 
+def test_dump_of_the_same_guest(live, tmp_path):
+    """The dump path on an ELF dump of the live guest (paused for the dump,
+    then resumed) prints what the guest's /proc printed, as --qmp and gdb do."""
+    vmcore = tmp_path / "vmcore"
+    live_lab.dump(live["name"], vmcore)
+    assert live_lab.is_running(live["name"])
+    pid = live["pids"]["workload"]
+    try:
+        for command, name in (("smaps", "smaps"), ("smaps-rollup", "smaps_rollup"),
+                              ("numa-maps", "numa_maps")):
+            p = subprocess.run([TOOL, "-c", str(vmcore), "-s", live["vmlinux"], "--format",
+                                "proc", command, str(pid)], capture_output=True, text=True,
+                               timeout=300, stdin=subprocess.DEVNULL)
+            assert p.returncode == 0, p.stderr
+            assert p.stdout == truth(live, pid, name), f"dump of the live guest: {command}"
+            count("dump of a live guest: lines identical", len(p.stdout.splitlines()))
+    finally:
+        vmcore.unlink()
+
+
 def test_qmp_vtop_samples(live):
     pid = live["pids"]["workload"]
     pm = _pagemap(live["truth"] / str(pid) / "pagemap")

@@ -217,6 +217,26 @@ def resume(name: str) -> None:
     qmp.close()
 
 
+def dump(name: str, path: Path) -> None:
+    """Pause the live guest, write an ELF dump of it to ``path`` (QMP
+    dump-guest-memory, as the dump labs do) and let it run again."""
+    meta = read_meta(name)
+    if meta is None:
+        raise LabError(f"live guest {name} is not running")
+    qmp = Qmp(Path(meta["qmp_control"]))
+    try:
+        running = qmp.cmd("query-status").get("running")
+        if running:
+            qmp.cmd("stop")
+        try:
+            qmp.cmd("dump-guest-memory", paging=False, protocol=f"file:{path}")
+        finally:
+            if running:
+                qmp.cmd("cont")
+    finally:
+        qmp.close()
+
+
 def is_running(name: str) -> bool:
     """True if the live guest's CPUs run (not stopped by QMP or gdb)."""
     meta = read_meta(name)
