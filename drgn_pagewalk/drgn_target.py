@@ -12,7 +12,7 @@ from drgn import FaultError, Object, Program
 from drgn.helpers.linux.mm import for_each_vma
 from drgn.helpers.linux.rbtree import rbtree_inorder_for_each_entry
 
-from .arch.x86_64 import X86_64
+from .arch.x86_64 import START_KERNEL_MAP, X86_64
 from .target import (
     Hstate,
     Mm,
@@ -23,7 +23,6 @@ from .target import (
     decode_table,
 )
 
-START_KERNEL_MAP = 0xFFFFFFFF80000000
 X86_FEATURE_PTI = 7 * 32 + 11
 RWSEM_WRITER_LOCKED = 1
 

@@ -13,6 +13,9 @@ from typing import List, Tuple
 
 from .base import MASK64, PMD, PTE, PUD, Arch
 
+# arch/x86/include/asm/page_64_types.h: where the kernel image is mapped
+START_KERNEL_MAP = 0xFFFFFFFF80000000  # __START_KERNEL_map
+
 # arch/x86/include/asm/pgtable_types.h
 _PAGE_BIT_PRESENT = 0
 _PAGE_PRESENT = 1 << 0

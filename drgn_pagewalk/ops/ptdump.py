@@ -41,31 +41,31 @@ from __future__ import annotations
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..arch.base import MASK64
+from ..arch.x86_64 import (
+    _PAGE_GLOBAL,
+    _PAGE_NX,
+    _PAGE_PAT,
+    _PAGE_PAT_LARGE,
+    _PAGE_PCD,
+    _PAGE_PRESENT,
+    _PAGE_PSE,
+    _PAGE_PWT,
+    _PAGE_RW,
+    _PAGE_USER,
+    START_KERNEL_MAP,
+)
 from ..drgn_target import get_target
 from ..target import TargetError, WalkProblem
 from ..walk import ACTION_CONTINUE, MmWalk, MmWalkOps, walk_page_range_novma
-
-# arch/x86/include/asm/pgtable_types.h
-_PAGE_PRESENT = 1 << 0
-_PAGE_RW = 1 << 1
-_PAGE_USER = 1 << 2
-_PAGE_PWT = 1 << 3
-_PAGE_PCD = 1 << 4
-_PAGE_PSE = 1 << 7
-_PAGE_PAT = 1 << 7
-_PAGE_GLOBAL = 1 << 8
-_PAGE_PAT_LARGE = 1 << 12
-_PAGE_NX = 1 << 63
 
 PAGE_SIZE = 4096
 PAGE_SHIFT = 12
 
 # arch/x86/include/asm/page_64_types.h, pgtable_64_types.h, fixmap.h
-__START_KERNEL_map = 0xFFFFFFFF80000000
 #: KERNEL_IMAGE_SIZE with CONFIG_RANDOMIZE_BASE (set in Debian's kernels;
 #: 512 MiB without it).
 KERNEL_IMAGE_SIZE = 1024 * 1024 * 1024
-MODULES_VADDR = __START_KERNEL_map + KERNEL_IMAGE_SIZE
+MODULES_VADDR = START_KERNEL_MAP + KERNEL_IMAGE_SIZE
 #: MODULES_END without CONFIG_DEBUG_KMAP_LOCAL_FORCE_MAP.
 MODULES_END = 0xFFFFFFFFFF000000
 P4D_SHIFT = 39
@@ -187,7 +187,7 @@ def address_markers(prog: Any, target: Any) -> List[AddrMarker]:
         "CPU_ENTRY_AREA_NR": AddrMarker(CPU_ENTRY_AREA_BASE, "CPU entry Area"),
         "ESPFIX_START_NR": AddrMarker(ESPFIX_BASE_ADDR, "ESPfix Area", 16),
         "EFI_END_NR": AddrMarker(EFI_VA_END, "EFI Runtime Services"),
-        "HIGH_KERNEL_NR": AddrMarker(__START_KERNEL_map, "High Kernel Mapping"),
+        "HIGH_KERNEL_NR": AddrMarker(START_KERNEL_MAP, "High Kernel Mapping"),
         "MODULES_VADDR_NR": AddrMarker(MODULES_VADDR, "Modules"),
         "MODULES_END_NR": AddrMarker(MODULES_END, "End Modules"),
         "FIXADDR_START_NR": AddrMarker(FIXADDR_TOP - fixaddr_size, "Fixmap Area"),
