@@ -22,7 +22,7 @@ from .commands import (
     _Parser,
     add_format_option,
     add_subcommands,
-    report_live_changes,
+    one_line,
     run,
 )
 
@@ -115,28 +115,23 @@ def open_program(core: str, symbols: Sequence[str]):  # type: ignore[no-untyped-
         prog.set_core_dump(core)
     except Exception as e:  # drgn raises plain Exception for libkdumpfile errors
         if "ARCH_NAME" not in str(e):
-            raise PagewalkError(f"cannot open vmcore {core}: {_one_line(e)}") from None
+            raise PagewalkError(f"cannot open vmcore {core}: {one_line(e)}") from None
         prog = drgn.Program(_x86_64_platform())
         try:
             prog.set_core_dump(core)
         except Exception as e2:
-            raise PagewalkError(f"cannot open vmcore {core}: {_one_line(e2)}") from None
+            raise PagewalkError(f"cannot open vmcore {core}: {one_line(e2)}") from None
     try:
         if symbols:
             prog.load_debug_info(list(symbols))
         else:
             prog.load_default_debug_info()
     except drgn.MissingDebugInfoError as e:
-        raise PagewalkError(f"no usable debug info: {_one_line(e)}") from None
+        raise PagewalkError(f"no usable debug info: {one_line(e)}") from None
     except (ValueError, OSError) as e:
-        raise PagewalkError(f"cannot load debug info: {_one_line(e)}") from None
+        raise PagewalkError(f"cannot load debug info: {one_line(e)}") from None
     _check_release(prog, core)
     return prog
-
-
-def _one_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return text[0] if text else type(e).__name__
 
 
 def _check_release(prog, core: str) -> None:  # type: ignore[no-untyped-def]
@@ -176,10 +171,10 @@ def _load_symbols(prog, symbols: Sequence[str], where: str) -> None:  # type: ig
         else:
             prog.load_default_debug_info()
     except drgn.MissingDebugInfoError as e:
-        raise PagewalkError(f"no debug info for the kernel of {where}: {_one_line(e)}; "
+        raise PagewalkError(f"no debug info for the kernel of {where}: {one_line(e)}; "
                             "give its vmlinux with -s") from None
     except (ValueError, OSError) as e:
-        raise PagewalkError(f"cannot load debug info: {_one_line(e)}") from None
+        raise PagewalkError(f"cannot load debug info: {one_line(e)}") from None
     _check_release(prog, where)
 
 
@@ -200,7 +195,7 @@ def open_local_kernel(symbols: Sequence[str]):  # type: ignore[no-untyped-def]
     try:
         prog.set_kernel()
     except (OSError, ValueError) as e:
-        raise PagewalkError(f"cannot open the running kernel: {_one_line(e)}") from None
+        raise PagewalkError(f"cannot open the running kernel: {one_line(e)}") from None
     if not symbols:
         candidates = [f"/usr/lib/debug/boot/vmlinux-{release}",
                       f"/usr/lib/debug/lib/modules/{release}/vmlinux",
@@ -288,7 +283,7 @@ class QmpGuest:
             prog.set_qemu_qmp(self.path)
         except Exception as e:  # drgn raises plain Exception for guest errors
             raise PagewalkError(
-                f"cannot attach to the guest on {self.path}: {_one_line(e)} "
+                f"cannot attach to the guest on {self.path}: {one_line(e)} "
                 "(is it a Linux guest run with -device vmcoreinfo, with "
                 "qemu_fw_cfg loaded?)") from None
         _load_symbols(prog, symbols, f"the guest on {self.path}")
@@ -319,8 +314,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             held["prog"] = guest.open(args.symbols)
         else:
             held["prog"] = open_local_kernel(args.symbols)
-        run(held["prog"], args, sys.stdout)
-        report_live_changes(held["prog"], NAME)
+        run(held["prog"], args, sys.stdout, NAME)
     except PagewalkError as e:
         print(f"{NAME}: error: {e}", file=sys.stderr)
         return e.status
@@ -332,7 +326,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     except Exception as e:  # a damaged dump can fail anywhere: still one line
         if os.environ.get("DRGN_PAGEWALK_DEBUG"):
             raise
-        print(f"{NAME}: error: {type(e).__name__}: {_one_line(e)} "
+        print(f"{NAME}: error: {type(e).__name__}: {one_line(e)} "
               "(DRGN_PAGEWALK_DEBUG=1 shows the traceback)", file=sys.stderr)
         return 1
     finally:

@@ -388,9 +388,11 @@ def write_result(result: Any, fmt: str, out: TextIO) -> None:
         out.write(render_table(result) + "\n")
 
 
-def run(prog: Any, args: argparse.Namespace, out: TextIO) -> None:
+def run(prog: Any, args: argparse.Namespace, out: TextIO,
+        prog_name: str = "pagewalk") -> None:
     """Run a parsed command and write its output (several results: tables
-    one after another, JSON as a list)."""
+    one after another, JSON as a list); on a running kernel, then note the
+    table pages that changed under it (report_live_changes())."""
     target = prog.cache.get("drgn_pagewalk_target")
     if target is not None:
         target.begin_command()
@@ -409,6 +411,14 @@ def run(prog: Any, args: argparse.Namespace, out: TextIO) -> None:
         write_result(r, args.format, out)
     if many_json:
         out.write("]\n")
+    report_live_changes(prog, prog_name)
+
+
+def one_line(e: BaseException) -> str:
+    """The first line of an exception's message (its type if it has none),
+    for one-line errors."""
+    lines = str(e).strip().splitlines()
+    return lines[0] if lines else type(e).__name__
 
 
 def report_live_changes(prog: Any, prog_name: str) -> None:
@@ -432,8 +442,7 @@ def run_argv(prog: Any, argv: Sequence[str], out: TextIO = sys.stdout,
     """Parse and run; print a one-line error and return its status on failure."""
     try:
         args = build_parser(prog_name).parse_args(list(argv))
-        run(prog, args, out)
-        report_live_changes(prog, prog_name)
+        run(prog, args, out, prog_name)
     except PagewalkError as e:
         print(f"{prog_name}: error: {e}", file=sys.stderr)
         return e.status

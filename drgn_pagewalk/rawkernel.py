@@ -22,19 +22,17 @@ import re
 import struct
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
-from .commands import PagewalkError
+from .arch.x86_64 import _PAGE_PRESENT, _PAGE_PSE, START_KERNEL_MAP
+from .commands import PagewalkError, one_line
 
 ReadPhys = Callable[[int, int], bytes]
 
-START_KERNEL_MAP = 0xFFFFFFFF80000000
 PAGE_SIZE = 4096
 PMD_SIZE = 1 << 21
 PUD_SIZE = 1 << 30
 X86_CR0_PG = 1 << 31
 X86_CR4_PAE = 1 << 5
 X86_CR4_LA57 = 1 << 12
-_PRESENT = 1 << 0
-_PSE = 1 << 7
 _ADDR_MASK = 0x000FFFFFFFFFF000  # bits 12-51: the frame of a table or page
 _BANNER_RE = re.compile(rb"Linux version (\d[^\s\x00]*) \(")
 
@@ -134,15 +132,10 @@ def _read(read_phys: ReadPhys, address: int, size: int) -> bytes:
         raise
     except Exception as e:  # the transport's own error type
         raise RawKernelError(f"cannot read guest physical memory at {address:#x}: "
-                             f"{_one_line(e)}") from None
+                             f"{one_line(e)}") from None
     if len(data) != size:
         raise RawKernelError(f"short read of guest physical memory at {address:#x}")
     return bytes(data)
-
-
-def _one_line(e: BaseException) -> str:
-    lines = str(e).strip().splitlines()
-    return lines[0] if lines else type(e).__name__
 
 
 def kernel_image_mappings(read_phys: ReadPhys, pgd: int,
@@ -155,21 +148,21 @@ def kernel_image_mappings(read_phys: ReadPhys, pgd: int,
     walk = idx if levels == 5 else idx[1:]
     for i, index in enumerate(walk):
         entry = _entries(read_phys, table)[index]
-        if not entry & _PRESENT:
+        if not entry & _PAGE_PRESENT:
             return []
-        if entry & _PSE and i == len(walk) - 1:  # a 1 GiB page (pud)
+        if entry & _PAGE_PSE and i == len(walk) - 1:  # a 1 GiB page (pud)
             return [(START_KERNEL_MAP, entry & _ADDR_MASK & ~(PUD_SIZE - 1), PUD_SIZE)]
         table = entry & _ADDR_MASK
     out = []
     for i, pmd in enumerate(_entries(read_phys, table)):
-        if not pmd & _PRESENT:
+        if not pmd & _PAGE_PRESENT:
             continue
         virt = START_KERNEL_MAP + i * PMD_SIZE
-        if pmd & _PSE:
+        if pmd & _PAGE_PSE:
             out.append((virt, pmd & _ADDR_MASK & ~(PMD_SIZE - 1), PMD_SIZE))
             continue
         for j, pte in enumerate(_entries(read_phys, pmd & _ADDR_MASK)):
-            if pte & _PRESENT:
+            if pte & _PAGE_PRESENT:
                 out.append((virt + j * PAGE_SIZE, pte & _ADDR_MASK, PAGE_SIZE))
     return out
 
@@ -331,15 +324,15 @@ def program_from_memory(read_phys: ReadPhys, mem_size: int, cr3: int, cr4: int,
     try:
         prog.load_debug_info([vmlinux])
     except drgn.MissingDebugInfoError as e:
-        raise RawKernelError(f"no usable debug info in {vmlinux}: {_one_line(e)}") \
+        raise RawKernelError(f"no usable debug info in {vmlinux}: {one_line(e)}") \
             from None
     except (ValueError, OSError) as e:
-        raise RawKernelError(f"cannot load debug info: {_one_line(e)}") from None
+        raise RawKernelError(f"cannot load debug info: {one_line(e)}") from None
     try:
         prog["init_task"].comm.string_()
     except (LookupError, drgn.FaultError) as e:
         raise RawKernelError(f"vmlinux {vmlinux} does not work on the guest's memory: "
-                             f"{_one_line(e)}") from None
+                             f"{one_line(e)}") from None
     prog.cache["drgn_pagewalk_rawkernel"] = description
     return prog
 

@@ -332,14 +332,12 @@ is checked against the guest's linux_banner."""
         except Exception as e:
             if os.environ.get("DRGN_PAGEWALK_DEBUG"):
                 raise
-            from drgn_pagewalk.commands import PagewalkError
+            from drgn_pagewalk.commands import PagewalkError, one_line
 
             if isinstance(e, PagewalkError):
                 raise gdb.GdbError("%s: %s" % (NAME, e)) from None
-            lines = str(e).strip().splitlines()
             raise gdb.GdbError("%s: error: %s: %s (DRGN_PAGEWALK_DEBUG=1 shows the "
-                               "traceback)" % (NAME, type(e).__name__,
-                                               lines[0] if lines else "")) from None
+                               "traceback)" % (NAME, type(e).__name__, one_line(e))) from None
 
     def _invoke(self, argv):
         vmlinux, stats, argv = _split_front_options(argv)
