@@ -25,6 +25,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import pytest
 
 from vmcores.lab import _pagemap
+from vmcores.live import free_port
 
 from .counts import count
 from .test_proc_lab import STATUS_MEM, same
@@ -257,7 +258,7 @@ def test_help_needs_no_guest():
 
 def test_guest_not_running_linux():
     """QEMU stopped at the reset vector (-S): paging off."""
-    port = _free_port()
+    port = free_port()
     qemu = subprocess.Popen(["qemu-system-x86_64", "-S", "-gdb", f"tcp:127.0.0.1:{port}",
                              "-m", "64", "-display", "none", "-nodefaults", "-monitor",
                              "none", "-serial", "none", "-no-user-config"],
@@ -305,12 +306,6 @@ def test_drgn_not_importable(tmp_path):
 
 
 # -- helpers -----------------------------------------------------------------------
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def _wait_port(port: int, timeout: float = 10) -> None:
     import time

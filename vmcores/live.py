@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from . import overlay
 from .build import (
     LabError,
     Qmp,
@@ -47,7 +48,7 @@ def live_recipe() -> str:
     import hashlib
 
     h = hashlib.sha256(recipe_hash().encode())
-    for name in ("churn.c", "live.py"):
+    for name in ("churn.c", "live.py", "overlay.py"):
         h.update(Path(__file__).with_name(name).read_bytes())
     return h.hexdigest()[:16]
 
@@ -56,7 +57,7 @@ def live_dir(name: str) -> Path:
     return cache_dir() / "live" / name
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -101,7 +102,7 @@ def start(name: str) -> Dict[str, Any]:
     initrd = work / "initrd.gz"
     build_initramfs(kernel["modules"], initrd)
     _add_churn(initrd, work)
-    port = _free_port()
+    port = free_port()
     cmd = qemu_command(spec, kernel, initrd, work) + [
         "-qmp", f"unix:{work / 'qmp-tool.sock'},server=on,wait=off",
         "-serial", f"unix:{work / 'churn.sock'},server=on,wait=off",
@@ -134,23 +135,9 @@ def start(name: str) -> Dict[str, Any]:
     return meta
 
 
-INIT_WRAPPER = """#!/bin/sh
-# Live guests: start the churn process (it waits for the host on ttyS2),
-# then run the lab's own init.  ash opens /dev/null for a background job:
-# make one until devtmpfs is mounted over /dev.
-/bin/busybox mkdir -p /dev
-[ -e /dev/null ] || /bin/busybox mknod /dev/null c 1 3
-( while [ ! -e /dev/ttyS2 ]; do sleep 0.2; done; exec /churn ) &
-exec /lab/init
-"""
-
-
 def _add_churn(initrd: Path, work: Path) -> None:
-    """Append a second cpio archive to the lab's initramfs (the kernel
-    unpacks both): /churn, and an /init that starts it, then the lab's
-    /init (as /lab/init, so that PID 1 is still called "init").  The dump
-    labs' guests are not changed."""
-    import gzip
+    """Append /churn and an /init that starts it to the lab's initramfs
+    (vmcores/overlay.py)."""
     import subprocess
     import tempfile
 
@@ -159,16 +146,8 @@ def _add_churn(initrd: Path, work: Path) -> None:
         subprocess.run(["gcc", "-static", "-O2", "-o", str(root / "churn"),
                         str(Path(__file__).with_name("churn.c"))], check=True,
                        capture_output=True)
-        (root / "lab").mkdir()
-        shutil.copy(Path(__file__).with_name("init.sh"), root / "lab" / "init")
-        (root / "init").write_text(INIT_WRAPPER)
-        for f in ("init", "lab/init"):
-            (root / f).chmod(0o755)
-        cpio = subprocess.run(["cpio", "-o", "-H", "newc", "--quiet"], cwd=root,
-                              input=b"churn\ninit\nlab\nlab/init\n", capture_output=True,
-                              check=True).stdout
-        with open(initrd, "ab") as out:
-            out.write(gzip.compress(cpio, 6))
+        overlay.add_lab_init(root, overlay.init_wrapper("/churn", "Live guests: the churn process"))
+        overlay.append_tree(initrd, root)
     except subprocess.CalledProcessError as e:
         raise LabError(f"live initramfs: {e.stderr.decode(errors='replace').strip()}") \
             from None

@@ -16,7 +16,7 @@ replacing earlier ones):
   stripped) and tabulate, the work tree's drgn_pagewalk, the guest-side
   runner (RUNNER below), a tiny static ``nobody`` helper (setuid(65534)
   then exec), and an /init that starts the runner and then runs the
-  lab's /init (renamed /init.lab).  The venv's Python may be another 3.11
+  lab's /init (moved to /lab/init; vmcores/overlay.py).  The venv's Python may be another 3.11
   (pyenv's 3.11.7 here, the host's is 3.11.2): the minor versions are
   checked equal, _drgn's ABI is the same across 3.11.x.  The runtime is
   tried in a chroot on the host first, which also writes the .pyc files
@@ -64,23 +64,21 @@ from __future__ import annotations
 
 import argparse
 import base64
-import gzip
 import hashlib
 import json
-import os
 import shutil
 import socket
-import stat
-import subprocess
 import sys
 import tempfile
 import time
 import zlib
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional
 
+from . import overlay
 from .build import (
     LabError,
+    _run,
     Qmp,
     boot_guest,
     build_initramfs,
@@ -104,17 +102,9 @@ DEFAULT = "6.12-4level"
 
 # -- the guest side ------------------------------------------------------------
 
-INIT_WRAPPER = f"""#!/bin/sh
-# drgn-pagewalk on /proc/kcore: start the runner (it waits for the host on
-# ttyS2, after the lab's capture), then run the lab's own init.
-export PATH=/bin:/usr/bin PYTHONPATH={GUEST_SITE}
-# (ash gives a background job /dev/null as stdin: make one under where the
-# lab's init mounts devtmpfs)
-[ -e /dev/null ] || mknod /dev/null c 1 3
-( while [ ! -e /dev/ttyS2 ]; do sleep 0.2; done
-  exec /usr/bin/python3 /local/run.py ) &
-exec /init.lab
-"""
+INIT_WRAPPER = overlay.init_wrapper(
+    "/usr/bin/python3 /local/run.py", "drgn-pagewalk on /proc/kcore: the runner",
+    env=f"export PATH=/bin:/usr/bin PYTHONPATH={GUEST_SITE}\n")
 
 NOBODY_C = r"""
 /* Run a command as uid/gid 65534 (nobody), no supplementary groups. */
@@ -263,6 +253,7 @@ def local_recipe() -> str:
     runtime that goes into the guest."""
     h = hashlib.sha256(recipe_hash().encode())
     h.update(Path(__file__).read_bytes())
+    h.update(Path(overlay.__file__).read_bytes())
     for p in sorted((PROJECT / "drgn_pagewalk").rglob("*.py")):
         h.update(str(p.relative_to(PROJECT)).encode())
         h.update(p.read_bytes())
@@ -271,16 +262,6 @@ def local_recipe() -> str:
             st = p.stat()
             h.update(f"{p}:{st.st_size}:{st.st_mtime_ns}".encode())
     return h.hexdigest()[:16]
-
-
-def _run(cmd: List[str], what: str, **kw: Any) -> subprocess.CompletedProcess:
-    try:
-        return subprocess.run(cmd, check=True, capture_output=True, **kw)
-    except FileNotFoundError:
-        raise LabError(f"{what}: {cmd[0]} is not installed") from None
-    except subprocess.CalledProcessError as e:
-        err = (e.stderr or b"").decode(errors="replace").strip().splitlines()
-        raise LabError(f"{what} failed: {err[-1] if err else e}") from None
 
 
 def _minor(python: Path) -> str:
@@ -367,57 +348,6 @@ def python_runtime(root: Path) -> None:
          "compileall in the guest's runtime", env=env)
 
 
-def _newc(out: Any, entries: Iterable[Tuple[str, int, Any, int]]) -> None:
-    """Write a newc cpio archive: (name, mode, bytes | Path | None for
-    directories, mtime); ends with the trailer."""
-    ino = 1
-
-    def header(name: str, mode: int, size: int, mtime: int = 0) -> None:
-        nonlocal ino
-        fields = [ino, mode, 0, 0, 2 if stat.S_ISDIR(mode) else 1, mtime, size, 0, 0, 0,
-                  0, len(name) + 1, 0]
-        ino += 1
-        head = b"070701" + b"".join(b"%08X" % f for f in fields) + name.encode() + b"\0"
-        out.write(head + b"\0" * (-len(head) % 4))
-
-    for name, mode, data, mtime in entries:
-        if isinstance(data, Path):
-            size = data.stat().st_size
-            header(name, mode, size, mtime)
-            with open(data, "rb") as f:
-                shutil.copyfileobj(f, out, 1 << 22)
-        else:
-            data = data or b""
-            header(name, mode, len(data), mtime)
-            out.write(data)
-        out.write(b"\0" * (-out.tell() % 4))
-    header("TRAILER!!!", 0, 0)
-    out.write(b"\0" * (-out.tell() % 512))
-
-
-def _tree_entries(root: Path) -> List[Tuple[str, int, Any, int]]:
-    """Every file under ``root``, with its mode and mtime (the mtimes keep
-    the .pyc files valid).  "." first, 0755: the lab's archive gives the
-    root directory its temporary directory's 0700, which would keep a
-    non-root user from everything."""
-    entries: List[Tuple[str, int, Any, int]] = [(".", 0o40755, None, 0)]
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        d = Path(dirpath)
-        for n in sorted(dirnames) + sorted(filenames):
-            p = d / n
-            rel = str(p.relative_to(root))
-            st = p.lstat()
-            mtime = int(st.st_mtime)
-            if stat.S_ISLNK(st.st_mode):
-                entries.append((rel, st.st_mode, os.readlink(p).encode(), mtime))
-            elif stat.S_ISDIR(st.st_mode):
-                entries.append((rel, st.st_mode, None, mtime))
-            else:
-                entries.append((rel, st.st_mode, p.read_bytes(), mtime))
-    return entries
-
-
 def build_local_initramfs(kernel: Dict[str, Path], release: str, out: Path) -> None:
     """The lab's initramfs, then the runtime (gzip), then the vmlinux
     (uncompressed, 512-byte aligned as the kernel's unpacker wants)."""
@@ -425,21 +355,13 @@ def build_local_initramfs(kernel: Dict[str, Path], release: str, out: Path) -> N
     root = Path(tempfile.mkdtemp(prefix="lab-local-", dir=out.parent))
     try:
         python_runtime(root)
-        shutil.copy(HERE / "init.sh", root / "init.lab")
-        (root / "init").write_text(INIT_WRAPPER)
-        for f in ("init", "init.lab"):
-            (root / f).chmod(0o755)
-        import io
-
-        buf = io.BytesIO()
-        _newc(buf, _tree_entries(root))
+        overlay.add_lab_init(root, INIT_WRAPPER)
+        overlay.append_tree(out, root)
         with open(out, "ab") as f:
-            f.write(gzip.compress(buf.getvalue(), 6))
-            f.write(b"\0" * (-f.tell() % 512))
             dirs = ["usr", "usr/lib", "usr/lib/debug", "usr/lib/debug/boot"]
-            _newc(f, [(d, 0o40755, None, 0) for d in dirs] +
-                  [(f"usr/lib/debug/boot/vmlinux-{release}", 0o100644, kernel["vmlinux"],
-                    int(kernel["vmlinux"].stat().st_mtime))])
+            overlay.write_newc(f, [(d, 0o40755, None, 0) for d in dirs] +
+                               [(f"usr/lib/debug/boot/vmlinux-{release}", 0o100644,
+                                 kernel["vmlinux"], int(kernel["vmlinux"].stat().st_mtime))])
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
