@@ -19,10 +19,10 @@ import argparse
 import shlex
 import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Callable, List, Tuple
+from typing import List
 
+from bench.bench_walk import best_of
 from vmcores import live as live_lab
 from vmcores.lab import ensure_lab
 
@@ -30,15 +30,6 @@ ROOT = Path(__file__).resolve().parent.parent
 TOOL = str(Path(sys.executable).with_name("drgn-pagewalk"))
 SCRIPT = ROOT / "gdb_scripts" / "pagewalk.py"
 MARK = "@@bench@@"
-
-
-def best_of(repeat: int, func: Callable[[], str]) -> Tuple[float, str]:
-    best, out = float("inf"), ""
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = func()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
 
 
 def run(cmd: List[str]) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from typing import Callable, List, Tuple
+from typing import Any, Callable, List, Tuple
 
 from drgn import FaultError
 from drgn.helpers.linux.mm import follow_phys, phys_to_page
@@ -25,10 +25,10 @@ from drgn_pagewalk.drgn_target import get_target
 from vmcores.lab import ensure_lab
 
 
-def best_of(repeat: int, func: Callable[[], int]) -> Tuple[float, int]:
+def best_of(repeat: int, func: Callable[[], Any]) -> Tuple[float, Any]:
     """The fastest of ``repeat`` runs: (seconds, what func returned)."""
     best = float("inf")
-    result = 0
+    result: Any = None
     for _ in range(repeat):
         t0 = time.perf_counter()
         result = func()

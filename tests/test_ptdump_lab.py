@@ -19,7 +19,6 @@ CR3 (the kernel pgd of the last user mm the idle CPU ran):
 
 from __future__ import annotations
 
-import bisect
 import re
 from typing import Any, Dict, List, Tuple
 
