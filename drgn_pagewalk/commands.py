@@ -393,25 +393,44 @@ def run(prog: Any, args: argparse.Namespace, out: TextIO,
     """Run a parsed command and write its output (several results: tables
     one after another, JSON as a list); on a running kernel, then note the
     table pages that changed under it (report_live_changes())."""
-    target = prog.cache.get("drgn_pagewalk_target")
+    target = _target_or_none(prog)
     if target is not None:
         target.begin_command()
     try:
-        results = COMMANDS[args.command](prog, args)
-    except _WxFound as e:
-        write_result(e.result, args.format, out)
-        raise PagewalkError("W+X mappings found") from None
-    many_json = args.format == "json" and len(results) != 1 and not all(
-        isinstance(r, str) for r in results)
-    if many_json:
-        out.write("[\n")
-    for i, r in enumerate(results):
-        if i:
-            out.write(",\n" if many_json else ("" if args.format == "proc" else "\n"))
-        write_result(r, args.format, out)
-    if many_json:
-        out.write("]\n")
+        try:
+            results = COMMANDS[args.command](prog, args)
+        except _WxFound as e:
+            write_result(e.result, args.format, out)
+            raise PagewalkError(e.message) from None
+        many_json = args.format == "json" and len(results) != 1 and not all(
+            isinstance(r, str) for r in results)
+        if many_json:
+            out.write("[\n")
+        for i, r in enumerate(results):
+            if i:
+                out.write(",\n" if many_json else ("" if args.format == "proc" else "\n"))
+            write_result(r, args.format, out)
+        if many_json:
+            out.write("]\n")
+    finally:
+        if target is not None:
+            # the damage the walks met, one line each, after the output
+            out.flush()
+            for line in target.end_command():
+                print(line, file=sys.stderr)
     report_live_changes(prog, prog_name)
+
+
+def _target_or_none(prog: Any) -> Any:
+    """The program's walker Target, or None where there is none (another
+    architecture: the command says so itself)."""
+    from .drgn_target import get_target
+    from .target import TargetError
+
+    try:
+        return get_target(prog)
+    except (TargetError, LookupError):
+        return None
 
 
 def one_line(e: BaseException) -> str:

@@ -55,6 +55,17 @@ def _pti_enabled(prog: Program) -> bool:
     return bool(int(caps[word]) & (1 << bit))
 
 
+def _has_symbol(prog: Program, name: str) -> bool:
+    """Whether the kernel has ``name``: how a config option shows in a dump
+    without the kernel's .config (pti_init: CONFIG_(MITIGATION_)PAGE_TABLE_
+    ISOLATION; memory_failure: CONFIG_MEMORY_FAILURE)."""
+    try:
+        prog.symbol(name)
+    except LookupError:
+        return False
+    return True
+
+
 class DrgnTarget(Target):
     """Target over a drgn Program.  One per Program: see :func:`get_target`."""
 
@@ -78,7 +89,9 @@ class DrgnTarget(Target):
             shift = 52
         self.arch = X86_64(levels=_pgtable_levels(prog), pti=_pti_enabled(prog),
                            physical_mask_shift=shift,
-                           kernel_version=_kernel_version(release))
+                           kernel_version=_kernel_version(release),
+                           pti_config=_has_symbol(prog, "pti_init"),
+                           memory_failure=_has_symbol(prog, "memory_failure"))
         #: A running kernel: page tables may change under a walk.  The
         #: bytes of every table page read are kept so that
         #: :meth:`changed_tables` can say which changed.
@@ -101,6 +114,7 @@ class DrgnTarget(Target):
     def begin_command(self) -> None:
         """A running kernel changes between commands: forget what the last
         one read (vmas, mms, table pages)."""
+        super().begin_command()
         if self.live:
             self._seen.clear()
             self._vmas.clear()

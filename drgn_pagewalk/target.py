@@ -9,11 +9,14 @@ over drgn (drgn_target.py) or gdb (gdb_scripts/).  Nothing here imports drgn.
 from __future__ import annotations
 
 import array
+import logging
 import sys
 from dataclasses import dataclass
-from typing import Any, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 from .arch.base import Arch
+
+log = logging.getLogger("drgn_pagewalk")
 
 # include/linux/mm.h vm_flags bits (identical in 6.1 and 6.12).
 VM_READ = 0x00000001
@@ -131,6 +134,41 @@ class Target:
 
     arch: Arch
 
+    @property
+    def reported(self) -> "set[Any]":
+        """Problems already logged during the current command: a damaged
+        entry is named once on stderr, however many walks meet it."""
+        seen = self.__dict__.get("_reported_problems")
+        if seen is None:
+            seen = self.__dict__["_reported_problems"] = set()
+        return seen
+
+    def begin_command(self) -> None:
+        """A command starts: problems are kept until :meth:`end_command`,
+        which sums them up, and an entry met before is named again."""
+        self.reported.clear()
+        self.__dict__["_deferred"] = []
+
+    def note_problem(self, problem: "WalkProblem") -> None:
+        """A problem seen for the first time in this command: kept for
+        end_command(), or logged now outside a command (API use)."""
+        deferred = self.__dict__.get("_deferred")
+        if deferred is None:
+            log.warning("%s", problem)
+        else:
+            deferred.append(problem)
+
+    def take_problems(self) -> None:
+        """Drop what the command met so far: it reports it itself (ptcheck)."""
+        if self.__dict__.get("_deferred") is not None:
+            self.__dict__["_deferred"] = []
+
+    def end_command(self) -> List[str]:
+        """The problems of the command that ends, one line per damaged
+        entry or table (summarize_problems())."""
+        deferred = self.__dict__.pop("_deferred", None) or []
+        return summarize_problems(deferred)
+
     def read_table(self, phys: int, nr: int) -> "array.array[int]":
         """Read ``nr`` u64 entries of the page-table page at ``phys`` in one read."""
         raise NotImplementedError
@@ -188,10 +226,42 @@ class WalkProblem:
     message: str
 
     def __str__(self) -> str:
+        where = f" at phys {self.entry_phys:#x}" if self.entry_phys >= 0 else ""
         return (
-            f"{self.kind}: {self.level} entry {self.val:#018x} at phys "
-            f"{self.entry_phys:#x} (address {self.addr:#x}): {self.message}"
+            f"{self.kind}: {self.level} entry {self.val:#018x}{where} "
+            f"(address {self.addr:#x}): {self.message}"
         )
 
 
 ProblemList = List[WalkProblem]
+
+
+def summarize_problems(problems: List[WalkProblem]) -> List[str]:
+    """One line per damaged entry, except that bad entries of one table (a
+    table overwritten with garbage has hundreds) are one line: how many,
+    where, and the first one.  Entries are grouped by the table page they
+    sit in, or, for PTEs known only by value, by the 2 MiB a PTE table
+    maps."""
+    groups: Dict[Any, List[WalkProblem]] = {}
+    for p in problems:
+        key: Any = id(p)
+        if p.kind == "bad":
+            if p.entry_phys >= 0:
+                key = (p.level, "table", p.entry_phys >> 12)
+            elif p.level == "pte":
+                key = (p.level, "range", p.addr >> 21)
+        groups.setdefault(key, []).append(p)
+    lines = []
+    for group in groups.values():
+        first = group[0]
+        if len(group) == 1:
+            lines.append(str(first))
+            continue
+        if first.entry_phys >= 0:
+            where = f"of the table at phys {first.entry_phys & ~0xFFF:#x}"
+        else:
+            start = first.addr & ~((1 << 21) - 1)
+            where = f"in {start:#x}-{start + (1 << 21):#x} (one PTE table)"
+        lines.append(f"bad: {len(group)} {first.level} entries {where}; "
+                     f"the first: {str(first)[len('bad: '):]}")
+    return lines

@@ -44,10 +44,11 @@ from .target import (
 log = logging.getLogger("drgn_pagewalk")
 
 EINVAL = 22
-#: How many times one entry may ask for ACTION_AGAIN before the walk gives up
-#: on it.  A live kernel converges because another CPU changes the entry; in
-#: a dump nothing changes, so a second retry can only repeat the first.
-MAX_AGAIN = 8
+#: How many times one entry may be retried for ACTION_AGAIN before the walk
+#: gives up on it.  The kernel's own retries converge after one: the entry
+#: was split, cleared or repopulated by then.  In a dump nothing else
+#: changes it, so a retry that still asks again can only repeat itself.
+MAX_AGAIN = 2
 
 
 class Action(enum.IntEnum):
@@ -172,7 +173,8 @@ class MmWalk:
     virtual clears and splits, problems seen)."""
 
     __slots__ = ("ops", "mm", "pgd", "vma", "action", "no_vma", "private",
-                 "target", "arch", "problems", "_tables", "_levels", "_split")
+                 "target", "arch", "problems", "_tables", "_levels", "_split",
+                 "_reported")
 
     def __init__(self, ops: MmWalkOps, mm: Optional[Mm], private: Any = None,
                  pgd: Optional[int] = None, vma: Optional[Vma] = None,
@@ -195,6 +197,7 @@ class MmWalk:
         self._tables: Dict[int, TablePage] = {}
         self._levels: Dict[int, int] = {}
         self._split: Dict[int, TablePage] = {}
+        self._reported: set = set()
 
     # -- reading tables -------------------------------------------------
     def table(self, phys: int, level: int) -> TablePage:
@@ -218,11 +221,25 @@ class MmWalk:
 
     def report(self, kind: str, entry: Entry, addr: int, message: str) -> None:
         """Record what the kernel would have printed (pXd_ERROR and the like)."""
-        problem = WalkProblem(kind, entry.level_name, addr,
-                              -1 if entry.synthesized else entry.phys,
-                              entry.val, message)
+        self.report_value(kind, entry.level_name, addr,
+                          -1 if entry.synthesized else entry.phys, entry.val, message)
+
+    def report_value(self, kind: str, level: str, addr: int, phys: int, val: int,
+                     message: str) -> None:
+        """Record a problem with an entry known by its value (and the physical
+        address of its slot, -1 if unknown).  The same entry is recorded once
+        per walk and logged once per command (Target.reported), however
+        many walks of one command meet it."""
+        key = (kind, level, phys, val, phys if phys >= 0 else addr)
+        seen = self.target.reported
+        if key in self._reported:
+            return
+        self._reported.add(key)
+        problem = WalkProblem(kind, level, addr, phys, val, message)
         self.problems.append(problem)
-        log.warning("%s", problem)
+        if key not in seen:
+            seen.add(key)
+            self.target.note_problem(problem)
 
     def clear(self, entry: Entry) -> None:
         """DUMP: pXd_clear(), in this walk's copy of the table only."""
@@ -233,6 +250,17 @@ class MmWalk:
 def _cb(ret: Optional[int]) -> int:
     """A callback's return value as the C int it stands for."""
     return 0 if ret is None else int(ret)
+
+
+def _lost_table_hole(addr: int, end: int, depth: int, walk: MmWalk) -> int:
+    """DUMP: the table under an entry could not be read (or was a loop).
+    The entry was reported and virtually cleared; the kernel would have
+    found it none (after pXd_clear_bad()) and reported [addr, end) through
+    ->pte_hole() at the entry's depth, so do that: every address of a walk
+    is seen exactly once, damaged or not."""
+    if walk.ops.pte_hole:
+        return _cb(walk.ops.pte_hole(addr, end, depth, walk))
+    return 0
 
 
 # -- offsets: pgd_offset(), p4d_offset(), ... -----------------------------
@@ -265,8 +293,7 @@ def pgd_offset(walk: MmWalk, addr: int) -> Optional[Entry]:
     try:
         table = walk.table(phys, PGD)
     except TableReadError as e:
-        walk.problems.append(WalkProblem("unreadable", "pgd", addr, phys, 0, str(e)))
-        log.warning("%s", walk.problems[-1])
+        walk.report_value("unreadable", "pgd", addr, phys, 0, str(e))
         return None
     return Entry(table, walk.arch.index(PGD, addr), PGD)
 
@@ -279,11 +306,9 @@ def pte_offset_kernel(walk: MmWalk, pmd: Entry, addr: int) -> Optional[Entry]:
 def pte_offset_map(walk: MmWalk, pmd: Entry, addr: int) -> Optional[Entry]:
     """__pte_offset_map(): NULL for a none, migration, huge or bad pmd.
 
-    A pmd that split_huge_pmd() virtually split maps the synthesized table.
+    A pmd that split_huge_pmd() virtually split points to the synthesized
+    table (in this walk's copy), which _offset() finds in the walk's cache.
     """
-    split = walk._split.get(pmd.phys)
-    if split is not None:
-        return Entry(split, walk.arch.index(PTE, addr), PTE)
     arch = walk.arch
     pmdval = pmd.get()
     if arch.pmd_none(pmdval) or arch.is_pmd_migration_entry(pmdval):
@@ -404,14 +429,16 @@ def walk_hugepd_range(phpd: Entry, addr: int, end: int, walk: MmWalk,
         table = walk.table(table_phys, PTE)
     except TableReadError as e:
         walk.report("unreadable", phpd, addr, str(e))
-        return 0
+        # DUMP: the hugepd's range becomes a hole at the hugepd's level.
+        return _lost_table_hole(addr, end, real_depth(arch, phpd.level), walk)
     while True:
         # DUMP: spin_lock(&walk->mm->page_table_lock) not taken.
         # hugepte_offset(): index of addr inside the pdshift-sized area.
         idx = (addr & ((1 << pdshift) - 1)) >> shift
         if idx >= len(table.vals):
             walk.report("bad", phpd, addr, "hugepd index beyond its table")
-            return 0
+            # DUMP: what is left of the range is a hole.
+            return _lost_table_hole(addr, end, real_depth(arch, phpd.level), walk)
         pte = Entry(table, idx, PTE)
         err = _cb(ops.pte_entry(pte, addr, addr + page_size, walk))
         if err:
@@ -427,13 +454,20 @@ def split_huge_pmd(walk: MmWalk, vma: Vma, pmd: Entry, addr: int) -> None:
 
     Like the kernel, act only on a trans-huge, devmap or swap (migration)
     pmd.  An anonymous THP becomes the 512 PTEs that
-    __split_huge_pmd_locked() would write, kept in a synthesized table that
-    pte_offset_map() then maps.  For a file or shmem THP the kernel only
-    zaps the pmd (the pages are refaulted later): the walk clears it
-    virtually, so the retry after ACTION_AGAIN finds pmd_none().
+    __split_huge_pmd_locked() would write, in a synthesized table; the pmd
+    (in this walk's copy) then points to it as pmd_populate() would make it,
+    so a retried pmd_entry sees a table and pte_offset_map() maps the new
+    PTEs.  For a file or shmem THP the kernel only zaps the pmd (the pages
+    are refaulted later): the walk clears it virtually, so the retry after
+    ACTION_AGAIN finds pmd_none().
     """
     arch = walk.arch
     val = pmd.get()
+    if arch.is_swap_pmd(val) and not arch.is_pmd_migration_entry(val):
+        # DUMP: __split_huge_pmd_locked() VM_BUG_ONs on a swap pmd that is
+        # not a migration entry: it is garbage, cleared as pmd_bad().
+        pmd_clear_bad(walk, pmd, addr)
+        return
     if not (arch.is_swap_pmd(val) or arch.pmd_trans_huge(val)
             or arch.pmd_devmap(val)):
         return
@@ -448,8 +482,13 @@ def split_huge_pmd(walk: MmWalk, vma: Vma, pmd: Entry, addr: int) -> None:
     zero_pfn = walk.target.zero_pfn() if huge_zero else 0
     ptes = arch.split_huge_pmd_ptes(val, vma.vm_flags, vma.vm_page_prot,
                                     zero_pfn, huge_zero)
-    walk._split[pmd.phys] = TablePage(pmd.phys, 0, PTE, list(ptes),
-                                      synthesized=True)
+    phys = arch.synthetic_table_phys(len(walk._split))
+    table = TablePage(phys, 0, PTE, list(ptes), synthesized=True)
+    walk._tables[phys] = table
+    walk._split[pmd.phys] = table
+    # pmd_populate(): the pmd now points to the new table.
+    pmd.table.vals[pmd.index] = arch.pmd_populate_val(phys)
+    pmd.val = pmd.table.vals[pmd.index]
 
 
 def split_huge_pud(walk: MmWalk, vma: Vma, pud: Entry, addr: int) -> None:
@@ -479,7 +518,7 @@ def walk_pmd_range(pud: Entry, addr: int, end: int, walk: MmWalk) -> int:
 
     pmd = _offset(walk, pud, PMD, addr)
     if pmd is None:
-        return 0
+        return _lost_table_hole(addr, end, real_depth(arch, 2), walk)
     while True:
         tries = 0
         while True:  # again:
@@ -545,7 +584,7 @@ def walk_pud_range(p4d: Entry, addr: int, end: int, walk: MmWalk) -> int:
 
     pud = _offset(walk, p4d, PUD, addr)
     if pud is None:
-        return 0
+        return _lost_table_hole(addr, end, real_depth(arch, 1), walk)
     while True:
         tries = 0
         while True:  # again:
@@ -604,7 +643,7 @@ def walk_p4d_range(pgd: Entry, addr: int, end: int, walk: MmWalk) -> int:
 
     p4d = _offset(walk, pgd, P4D, addr)
     if p4d is None:
-        return 0
+        return _lost_table_hole(addr, end, 0, walk)
     while True:
         next = arch.addr_end(P4D, addr, end)
         if p4d_none_or_clear_bad(walk, p4d, addr):
@@ -635,7 +674,7 @@ def walk_pgd_range(addr: int, end: int, walk: MmWalk) -> int:
 
     pgd = pgd_offset(walk, addr)
     if pgd is None:
-        return 0
+        return _lost_table_hole(addr, end, 0, walk)
     while True:
         next = arch.addr_end(PGD, addr, end)
         if pgd_none_or_clear_bad(walk, pgd, addr):
@@ -766,19 +805,13 @@ def __walk_page_range(start: int, end: int, walk: MmWalk) -> int:
     return err
 
 
-
-
-
-
-
 def process_mm_walk_lock(walk: MmWalk, mm: Mm, walk_lock: PageWalkLock) -> None:
     """process_mm_walk_lock(): DUMP: nothing to assert.  If the dump shows
     mmap_lock held for writing, the tables may be mid-update: say so."""
     if walk.target.mmap_write_locked(mm):
-        walk.problems.append(WalkProblem(
-            "locked", "mm", 0, -1, 0,
-            "mmap_lock is write-held in the dump: page tables may be mid-update"))
-        log.warning("%s", walk.problems[-1])
+        walk.report_value("locked", "mm", mm.address, -1, 0,
+                          "mmap_lock is write-held in the dump: page tables "
+                          "may be mid-update")
 
 
 def process_vma_walk_lock(vma: Vma, walk_lock: PageWalkLock) -> None:

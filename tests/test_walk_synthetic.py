@@ -408,3 +408,90 @@ def test_table_pages_read_once_per_walk() -> None:
     target.reads = 0
     walk_page_range(mm, base, base + MB2, Recorder().ops)
     assert target.reads == 4  # pgd, pud, pmd, pte: one read each, 512 PTEs
+
+
+def test_retried_pmd_entry_sees_the_split_table() -> None:
+    """After the virtual split, ACTION_AGAIN's retry of pmd_entry sees a pmd
+    pointing to a PTE table (pmd_populate()), not the huge value; and the
+    retry converges: pmd_entry is called twice, the 512 PTEs once."""
+    target, mm = x86()
+    arch = target.arch
+    base = 0x7F0000000000
+    target.map(mm.pgd, base, (0x40000 << 12) | PTE_RW_USER | PSE, leaf=PMD)
+    vma = target.add_vma(mm, base, base + MB2)
+    seen = []
+    ptes = []
+
+    def pmd_entry(pmd, addr, next, walk):
+        seen.append(pmd.val)
+        if len(seen) == 1:
+            return 0  # SUBTREE: the walker splits, then walks the PTEs
+        return 0
+
+    def pte_entry(pte, addr, next, walk):
+        ptes.append(addr)
+        if addr == base and len(seen) == 1:
+            walk.action = ACTION_AGAIN
+        return 0
+
+    ops = MmWalkOps(pmd_entry=pmd_entry, pte_entry=pte_entry)
+    problems = []
+    assert walk_page_vma(vma, ops, problems=problems) == 0
+    assert len(seen) == 2
+    assert arch.pmd_trans_huge(seen[0])
+    assert not arch.pmd_trans_huge(seen[1]) and not arch.pmd_bad(seen[1])
+    assert len(ptes) == 1024 and problems == []
+
+
+def test_garbage_swap_pmd_is_bad_not_migration() -> None:
+    """A non-present pmd whose swap type is not a migration type is cleared
+    as pmd_bad() and seen as a hole; a migration pmd is split into 512
+    migration PTEs."""
+    target, mm = x86()
+    arch = target.arch
+    base = 0x7F0000000000
+    garbage = arch.swp_entry_to_pte(5, 0x1234)
+    assert arch.is_swap_pmd(garbage) and not arch.is_pmd_migration_entry(garbage)
+    target.map(mm.pgd, base, garbage, leaf=PMD)
+    vma = target.add_vma(mm, base, base + MB2)
+    rec = Recorder()
+    problems = []
+    assert walk_page_vma(vma, rec.ops, problems=problems) == 0
+    assert rec.events == [("hole", base, base + MB2, 3)]
+    assert [(p.kind, p.level) for p in problems] == [("bad", "pmd")]
+    migration = arch.swp_entry_to_pte(arch.swp_migration_read + 2, 0x4000)
+    assert arch.is_pmd_migration_entry(migration)
+    target2, mm2 = x86()
+    target2.map(mm2.pgd, base, migration, leaf=PMD)
+    vma2 = target2.add_vma(mm2, base, base + MB2)
+    rec2 = Recorder()
+    assert walk_page_vma(vma2, rec2.ops) == 0
+    leaves = rec2.leaves()
+    assert len(leaves) == 512
+    assert arch.swp_type_offset(leaves[7][1].val) == (arch.swp_migration_read + 2, 0x4007)
+
+
+@pytest.mark.parametrize("level", [PUD, PMD])
+def test_unreadable_table_is_a_hole_at_its_parents_depth(level: int) -> None:
+    """An entry pointing outside memory is reported and its range is one
+    hole at the entry's depth: the callbacks still tile the range."""
+    target, mm = x86()
+    base = 0x7F0000000000
+    target.map(mm.pgd, base, (0x5000 << 12) | PTE_RW_USER)
+    span = 1 << target.arch.shifts[level]
+    table_val = (0x7FFFFF000 << 12) | PTE_RW_USER  # no such page
+    target.map(mm.pgd, base, table_val, leaf=level)
+    rec = Recorder()
+    problems = []
+    assert walk_page_range_novma(mm, base - span, base + 2 * span, rec.ops,
+                                 problems=problems) == 0
+    rec.tiles(base - span, base + 2 * span)
+    assert ("hole", base, base + span, level) in rec.events
+    assert [p.kind for p in problems] == ["unreadable"]
+
+
+def test_null_mm_is_einval() -> None:
+    """walk_page_range*() with a NULL mm return -EINVAL, as in C."""
+    rec = Recorder()
+    assert walk_page_range(None, 0, 4096, rec.ops) == -22
+    assert walk_page_range_novma(None, 0, 4096, rec.ops) == -22

@@ -9,11 +9,29 @@ the parent's none/bad/present answers are the constants 0/0/1.
 
 from __future__ import annotations
 
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 PGD, P4D, PUD, PMD, PTE = range(5)
 LEVEL_NAMES = ("pgd", "p4d", "pud", "pmd", "pte")
 MASK64 = 0xFFFFFFFFFFFFFFFF
+
+
+def swap_type_layout(kernel_version: Tuple[int, int],
+                     memory_failure: Optional[bool] = None) -> Tuple[int, int]:
+    """(MAX_SWAPFILES, SWP_HWPOISON_NUM) of include/linux/swap.h.
+
+    32 types (MAX_SWAPFILES_SHIFT 5) less SWP_DEVICE_NUM (0: Debian's
+    kernels have no CONFIG_DEVICE_PRIVATE), SWP_MIGRATION_NUM (3),
+    SWP_HWPOISON_NUM (1 with CONFIG_MEMORY_FAILURE) and SWP_PTE_MARKER_NUM
+    (1).  ``memory_failure``: whether the kernel has CONFIG_MEMORY_FAILURE
+    (its memory_failure() symbol); unknown means Debian's choice, set from
+    6.12 on and not in 6.1.  The special types follow MAX_SWAPFILES:
+    SWP_HWPOISON, then SWP_MIGRATION_READ, _READ_EXCLUSIVE, _WRITE, then
+    SWP_PTE_MARKER (31)."""
+    if memory_failure is None:
+        memory_failure = kernel_version >= (6, 12)
+    hwpoison = 1 if memory_failure else 0
+    return 32 - 3 - hwpoison - 1, hwpoison
 
 
 class Arch:
@@ -106,6 +124,15 @@ class Arch:
 
     def is_pmd_migration_entry(self, val: int) -> bool:
         return False
+
+    def pmd_populate_val(self, table_phys: int) -> int:
+        """The value pmd_populate() writes: a pmd pointing to a PTE table."""
+        raise NotImplementedError
+
+    def synthetic_table_phys(self, n: int) -> int:
+        """A physical address no real memory has, for the ``n``-th table a
+        walk makes up (a virtual THP split): the top of the PFN field."""
+        raise NotImplementedError
 
     def pte_none(self, val: int) -> bool:
         raise NotImplementedError

@@ -9,9 +9,9 @@ exactly as the kernel does it: ``pgd_none()``/``pgd_bad()`` are 0,
 
 from __future__ import annotations
 
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
-from .base import MASK64, PMD, PTE, PUD, Arch
+from .base import MASK64, PMD, PTE, PUD, Arch, swap_type_layout
 
 # arch/x86/include/asm/page_64_types.h: where the kernel image is mapped
 START_KERNEL_MAP = 0xFFFFFFFF80000000  # __START_KERNEL_map
@@ -89,13 +89,25 @@ class X86_64(Arch):
 
     def __init__(self, levels: int = 4, pti: bool = True,
                  physical_mask_shift: int = 52,
-                 kernel_version: Tuple[int, int] = (6, 6)) -> None:
+                 kernel_version: Tuple[int, int] = (6, 6),
+                 pti_config: Optional[bool] = None,
+                 memory_failure: Optional[bool] = None) -> None:
+        """``pti``: PTI is on at run time (boot_cpu_has(X86_FEATURE_PTI)),
+        which makes user pgds come in pairs.  ``pti_config``: the kernel
+        was built with CONFIG_(MITIGATION_)PAGE_TABLE_ISOLATION, which is
+        what pgd_bad()/p4d_bad() test (default: as ``pti``).
+        ``memory_failure``: CONFIG_MEMORY_FAILURE (swap_type_layout())."""
         if levels not in (4, 5):
             raise ValueError(f"x86-64 has 4 or 5 paging levels, not {levels}")
         self.levels = levels
         self.l5 = levels == 5
         self.pti = pti
+        self.pti_config = pti if pti_config is None else pti_config
         self.kernel_version = kernel_version
+        self.max_swapfiles, self.swp_hwpoison_num = swap_type_layout(
+            kernel_version, memory_failure)
+        #: SWP_MIGRATION_READ: the first of the three migration types
+        self.swp_migration_read = self.max_swapfiles + self.swp_hwpoison_num
         # pgtable_64_types.h: pgdir_shift, ptrs_per_p4d, TASK_SIZE_MAX
         self.ptrs_per = (512, 512 if self.l5 else 1, 512, 512, 512)
         self.shifts = (48 if self.l5 else 39, 39, 30, 21, 12)
@@ -124,7 +136,9 @@ class X86_64(Arch):
     def pgd_bad(self, val: int) -> bool:
         if not self.l5:
             return False
-        ignore = _PAGE_USER | (_PAGE_NX if self.pti else 0)
+        # CONFIG_PAGE_TABLE_ISOLATION (6.1) / CONFIG_MITIGATION_PAGE_TABLE_
+        # ISOLATION (6.12): the user pgd entries carry NX.
+        ignore = _PAGE_USER | (_PAGE_NX if self.pti_config else 0)
         return self._flags(val) & ~ignore != _KERNPG_TABLE
 
     def pgd_present(self, val: int) -> bool:
@@ -134,7 +148,7 @@ class X86_64(Arch):
         return val & ~_PAGE_KNL_ERRATUM_MASK == 0
 
     def p4d_bad(self, val: int) -> bool:
-        ignore = _KERNPG_TABLE | _PAGE_USER | (_PAGE_NX if self.pti else 0)
+        ignore = _KERNPG_TABLE | _PAGE_USER | (_PAGE_NX if self.pti_config else 0)
         return (self._flags(val) & ~ignore) != 0
 
     def p4d_present(self, val: int) -> bool:
@@ -180,9 +194,21 @@ class X86_64(Arch):
         return bool(val & _PAGE_DEVMAP)
 
     def is_pmd_migration_entry(self, val: int) -> bool:
-        # A non-present, non-none pmd is a migration entry on x86-64
-        # (THP migration is the only swap pmd there is).
-        return not self.pmd_none(val) and not self.pmd_present(val)
+        """is_pmd_migration_entry(): a swap pmd whose swap type is one of
+        the three migration types.  THP migration is the only swap pmd the
+        kernel writes on x86-64; any other non-present value is garbage."""
+        if not self.is_swap_pmd(val):
+            return False
+        swp_type = self.swp_type_offset(val)[0]
+        return self.swp_migration_read <= swp_type < self.swp_migration_read + 3
+
+    def pmd_populate_val(self, table_phys: int) -> int:
+        """pmd_populate(): _PAGE_TABLE | the table's physical address."""
+        return (table_phys & self.pte_pfn_mask) | _KERNPG_TABLE | _PAGE_USER
+
+    def synthetic_table_phys(self, n: int) -> int:
+        top = self.pte_pfn_mask & ~(self.pte_pfn_mask >> 1)
+        return top + (n << 12)
 
     # pte
     def pte_none(self, val: int) -> bool:

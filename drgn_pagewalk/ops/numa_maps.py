@@ -19,6 +19,7 @@ from .page import (
     PageAnon,
     PageCache,
     PageInfo,
+    entry_page,
     folio_precise_page_mapcount,
     page_mapcount,
     pmd_trans_huge_lock,
@@ -93,11 +94,12 @@ def gather_stats(ctx: NumaContext, page: PageInfo, md: NumaMaps, pte_dirty: bool
     md.node[nid] = md.node.get(nid, 0) + nr_pages
 
 
-def can_gather_numa_stats(ctx: NumaContext, pte: int, vma: Vma) -> Optional[PageInfo]:
+def can_gather_numa_stats(ctx: NumaContext, pte: int, vma: Vma, walk: MmWalk,
+                          addr: int) -> Optional[PageInfo]:
     """can_gather_numa_stats() (and _pmd(): same tests on the head page)."""
     if not ctx.arch.pte_present(pte):
         return None
-    page = vm_normal_page(ctx.pages, ctx.arch, vma, pte)
+    page = vm_normal_page(ctx.pages, ctx.arch, vma, pte, walk, addr)
     if page is None or ctx.pages.test(page, "PG_reserved"):
         return None
     if ctx.page_to_nid(page.pfn) not in ctx.memory_nodes:
@@ -110,12 +112,12 @@ def gather_pte_stats(pmd: Any, addr: int, end: int, walk: MmWalk) -> int:
     ctx, md = walk.private
     arch = walk.arch
     val = pmd.val
-    if pmd_trans_huge_lock(arch, val):
+    if pmd_trans_huge_lock(walk, pmd, addr):
         if arch.pmd_present(val):
             pfn = arch.pmd_pfn(val)
             if pfn != walk.target.huge_zero_pfn():  # vm_normal_page_pmd()
-                page = ctx.pages.page(pfn)
-                if not ctx.pages.test(page, "PG_reserved") \
+                page = entry_page(ctx.pages, pfn, walk, "pmd", addr, val)
+                if page is not None and not ctx.pages.test(page, "PG_reserved") \
                         and ctx.page_to_nid(pfn) in ctx.memory_nodes:
                     gather_stats(ctx, page, md, arch.pte_dirty(val), 512)
         return 0
@@ -124,7 +126,7 @@ def gather_pte_stats(pmd: Any, addr: int, end: int, walk: MmWalk) -> int:
         return 0
     vals, index = pte.table.vals, pte.index
     while True:
-        page = can_gather_numa_stats(ctx, vals[index], walk.vma)
+        page = can_gather_numa_stats(ctx, vals[index], walk.vma, walk, addr)
         if page is not None:
             gather_stats(ctx, page, md, arch.pte_dirty(vals[index]), 1)
         index += 1
@@ -141,7 +143,10 @@ def gather_hugetlb_stats(pte: Any, hmask: int, addr: int, end: int,
     arch = walk.arch
     if not arch.pte_present(pte.val):
         return 0
-    page = ctx.pages.page(arch.leaf_pfn(pte.level, pte.val))
+    page = entry_page(ctx.pages, arch.leaf_pfn(pte.level, pte.val), walk,
+                      pte.level_name, addr, pte.val)
+    if page is None:
+        return 0
     gather_stats(ctx, page, md, arch.pte_dirty(pte.val), 1)
     return 0
 

@@ -14,6 +14,8 @@ from typing import Any, Dict, List, Optional
 
 from drgn import FaultError, offsetof
 
+from ..target import VM_MIXEDMAP, VM_PFNMAP
+
 PAGE_MAPPING_ANON = 0x1
 
 
@@ -233,10 +235,24 @@ def hugetlb_pmd_shared(pc: PageCache, table_phys: int) -> bool:
         return False
 
 
-def pmd_trans_huge_lock(arch: Any, pmd: int) -> bool:
+def pmd_trans_huge_lock(walk: Any, pmd: Any, addr: int) -> bool:
     """pmd_trans_huge_lock() without the lock: a pmd that a pmd_entry handles
-    whole (is_swap_pmd(), pmd_trans_huge() or pmd_devmap())."""
-    return arch.is_swap_pmd(pmd) or arch.pmd_trans_huge(pmd) or arch.pmd_devmap(pmd)
+    whole (is_swap_pmd(), pmd_trans_huge() or pmd_devmap()).
+
+    DUMP: the kernel takes any swap pmd for a THP migration entry (and
+    VM_BUG_ONs if it is not one).  A swap pmd whose type is not a migration
+    type is garbage: it is reported, virtually cleared as pmd_clear_bad()
+    would, and not handled as huge, so the walk sees a hole there."""
+    from ..walk import pmd_clear_bad
+
+    arch = walk.arch
+    val = pmd.val
+    if arch.is_swap_pmd(val):
+        if arch.is_pmd_migration_entry(val):
+            return True
+        pmd_clear_bad(walk, pmd, addr)
+        return False
+    return arch.pmd_trans_huge(val) or arch.pmd_devmap(val)
 
 
 def pte_offset_map_lock(walk: Any, pmd: Any, addr: int) -> Any:
@@ -246,23 +262,62 @@ def pte_offset_map_lock(walk: Any, pmd: Any, addr: int) -> Any:
     from ..walk import ACTION_AGAIN, pte_offset_map
 
     pte = pte_offset_map(walk, pmd, addr)
-    if pte is None and walk.arch.kernel_version >= (6, 5):
+    if pte is None and (walk.arch.kernel_version >= (6, 5) or pmd.get() == 0):
+        # DUMP: 6.1 returns 0 when pmd_trans_unstable() clears a bad pmd, and
+        # that range then has no entries at all (pagemap's buffer would
+        # shift).  Asking again makes the walker see the cleared pmd as none
+        # and report the range as a hole, as any later walk would.
         walk.action = ACTION_AGAIN
     return pte
 
 
-def vm_normal_page(pc: PageCache, arch: Any, vma: Any, pte: int) -> Optional[PageInfo]:
+def vm_normal_page(pc: PageCache, arch: Any, vma: Any, pte: int,
+                   walk: Any = None, addr: int = 0) -> Optional[PageInfo]:
     """vm_normal_page() with CONFIG_ARCH_HAS_PTE_SPECIAL (x86-64): special
-    entries (pfnmap, mixedmap, the zero page, devmap) have no normal page."""
-    if arch.pte_special(pte):
-        return None
+    entries (pfnmap, mixedmap, the zero page, devmap) have no normal page; a
+    PFN above highest_memmap_pfn is print_bad_pte()ed and has none either.
+    DUMP: print_bad_pte() is a problem reported on ``walk``; a struct page
+    the dump cannot read is reported the same way."""
     pfn = arch.pte_pfn(pte)
+    if arch.pte_special(pte):
+        if vma is None or vma.vm_flags & (VM_PFNMAP | VM_MIXEDMAP):
+            return None
+        if walk is None or pfn == walk.target.zero_pfn() or arch.pmd_devmap(pte):
+            return None  # is_zero_pfn(), pte_devmap()
+        walk.report_value("bad", "pte", addr, -1, pte,
+                          "print_bad_pte(): a special PTE in a vma that is "
+                          "neither VM_PFNMAP nor VM_MIXEDMAP")
+        return None
     if pfn > pc.highest_memmap_pfn:
+        if walk is not None:
+            walk.report_value("bad", "pte", addr, -1, pte,
+                              f"print_bad_pte(): PFN {pfn:#x} is above "
+                              f"highest_memmap_pfn {pc.highest_memmap_pfn:#x}")
         return None
-    try:
-        return pc.page(pfn)
-    except FaultError:
-        return None
+    return entry_page(pc, pfn, walk, "pte", addr, pte)
+
+
+def entry_page(pc: PageCache, pfn: int, walk: Any, level: str, addr: int,
+               val: int) -> Optional[PageInfo]:
+    """pfn_to_page() of the PFN in a page-table entry (pmd_page(),
+    pfn_swap_entry_to_page(), ...).
+
+    DUMP: the kernel trusts the entry.  A PFN whose struct page is not in
+    the dump (beyond highest_memmap_pfn, or in an unreadable memmap) is
+    reported on ``walk`` and has no page: nothing is invented for it."""
+    info = pc._pages.get(pfn)
+    if info is not None:
+        return info
+    if pfn <= pc.highest_memmap_pfn:
+        try:
+            return pc.read(pfn)[0]
+        except FaultError:
+            why = f"the struct page of PFN {pfn:#x} is not in the dump"
+    else:
+        why = f"PFN {pfn:#x} is above highest_memmap_pfn {pc.highest_memmap_pfn:#x}"
+    if walk is not None:
+        walk.report_value("bad", level, addr, -1, val, f"{why}: no page")
+    return None
 
 
 def pfn_valid(pc: PageCache, pfn: int) -> bool:

@@ -14,6 +14,7 @@ from ..target import VM_SOFTDIRTY
 from ..walk import MmWalk, MmWalkOps, walk_page_range
 from .page import (
     PageAnon,
+    entry_page,
     PageCache,
     PageInfo,
     folio_likely_mapped_shared,
@@ -36,14 +37,6 @@ PM_PRESENT = 1 << 63
 MAX_SWAPFILES_SHIFT = 5
 
 
-def max_swapfiles(kernel_version: tuple) -> int:
-    """MAX_SWAPFILES of Debian's cloud kernels (include/linux/swap.h):
-    32 - SWP_MIGRATION_NUM (3) - SWP_HWPOISON_NUM - SWP_PTE_MARKER_NUM (1);
-    CONFIG_MEMORY_FAILURE (hwpoison, 1) is set in 6.12 and not in 6.1,
-    CONFIG_DEVICE_PRIVATE in neither."""
-    return 27 if kernel_version >= (6, 12) else 28
-
-
 class PagemapRead:
     """struct pagemapread: the entries gathered so far."""
 
@@ -52,7 +45,7 @@ class PagemapRead:
         self.show_pfn = True  # read as root (CAP_SYS_ADMIN)
         self.arch = arch
         self.new = kernel_version >= (6, 12)
-        self.max_swapfiles = max_swapfiles(kernel_version)
+        self.max_swapfiles = arch.max_swapfiles
         self.pages = PageCache(prog, kernel_version)
 
 
@@ -89,18 +82,24 @@ def pagemap_pte_hole(start: int, end: int, depth: int, walk: MmWalk) -> int:
     return 0
 
 
+def _hwpoison_num(max_swapfiles: int) -> int:
+    """SWP_HWPOISON_NUM, given MAX_SWAPFILES (arch.base.swap_type_layout():
+    with no device types, 28 - MAX_SWAPFILES)."""
+    return 28 - max_swapfiles
+
+
 def is_migration_entry(max_swapfiles: int, swp_type: int) -> bool:
-    """is_migration_entry(): the SWP_MIGRATION_READ, _READ_EXCLUSIVE and
-    _WRITE types, the three just above MAX_SWAPFILES (swapops.h)."""
-    return max_swapfiles <= swp_type < max_swapfiles + 3
+    """is_migration_entry(): SWP_MIGRATION_READ, _READ_EXCLUSIVE and
+    _WRITE, the three types after SWP_HWPOISON (swap.h)."""
+    first = max_swapfiles + _hwpoison_num(max_swapfiles)
+    return first <= swp_type < first + 3
 
 
 def is_pfn_swap_entry(max_swapfiles: int, swp_type: int) -> bool:
-    """is_pfn_swap_entry(): migration entries, and hwpoison entries where
-    CONFIG_MEMORY_FAILURE gives them a type (6.12: MAX_SWAPFILES is 27 then);
-    no device-private entries in Debian's cloud config."""
-    hwpoison = 1 if max_swapfiles == 27 else 0
-    return max_swapfiles <= swp_type < max_swapfiles + 3 + hwpoison
+    """is_pfn_swap_entry(): migration entries, and (6.12) hwpoison entries
+    where CONFIG_MEMORY_FAILURE gives them a type; no device-private entries
+    in Debian's cloud config."""
+    return max_swapfiles <= swp_type < max_swapfiles + _hwpoison_num(max_swapfiles) + 3
 
 
 def swp_offset_pfn(arch: Any, offset: int) -> int:
@@ -115,8 +114,9 @@ def _is_migration(pm: PagemapRead, swp_type: int) -> bool:
     return is_migration_entry(pm.max_swapfiles, swp_type)
 
 
-def pte_to_pagemap_entry(pm: PagemapRead, vma: Any, addr: int, pte: int) -> int:
-    """pte_to_pagemap_entry()."""
+def pte_to_pagemap_entry(pm: PagemapRead, vma: Any, addr: int, pte: int,
+                         walk: Optional[MmWalk] = None) -> int:
+    """pte_to_pagemap_entry().  ``walk``: where bad entries are reported."""
     arch = pm.arch
     frame = flags = 0
     page: Optional[PageInfo] = None
@@ -125,7 +125,7 @@ def pte_to_pagemap_entry(pm: PagemapRead, vma: Any, addr: int, pte: int) -> int:
         if pm.show_pfn:
             frame = arch.pte_pfn(pte)
         flags |= PM_PRESENT
-        page = vm_normal_page(pm.pages, arch, vma, pte)
+        page = vm_normal_page(pm.pages, arch, vma, pte, walk, addr)
         if arch.pte_soft_dirty(pte):
             flags |= PM_SOFT_DIRTY
         if arch.pte_uffd_wp(pte):
@@ -144,7 +144,7 @@ def pte_to_pagemap_entry(pm: PagemapRead, vma: Any, addr: int, pte: int) -> int:
         flags |= PM_SWAP
         migration = _is_migration(pm, swp_type)
         if pfn_entry:
-            page = pm.pages.page(offset)
+            page = entry_page(pm.pages, offset, walk, "pte", addr, pte)
         if swp_type == 31 and offset & 1:  # pte_marker_entry_uffd_wp()
             flags |= PM_UFFD_WP
     if page is not None:
@@ -165,25 +165,24 @@ def pagemap_pmd_range(pmdp: Any, addr: int, end: int, walk: MmWalk) -> int:
     """pagemap_pmd_range()."""
     vma = walk.vma
     pm: PagemapRead = walk.private
-    arch = walk.arch
     pmd = pmdp.val
     # pmd_trans_huge_lock(): a huge or migration pmd is handled here.
-    if pmd_trans_huge_lock(arch, pmd):
-        return _pagemap_huge_pmd(pm, vma, pmd, addr, end)
+    if pmd_trans_huge_lock(walk, pmdp, addr):
+        return _pagemap_huge_pmd(pm, vma, pmd, addr, end, walk)
     pte = pte_offset_map_lock(walk, pmdp, addr)
     if pte is None:
         return 0
     vals = pte.table.vals
     index = pte.index
     while addr < end:
-        add_to_pagemap(addr, pte_to_pagemap_entry(pm, vma, addr, vals[index]), pm)
+        add_to_pagemap(addr, pte_to_pagemap_entry(pm, vma, addr, vals[index], walk), pm)
         addr += 4096
         index += 1
     return 0
 
 
 def _pagemap_huge_pmd(pm: PagemapRead, vma: Any, pmd: int, addr: int,
-                      end: int) -> int:
+                      end: int, walk: MmWalk) -> int:
     """The pmd_trans_huge_lock() branch of pagemap_pmd_range()."""
     arch = pm.arch
     flags = frame = 0
@@ -193,7 +192,8 @@ def _pagemap_huge_pmd(pm: PagemapRead, vma: Any, pmd: int, addr: int,
     if vma.vm_flags & VM_SOFTDIRTY:
         flags |= PM_SOFT_DIRTY
     if arch.pmd_present(pmd):
-        page = pm.pages.page(arch.pmd_pfn(pmd))  # pmd_page(): the head
+        # pmd_page(): the head
+        page = entry_page(pm.pages, arch.pmd_pfn(pmd), walk, "pmd", addr, pmd)
         flags |= PM_PRESENT
         if arch.pte_soft_dirty(pmd):
             flags |= PM_SOFT_DIRTY
@@ -215,7 +215,7 @@ def _pagemap_huge_pmd(pm: PagemapRead, vma: Any, pmd: int, addr: int,
         if arch.pte_swp_uffd_wp(pmd):
             flags |= PM_UFFD_WP
         migration = _is_migration(pm, swp_type)
-        page = pm.pages.page(offset)
+        page = entry_page(pm.pages, offset, walk, "pmd", addr, pmd)
     subpages = None
     if page is not None:
         if not PageAnon(pm.pages, page):
@@ -252,10 +252,15 @@ def pagemap_hugetlb_range(ptep: Any, hmask: int, addr: int, end: int,
         flags |= PM_SOFT_DIRTY
     pte = ptep.val
     if arch.pte_present(pte):
-        page = pm.pages.page(arch.leaf_pfn(ptep.level, pte))
-        if not PageAnon(pm.pages, page):
+        page = entry_page(pm.pages, arch.leaf_pfn(ptep.level, pte), walk,
+                          ptep.level_name, addr, pte)
+        if page is None:
+            pass  # DUMP: no struct page (reported): no page flags
+        elif not PageAnon(pm.pages, page):
             flags |= PM_FILE
-        if pm.new:
+        if page is None:
+            pass
+        elif pm.new:
             folio = pm.pages.head(page)
             if (not folio_likely_mapped_shared(pm.pages, folio)
                     and not hugetlb_pmd_shared(pm.pages, ptep.phys)):

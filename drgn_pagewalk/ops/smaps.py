@@ -36,6 +36,7 @@ from .page import (
     PageInfo,
     folio_likely_mapped_shared,
     folio_test_ksm,
+    entry_page,
     page_count,
     pmd_trans_huge_lock,
     pte_offset_map_lock,
@@ -44,7 +45,7 @@ from .page import (
     page_mapcount,
     vm_normal_page,
 )
-from .pagemap import is_migration_entry, is_pfn_swap_entry, max_swapfiles
+from .pagemap import is_migration_entry, is_pfn_swap_entry, swp_offset_pfn
 
 PSS_SHIFT = 12
 PAGE_SIZE = 4096
@@ -97,7 +98,7 @@ class SmapsContext:
         self.version = self.arch.kernel_version
         self.new = self.version >= (6, 12)
         self.pages = PageCache(prog, self.version)
-        self.max_swapfiles = max_swapfiles(self.version)
+        self.max_swapfiles = self.arch.max_swapfiles
         self.thp_flags = prog["transparent_hugepage_flags"].value_()
         caps = prog["boot_cpu_data"].x86_capability
         word, bit = divmod(X86_FEATURE_OSPKE, 32)
@@ -191,14 +192,37 @@ def smaps_account(ctx: SmapsContext, mss: MemSizeStats, page: PageInfo,
                               mapcount < 2)
 
 
-def swp_swapcount(ctx: SmapsContext, swp_type: int, offset: int) -> int:
+def swp_swapcount(ctx: SmapsContext, swp_type: int, offset: int,
+                  walk: MmWalk, addr: int, val: int) -> int:
     """swp_swapcount(): the swap map count of an entry (no continuation
-    pages: COUNT_CONTINUED is reported as an error)."""
+    pages: COUNT_CONTINUED is reported as an error).
+
+    _swap_info_get() checks the entry first and prints "Bad swap file
+    entry" (no such swap device), "Unused swap file entry" or "Bad swap
+    offset entry" (beyond the device): the count is then 0.  DUMP: those
+    messages are problems reported on the walk."""
+    why = _swap_info_get(ctx, swp_type, offset)
+    if why:
+        walk.report_value("bad", "pte", addr, -1, val, f"{why} {val:#018x}")
+        return 0
     si = ctx.prog["swap_info"][swp_type]
     count = si.swap_map[offset].value_() & ~SWAP_HAS_CACHE
     if count & COUNT_CONTINUED:
         raise NotImplementedError("swap count continuation pages")
     return count
+
+
+def _swap_info_get(ctx: SmapsContext, swp_type: int, offset: int) -> str:
+    """_swap_info_get()'s checks (mm/swapfile.c): "" for a good entry, else
+    the kernel's message.  SWP_USED is 1 << 0 in both 6.1 and 6.12."""
+    if swp_type >= ctx.prog["nr_swapfiles"].value_():
+        return "Bad swap file entry"
+    si = ctx.prog["swap_info"][swp_type]
+    if not si.value_() or not si.flags.value_() & 1:
+        return "Unused swap file entry"
+    if offset >= si.max.value_():
+        return "Bad swap offset entry"
+    return ""
 
 
 # -- the walk -----------------------------------------------------------------
@@ -262,7 +286,7 @@ def smaps_pte_entry(val: int, addr: int, walk: MmWalk) -> None:
     young = dirty = False
     flag = False  # 6.1: migration, 6.12: present
     if arch.pte_present(val):
-        page = vm_normal_page(ctx.pages, arch, vma, val)
+        page = vm_normal_page(ctx.pages, arch, vma, val, walk, addr)
         young = arch.pte_young(val)
         dirty = arch.pte_dirty(val)
         flag = ctx.new
@@ -270,14 +294,15 @@ def smaps_pte_entry(val: int, addr: int, walk: MmWalk) -> None:
         swp_type, offset = arch.swp_type_offset(val)
         if swp_type < ctx.max_swapfiles:  # !non_swap_entry()
             mss.swap += PAGE_SIZE
-            mapcount = swp_swapcount(ctx, swp_type, offset)
+            mapcount = swp_swapcount(ctx, swp_type, offset, walk, addr, val)
             if mapcount >= 2:
                 mss.swap_pss += (PAGE_SIZE << PSS_SHIFT) // mapcount
             else:
                 mss.swap_pss += PAGE_SIZE << PSS_SHIFT
         elif is_pfn_swap_entry(ctx.max_swapfiles, swp_type):
             flag = not ctx.new and is_migration_entry(ctx.max_swapfiles, swp_type)
-            page = ctx.pages.page(offset)
+            page = entry_page(ctx.pages, swp_offset_pfn(arch, offset), walk, "pte",
+                              addr, val)
     else:
         if walk.ops.pte_hole:  # smaps_pte_hole_lookup()
             smaps_pte_hole(addr, addr + PAGE_SIZE, 0, walk)
@@ -303,15 +328,16 @@ def smaps_pmd_entry(pmd: int, addr: int, walk: MmWalk) -> None:
         # for the huge zero page
         if pfn == walk.target.huge_zero_pfn():
             return
-        page = ctx.pages.page(pfn)
+        page = entry_page(ctx.pages, pfn, walk, "pmd", addr, pmd)
         flag = ctx.new
     else:
         swp_type, offset = arch.swp_type_offset(pmd)
+        pfn = swp_offset_pfn(arch, offset)
         if ctx.new and is_pfn_swap_entry(ctx.max_swapfiles, swp_type):
-            page = ctx.pages.page(offset)
+            page = entry_page(ctx.pages, pfn, walk, "pmd", addr, pmd)
         elif not ctx.new and is_migration_entry(ctx.max_swapfiles, swp_type):
             flag = True
-            page = ctx.pages.page(offset)
+            page = entry_page(ctx.pages, pfn, walk, "pmd", addr, pmd)
     if page is None:
         return
     if PageAnon(ctx.pages, page):
@@ -326,10 +352,9 @@ def smaps_pmd_entry(pmd: int, addr: int, walk: MmWalk) -> None:
 
 def smaps_pte_range(pmd: Any, addr: int, end: int, walk: MmWalk) -> int:
     """smaps_pte_range()."""
-    arch = walk.arch
     val = pmd.val
     # pmd_trans_huge_lock(): huge, devmap or a migration entry
-    if pmd_trans_huge_lock(arch, val):
+    if pmd_trans_huge_lock(walk, pmd, addr):
         smaps_pmd_entry(val, addr, walk)
         return 0
     pte = pte_offset_map_lock(walk, pmd, addr)
@@ -354,12 +379,14 @@ def smaps_hugetlb_range(pte: Any, hmask: int, addr: int, end: int,
     page = None
     present = False
     if arch.pte_present(val):
-        page = ctx.pages.page(arch.leaf_pfn(pte.level, val))
+        page = entry_page(ctx.pages, arch.leaf_pfn(pte.level, val), walk,
+                          pte.level_name, addr, val)
         present = True
     elif arch.is_swap_pte(val):
         swp_type, offset = arch.swp_type_offset(val)
         if is_pfn_swap_entry(ctx.max_swapfiles, swp_type):
-            page = ctx.pages.page(offset)
+            page = entry_page(ctx.pages, swp_offset_pfn(arch, offset), walk,
+                              pte.level_name, addr, val)
     if page is None:
         return 0
     size = walk.target.hstate_vma(vma).huge_page_size()

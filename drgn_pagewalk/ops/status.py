@@ -11,8 +11,7 @@ from drgn.helpers.linux.percpu import percpu_counter_sum
 
 from ..drgn_target import get_target
 from ..walk import ACTION_CONTINUE, MmWalk, MmWalkOps, walk_page_range, walk_page_range_novma
-from .page import PageAnon, PageCache, PageHuge, PageInfo, vm_normal_page
-from .pagemap import max_swapfiles
+from .page import PageAnon, PageCache, PageHuge, PageInfo, entry_page, vm_normal_page
 
 MM_FILEPAGES, MM_ANONPAGES, MM_SWAPENTS, MM_SHMEMPAGES = 0, 1, 2, 3
 
@@ -70,7 +69,7 @@ class _Rss:
         target = get_target(prog)
         self.arch = target.arch
         self.pages = PageCache(prog, self.arch.kernel_version)
-        self.max_swapfiles = max_swapfiles(self.arch.kernel_version)
+        self.max_swapfiles = self.arch.max_swapfiles
         self.huge_zero = target.huge_zero_pfn()
         self.counts = {"anon": 0, "file": 0, "shmem": 0, "swap": 0}
 
@@ -89,8 +88,10 @@ def _rss_pmd_entry(pmd: Any, addr: int, next: int, walk: MmWalk) -> int:
     arch = walk.arch
     if arch.pmd_trans_huge(pmd.val):
         pfn = arch.pmd_pfn(pmd.val)
-        if pfn != rss.huge_zero:
-            rss.account(rss.pages.page(pfn), (next - addr) >> 12)
+        page = entry_page(rss.pages, pfn, walk, "pmd", addr, pmd.val) \
+            if pfn != rss.huge_zero else None
+        if page is not None:
+            rss.account(page, (next - addr) >> 12)
         walk.action = ACTION_CONTINUE
     return 0
 
@@ -100,7 +101,7 @@ def _rss_pte_entry(pte: Any, addr: int, next: int, walk: MmWalk) -> int:
     arch = walk.arch
     val = pte.val
     if arch.pte_present(val):
-        page = vm_normal_page(rss.pages, arch, walk.vma, val)
+        page = vm_normal_page(rss.pages, arch, walk.vma, val, walk, addr)
         if page is not None:
             rss.account(page, 1)
     elif arch.is_swap_pte(val):
@@ -140,9 +141,10 @@ def _table_pages(task: Any) -> int:
             count[0] += 1
         elif arch.pmd_trans_huge(val):
             pfn = arch.pmd_pfn(val)
-            page = pages.page(pfn)
+            page = entry_page(pages, pfn, walk, "pmd", addr, val)
             # hugetlb pmds deposit nothing; anon THPs and the huge zero page do
-            if pfn == huge_zero or (PageAnon(pages, page) and not PageHuge(pages, page)):
+            if pfn == huge_zero or (page is not None and PageAnon(pages, page)
+                                    and not PageHuge(pages, page)):
                 count[0] += 1  # the deposited table
         walk.action = ACTION_CONTINUE
         return 0

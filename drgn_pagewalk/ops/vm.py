@@ -43,9 +43,9 @@ from ..target import (
     VM_WRITE,
     Vma,
 )
-from ..walk import ACTION_CONTINUE, MmWalk, MmWalkOps, pte_offset_map, walk_page_range_vma
+from ..walk import ACTION_CONTINUE, MmWalk, MmWalkOps, pmd_clear_bad, pte_offset_map, walk_page_range_vma
 from .page import PageAnon, PageCache
-from .pagemap import is_migration_entry, max_swapfiles, swp_offset_pfn
+from .pagemap import is_migration_entry, swp_offset_pfn
 
 VM_FLAG_NAMES: List[Tuple[int, str]] = [
     (VM_READ, "READ"), (VM_WRITE, "WRITE"), (VM_EXEC, "EXEC"), (VM_SHARED, "SHARED"),
@@ -96,7 +96,7 @@ class VmPages:
         self.arch = arch
         self.pages = pages
         self.rows: List[Tuple[Any, ...]] = []
-        self.max_swapfiles = max_swapfiles(arch.kernel_version)
+        self.max_swapfiles = arch.max_swapfiles
         self.file: Optional[str] = None
         self.file_base = 0  # vm_pgoff * PAGE_SIZE - vm_start
         self.private_file = False
@@ -154,14 +154,21 @@ def vm_pmd_entry(pmd: Any, addr: int, next: int, walk: MmWalk) -> int:
     arch = walk.arch
     val = pmd.val
     walk.action = ACTION_CONTINUE
+    # swap first, as pmd_trans_huge_lock() tests: a swap pmd's offset bits
+    # may look like _PAGE_DEVMAP
+    if arch.is_swap_pmd(val):
+        if not arch.is_pmd_migration_entry(val):
+            # garbage, not a THP migration entry: cleared as pmd_bad()
+            pmd_clear_bad(walk, pmd, addr)
+            vp.none(addr, next, state="bad")
+            return 0
+        vp.swap(addr & ~((1 << arch.shifts[3]) - 1), val, 1 << arch.shifts[3])
+        return 0
     if arch.pmd_trans_huge(val) or arch.pmd_devmap(val):
         size = 1 << arch.shifts[3]
         base = addr & ~(size - 1)
         vp.present(base, arch.pmd_pfn(val), size,
                    "protnone" if arch.pte_protnone(val) else "present")
-        return 0
-    if arch.is_swap_pmd(val):
-        vp.swap(addr & ~((1 << arch.shifts[3]) - 1), val, 1 << arch.shifts[3])
         return 0
     pte = pte_offset_map(walk, pmd, addr)
     if pte is None:  # a bad pmd, reported by the walker

@@ -18,7 +18,7 @@ from ..drgn_target import DrgnTarget
 from ..target import Mm, TableReadError, WalkProblem
 from ..walk import MmWalk, MmWalkOps, walk_page_range_novma
 from .page import PageCache, page_summary
-from .pagemap import is_migration_entry, max_swapfiles, swp_offset_pfn
+from .pagemap import is_migration_entry, swp_offset_pfn
 
 
 @dataclass
@@ -193,7 +193,7 @@ def _swap(target: DrgnTarget, result: Vtop, val: int, size: int) -> None:
     """A swap or migration entry (pte_to_swp_entry())."""
     arch = target.arch
     swp_type, offset = arch.swp_type_offset(val)
-    nr_swap = max_swapfiles(arch.kernel_version)
+    nr_swap = arch.max_swapfiles
     result.page_size = size
     if is_migration_entry(nr_swap, swp_type):
         result.stop_reason = "migration entry"
