@@ -386,11 +386,58 @@ def cmd_ptdump(prog: Any, args: argparse.Namespace) -> List[Any]:
 
 
 class _WxFound(Exception):
-    """--checkwx found W+X mappings: print the result, exit with status 1."""
+    """A check found what it looks for (--checkwx: W+X mappings; ptcheck:
+    damage): print the result, then exit with status 1 and ``message``."""
 
-    def __init__(self, result: Any) -> None:
-        super().__init__("W+X mappings found")
+    def __init__(self, result: Any, message: str = "W+X mappings found") -> None:
+        super().__init__(message)
         self.result = result
+        self.message = message
+
+
+# -- ptcheck ------------------------------------------------------------------
+
+PTCHECK_COLUMNS = ["pid", "level", "start", "end", "entry_phys", "value", "what"]
+
+
+def cmd_ptcheck(prog: Any, args: argparse.Namespace) -> List[Any]:
+    """Damaged page tables: the kernel's own tests on every entry of a
+    process (or all, or init_mm), table pages, the kernel pgd half, the
+    rss counters.  Exit status 1 when anything is found."""
+    from .commands import selected_tasks
+    from .ops.ptcheck import damage_record, ptcheck_kernel, ptcheck_task
+
+    PagewalkError, UsageError = _errors()
+    if args.kernel and (args.task is not None or args.all):
+        raise UsageError("give a PID, --all or --kernel")
+    found: List[Tuple[Optional[int], Any]] = []
+    if args.kernel:
+        found = [(None, d) for d in ptcheck_kernel(prog)]
+        checked = "init_mm"
+    else:
+        tasks = selected_tasks(prog, args)
+        for task in tasks:
+            pid = task.pid.value_()
+            found.extend((pid, d) for d in ptcheck_task(task))
+        checked = f"{len(tasks)} process(es)"
+    from .drgn_target import get_target
+
+    get_target(prog).take_problems()  # they are this command's output
+    summary = f"{len(found)} problem(s) found in {checked}" if found else \
+        f"no damage found in {checked}"
+    if args.format == "proc":
+        result: Any = "".join(d.line("kernel" if pid is None else f"PID {pid}") + "\n"
+                              for pid, d in found) + summary + "\n"
+    else:
+        result = Report("page-table check", PTCHECK_COLUMNS)
+        for pid, d in found:
+            r = damage_record(d, pid)
+            result.rows.append([r[c] for c in PTCHECK_COLUMNS])
+        result.notes.append(summary)
+        result.meta = {"damage": [damage_record(d, pid) for pid, d in found]}
+    if found:
+        raise _WxFound(result, summary)
+    return [result]
 
 
 def add_page_subcommands(sub: Any, task_cmd: Any, add_format_option: Any) -> None:
@@ -439,7 +486,10 @@ def add_page_subcommands(sub: Any, task_cmd: Any, add_format_option: Any) -> Non
     p.add_argument("--checkwx", action="store_true",
                    help="check for writable and executable mappings")
     add_format_option(p, sub=True)
+    p = task_cmd("ptcheck", "damaged page tables: entries, table pages, rss counters")
+    p.add_argument("--kernel", "-k", action="store_true",
+                   help="check init_mm's (the kernel's) page tables")
 
 
 PAGE_COMMANDS = {"vtop": cmd_vtop, "vm": cmd_vm, "rmap": cmd_rmap, "walk": cmd_walk,
-                 "ptdump": cmd_ptdump}
+                 "ptdump": cmd_ptdump, "ptcheck": cmd_ptcheck}
