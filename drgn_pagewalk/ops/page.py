@@ -203,6 +203,34 @@ def folio_precise_page_mapcount(pc: PageCache, head: PageInfo,
     return mapcount
 
 
+def subpage_mapcounts(pc: PageCache, head: PageInfo, page: PageInfo,
+                      nr: int) -> Dict[int, int]:
+    """{mapcount: how many pages} over the ``nr`` pages of a folio from
+    ``page``: page_mapcount() (6.1) or folio_precise_page_mapcount() (6.12)
+    of each, from one read of their struct pages, with no per-page objects.
+
+    Each is the page's own _mapcount + 1 plus what the folio adds (the same
+    for every page: see the two functions above), so the raw _mapcount
+    fields are read as one strided array and counted."""
+    data = pc.prog.read(pc.address(page.pfn), pc.size * nr)
+    step = pc.size // 4
+    raws = memoryview(data).cast("i")[pc.off["_mapcount"] // 4::step]
+    counts: Dict[int, int] = {}
+    for raw in raws:
+        counts[raw] = counts.get(raw, 0) + 1
+    out: Dict[int, int] = {}
+    for raw, n in counts.items():
+        # the folio's share, computed as for a tail page of it (nr > 1:
+        # a large folio) with this _mapcount
+        sub = PageInfo(head.pfn + 1, 0, head.pfn, 0, raw, 0)
+        if pc.new:
+            m = folio_precise_page_mapcount(pc, head, sub)
+        else:
+            m = page_mapcount(pc, sub)
+        out[m] = out.get(m, 0) + n
+    return out
+
+
 def folio_mapcount(pc: PageCache, head: PageInfo) -> int:
     """folio_mapcount() (6.12)."""
     if not folio_test_large(pc, head):

@@ -43,6 +43,7 @@ from .page import (
     folio_precise_page_mapcount,
     hugetlb_pmd_shared,
     page_mapcount,
+    subpage_mapcounts,
     vm_normal_page,
 )
 from .pagemap import is_migration_entry, is_pfn_swap_entry, swp_offset_pfn
@@ -179,16 +180,21 @@ def smaps_account(ctx: SmapsContext, mss: MemSizeStats, page: PageInfo,
         smaps_page_accumulate(ctx, mss, page, size, size << PSS_SHIFT, dirty,
                               locked, True)
         return
-    subpages = pc.read(page.pfn, nr) if nr > 1 else [page]
-    for sub in subpages:
-        if ctx.new:
-            mapcount = folio_precise_page_mapcount(pc, head, sub)
-        else:
-            mapcount = page_mapcount(pc, sub)
+    if nr == 1:
+        mapcount = folio_precise_page_mapcount(pc, head, page) if ctx.new \
+            else page_mapcount(pc, page)
+        mapcounts = {mapcount: 1}
+    else:
+        # for (i = 0; i < nr; i++, page++): every page of the folio differs
+        # only in its own _mapcount, and smaps_page_accumulate() only adds,
+        # so pages with the same mapcount are accumulated at once: the
+        # same sums as page by page.
+        mapcounts = subpage_mapcounts(pc, head, page, nr)
+    for mapcount, n in mapcounts.items():
         pss = PAGE_SIZE << PSS_SHIFT
         if mapcount >= 2:
             pss //= mapcount
-        smaps_page_accumulate(ctx, mss, sub, PAGE_SIZE, pss, dirty, locked,
+        smaps_page_accumulate(ctx, mss, page, PAGE_SIZE * n, pss * n, dirty, locked,
                               mapcount < 2)
 
 
