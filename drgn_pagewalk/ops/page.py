@@ -9,8 +9,9 @@ below mirrors the kernel helper of the same name.
 
 from __future__ import annotations
 
+import operator
 import struct
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from drgn import FaultError, offsetof
 
@@ -33,6 +34,10 @@ class PageInfo:
         #: the raw 32-bit _mapcount (page_type in 6.12), as a signed int
         self.mapcount = mapcount
         self.refcount = refcount
+
+
+#: struct pages kept per command before the cache starts over (~25 MiB).
+PAGE_CACHE_MAX = 1 << 17
 
 
 class PageCache:
@@ -61,32 +66,62 @@ class PageCache:
         self._pages: Dict[int, PageInfo] = {}
         self._bits: Dict[str, int] = {}
         self._head_extra: Dict[int, bytes] = {}
+        # One struct.Struct for the fields read, at their offsets: a struct
+        # page decodes in one call, a run of them with iter_unpack().
+        fields = sorted((self.off[f], f) for f in self.off)
+        fmt, at = "<", 0
+        for offset, name in fields:
+            fmt += "x" * (offset - at) + ("i" if name.startswith("_") else "Q")
+            at = offset + (4 if name.startswith("_") else 8)
+        fmt += "x" * (self.size - at)
+        self._struct = struct.Struct(fmt)
+        order = [name for _, name in fields]
+        self._pick = operator.itemgetter(*(order.index(f) for f in (
+            "flags", "compound_head", "mapping", "_mapcount", "_refcount")))
+        self._masks: Dict[str, int] = {}
 
     def address(self, pfn: int) -> int:
         """pfn_to_page() with SPARSEMEM_VMEMMAP."""
         return self.vmemmap + pfn * self.size
 
-    def _decode(self, pfn: int, data: bytes, base: int) -> PageInfo:
-        off = self.off
-        flags, = struct.unpack_from("<Q", data, base + off["flags"])
-        head, = struct.unpack_from("<Q", data, base + off["compound_head"])
-        mapping, = struct.unpack_from("<Q", data, base + off["mapping"])
-        mapcount, = struct.unpack_from("<i", data, base + off["_mapcount"])
-        refcount, = struct.unpack_from("<i", data, base + off["_refcount"])
+    def _info(self, pfn: int, values: Tuple[int, ...]) -> PageInfo:
+        flags, head, mapping, mapcount, refcount = self._pick(values)
         head_pfn = (head - 1 - self.vmemmap) // self.size if head & 1 else pfn
         return PageInfo(pfn, flags, head_pfn, mapping, mapcount, refcount)
+
+    def _decode(self, pfn: int, data: bytes, base: int) -> PageInfo:
+        return self._info(pfn, self._struct.unpack_from(data, base))
 
     def read(self, pfn: int, nr: int = 1) -> List[PageInfo]:
         """The struct pages of [pfn, pfn + nr), in one read."""
         data = self.prog.read(self.address(pfn), self.size * nr)
+        if len(self._pages) > PAGE_CACHE_MAX:
+            self._pages.clear()  # bounded memory: what is needed is read again
+        pages = self._pages
         out = []
-        for i in range(nr):
-            info = self._pages.get(pfn + i)
+        for i, values in enumerate(self._struct.iter_unpack(data)):
+            info = pages.get(pfn + i)
             if info is None:
-                info = self._decode(pfn + i, data, i * self.size)
-                self._pages[pfn + i] = info
+                info = pages[pfn + i] = self._info(pfn + i, values)
             out.append(info)
         return out
+
+    def prefetch(self, pfns: List[int]) -> None:
+        """Read the struct pages of ``pfns`` (a PTE table's worth) in runs of
+        consecutive PFNs, one read per run.  PFNs without a readable struct
+        page are left for page()/entry_page() to report."""
+        pfns = sorted(set(p for p in pfns if p <= self.highest_memmap_pfn
+                          and p not in self._pages))
+        i = 0
+        while i < len(pfns):
+            j = i + 1
+            while j < len(pfns) and pfns[j] == pfns[j - 1] + 1:
+                j += 1
+            try:
+                self.read(pfns[i], j - i)
+            except FaultError:
+                pass
+            i = j
 
     def page(self, pfn: int) -> PageInfo:
         info = self._pages.get(pfn)
@@ -107,7 +142,10 @@ class PageCache:
 
     def test(self, page: PageInfo, name: str) -> bool:
         """test_bit(PG_name, &page->flags)."""
-        return bool(page.flags >> self.bit(name) & 1)
+        mask = self._masks.get(name)
+        if mask is None:
+            mask = self._masks[name] = 1 << self.bit(name)
+        return bool(page.flags & mask)
 
     def _extra(self, head: PageInfo) -> bytes:
         """The head page and its first tail page (where a folio's order and
