@@ -37,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
         "pagemap, vtop and more, as the kernel would have printed them.")
     target = parser.add_mutually_exclusive_group()
     target.add_argument("-c", "--core", metavar="VMCORE",
-                        help="the crash dump (ELF or kdump-compressed)")
+                        help="the crash dump (ELF or kdump-compressed; a QEMU "
+                        "x86-64 ELF dump may lack VMCOREINFO)")
     target.add_argument("--qmp", metavar="SOCKET",
                         help="a live QEMU guest's QMP socket (QEMU run with "
                         "-qmp unix:SOCKET,server=on,wait=off and -device vmcoreinfo)")
@@ -97,7 +98,10 @@ def open_program(core: str, symbols: Sequence[str]):  # type: ignore[no-untyped-
     """A drgn Program for a vmcore and its vmlinux, or a one-line error.
 
     QEMU's kdump-compressed dumps carry no architecture name; drgn then needs
-    the platform given explicitly, so we retry as x86-64.
+    the platform given explicitly, so we retry as x86-64.  QEMU's x86-64 ELF
+    dumps without VMCOREINFO, which drgn refuses, are opened by
+    noinfo.open_noinfo_dump(); what it found is one line in
+    prog.cache["drgn_pagewalk_note"], which main() prints as a note.
     """
     import logging
 
@@ -114,6 +118,14 @@ def open_program(core: str, symbols: Sequence[str]):  # type: ignore[no-untyped-
     try:
         prog.set_core_dump(core)
     except Exception as e:  # drgn raises plain Exception for libkdumpfile errors
+        if "unrecognized QEMU memory dump" in str(e):
+            # No VMCOREINFO (no -device vmcoreinfo or no qemu_fw_cfg in the
+            # guest): found from QEMU's CPU state instead.
+            from .noinfo import open_noinfo_dump
+
+            prog = open_noinfo_dump(core, symbols)
+            _check_release(prog, core)
+            return prog
         if "ARCH_NAME" not in str(e):
             raise PagewalkError(f"cannot open vmcore {core}: {one_line(e)}") from None
         prog = drgn.Program(_x86_64_platform())
@@ -121,6 +133,9 @@ def open_program(core: str, symbols: Sequence[str]):  # type: ignore[no-untyped-
             prog.set_core_dump(core)
         except Exception as e2:
             raise PagewalkError(f"cannot open vmcore {core}: {one_line(e2)}") from None
+    if not prog.flags & drgn.ProgramFlags.IS_LINUX_KERNEL:
+        raise PagewalkError(f"cannot open vmcore {core}: not a Linux kernel's dump "
+                            "(no VMCOREINFO and no QEMU CPU state; a process's core?)")
     try:
         if symbols:
             prog.load_debug_info(list(symbols))
@@ -309,6 +324,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             raise UsageError("--no-stop goes with --qmp")
         if args.core:
             held["prog"] = open_program(args.core, args.symbols)
+            note = held["prog"].cache.get("drgn_pagewalk_note")
+            if note:
+                print(f"{NAME}: note: {note}", file=sys.stderr)
         elif args.qmp:
             guest = QmpGuest(args.qmp, stop=not args.no_stop)
             held["prog"] = guest.open(args.symbols)

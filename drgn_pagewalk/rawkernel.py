@@ -20,7 +20,8 @@ from __future__ import annotations
 import mmap
 import re
 import struct
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from .arch.x86_64 import _PAGE_PRESENT, _PAGE_PSE, START_KERNEL_MAP
 from .commands import PagewalkError, one_line
@@ -33,6 +34,7 @@ PUD_SIZE = 1 << 30
 X86_CR0_PG = 1 << 31
 X86_CR4_PAE = 1 << 5
 X86_CR4_LA57 = 1 << 12
+SECTION_SIZE_BITS = 27  # x86-64's memory section: 128 MiB
 _ADDR_MASK = 0x000FFFFFFFFFF000  # bits 12-51: the frame of a table or page
 _BANNER_RE = re.compile(rb"Linux version (\d[^\s\x00]*) \(")
 
@@ -218,39 +220,166 @@ def _pgd_candidates(cr3: int) -> List[int]:
 
 # -- putting it together -------------------------------------------------------
 
-def find_kernel(read_phys: ReadPhys, cr3: int, cr4: int, vmlinux: str,
-                cr0: Optional[int] = None) -> Tuple[bytes, str]:
-    """(VMCOREINFO for drgn's set_linux_kernel_custom(), one-line description)
-    of the kernel the guest runs, which must be the kernel of ``vmlinux``.
+def translate(read_phys: ReadPhys, pgd: int, levels: int, virt: int) -> Optional[int]:
+    """The physical address of a virtual one through the page tables at pgd
+    (as the MMU walks them: 1 GiB and 2 MiB leaves), None if not mapped."""
+    table = pgd
+    shifts = (48, 39, 30, 21, 12)[5 - levels:]
+    for shift in shifts:
+        entry, = struct.unpack("<Q", _read(read_phys, table + ((virt >> shift) & 511) * 8, 8))
+        if not entry & _PAGE_PRESENT:
+            return None
+        if shift == 12 or (shift in (21, 30) and entry & _PAGE_PSE):
+            size = 1 << shift
+            return (entry & _ADDR_MASK & ~(size - 1)) | (virt & (size - 1))
+        table = entry & _ADDR_MASK
+    return None
+
+
+def _read_virt(read_phys: ReadPhys, pgd: int, levels: int, virt: int,
+               size: int) -> Optional[bytes]:
+    """size bytes at a virtual address, page by page; None if any is unmapped."""
+    out = b""
+    while size > 0:
+        phys = translate(read_phys, pgd, levels, virt)
+        if phys is None:
+            return None
+        n = min(size, PAGE_SIZE - (virt & (PAGE_SIZE - 1)))
+        out += _read(read_phys, phys, n)
+        virt += n
+        size -= n
+    return out
+
+
+def idt_gate_target(read_phys: ReadPhys, pgd: int, levels: int,
+                    idt_base: int, vector: int = 0) -> Optional[int]:
+    """Where IDT gate ``vector`` points (a present 64-bit interrupt or trap
+    gate, read through the page tables), None if it is not one."""
+    gate = _read_virt(read_phys, pgd, levels, idt_base + 16 * vector, 16)
+    if gate is None:
+        return None
+    low, _sel, _ist, type_attr, mid, high = struct.unpack_from("<HHBBHI", gate)
+    if not type_attr & 0x80 or type_attr & 0x0E != 0x0E:  # P, type 0xE/0xF
+        return None
+    return low | mid << 16 | high << 32
+
+
+@dataclass(frozen=True)
+class FoundKernel:
+    """The kernel find_kernel() found in guest memory."""
+
+    vmcoreinfo: bytes     # for drgn's set_linux_kernel_custom()
+    description: str      # one line
+    release: str
+    levels: int
+    kaslr_offset: int     # KERNELOFFSET
+    phys_base: int        # NUMBER(phys_base)
+    method: str           # how the offset was found, for a one-line note
+
+
+class _Link:
+    """The link-time facts of a vmlinux that locate_kernel() uses."""
+
+    def __init__(self, vmlinux: str) -> None:
+        syms = VmlinuxSymbols(vmlinux)
+        try:
+            found = syms.lookup(["_text", "_stext", "linux_banner", "init_top_pgt",
+                                 "swapper_pg_dir", "asm_exc_divide_error",
+                                 "mem_section", "page_ext_init", "page_ext_size"])
+            for name in ("_text", "linux_banner"):
+                if name not in found:
+                    raise RawKernelError(f"vmlinux has no symbol {name}: is {vmlinux} "
+                                         "a Linux kernel's vmlinux?")
+            pgt = found.get("init_top_pgt") or found.get("swapper_pg_dir")
+            if pgt is None:
+                raise RawKernelError(f"vmlinux has no init_top_pgt: not an x86-64 "
+                                     f"kernel? ({vmlinux})")
+            self.pgt = pgt[0]
+            self.text = found["_text"][0]
+            self.stext = found.get("_stext", found["_text"])[0]
+            self.divide_error = found.get("asm_exc_divide_error", (None, 0))[0]
+            self.sparsemem = "mem_section" in found
+            # sizeof(struct mem_section): section_mem_map and usage, plus
+            # page_ext and a pad with CONFIG_PAGE_EXTENSION.
+            self.sizeof_mem_section = 32 if ("page_ext_init" in found or
+                                             "page_ext_size" in found) else 16
+            self.banner_addr, banner_size = found["linux_banner"]
+            banner = syms.read(self.banner_addr, banner_size or 256)
+            if banner_size == 0:
+                banner = banner.split(b"\0")[0] + b"\0"
+            self.banner = banner
+        finally:
+            syms.close()
+        self.release = vmlinux_release(self.banner)
+
+
+def _found(link: _Link, levels: int, offset: int, text_phys: int,
+           method: str) -> FoundKernel:
+    text_virt = link.text + offset
+    # __pa_symbol(x) = x - __START_KERNEL_map + phys_base
+    phys_base = text_phys - (text_virt - START_KERNEL_MAP)
+    info = (f"OSRELEASE={link.release}\n"
+            f"PAGESIZE={PAGE_SIZE}\n"
+            f"KERNELOFFSET={offset & (1 << 64) - 1:x}\n"
+            f"SYMBOL(_stext)={link.stext + offset & (1 << 64) - 1:x}\n"
+            f"SYMBOL(swapper_pg_dir)={link.pgt + offset & (1 << 64) - 1:x}\n"
+            f"SYMBOL(init_top_pgt)={link.pgt + offset & (1 << 64) - 1:x}\n"
+            f"NUMBER(phys_base)={phys_base}\n"
+            f"NUMBER(pgtable_l5_enabled)={1 if levels == 5 else 0}\n")
+    if link.sparsemem:
+        # arch/x86/include/asm/sparsemem.h; NR_SECTION_ROOTS of SPARSEMEM_EXTREME
+        max_physmem_bits = 52 if levels == 5 else 46
+        roots = (1 << max_physmem_bits - SECTION_SIZE_BITS) // (
+            PAGE_SIZE // link.sizeof_mem_section)
+        info += (f"LENGTH(mem_section)={roots}\n"
+                 f"NUMBER(SECTION_SIZE_BITS)={SECTION_SIZE_BITS}\n"
+                 f"NUMBER(MAX_PHYSMEM_BITS)={max_physmem_bits}\n")
+    desc = (f"Linux {link.release}, {levels}-level paging, KASLR offset {offset:#x}, "
+            f"_text at {text_virt:#x} (physical {text_phys:#x})")
+    return FoundKernel(info.encode(), desc, link.release, levels, offset, phys_base,
+                       method)
+
+
+def locate_kernel(read_phys: ReadPhys, cr3: int, cr4: int, vmlinux: str,
+                  cr0: Optional[int] = None, idt_base: Optional[int] = None,
+                  subject: str = "the guest") -> FoundKernel:
+    """The kernel the CPU runs, which must be the kernel of ``vmlinux``.
 
     read_phys(address, size) -> bytes reads guest physical memory; cr0 is
-    optional (only to say "paging is off" rather than "no kernel")."""
+    optional (only to say "paging is off" rather than "no kernel").  With
+    the IDT base (a QEMU dump's CPU state), gate 0 gives the KASLR offset
+    (it points at asm_exc_divide_error); otherwise, or if that fails, the
+    kernel image mapping at __START_KERNEL_map does (its first page is
+    _text).  Either way the guest's linux_banner must equal vmlinux's, byte
+    for byte.  ``subject`` names the guest in errors ("the dump")."""
+    live = subject == "the guest"
+    cpu = "the guest CPU" if live else f"the CPU in {subject}"
     if cr0 is not None and not cr0 & X86_CR0_PG:
-        raise RawKernelError("the guest CPU has paging off: it is not running "
-                             "a Linux kernel (yet)")
+        raise RawKernelError(f"{cpu} has paging off: it is not running a Linux "
+                             "kernel (yet)")
     if not cr4 & X86_CR4_PAE:
-        raise RawKernelError(f"the guest CPU is not in 4- or 5-level paging "
+        raise RawKernelError(f"{cpu} is not in 4- or 5-level paging "
                              f"(CR4={cr4:#x}): not an x86-64 Linux kernel")
     levels = 5 if cr4 & X86_CR4_LA57 else 4
-    syms = VmlinuxSymbols(vmlinux)
-    try:
-        found = syms.lookup(["_text", "linux_banner", "init_top_pgt", "swapper_pg_dir"])
-        for name in ("_text", "linux_banner"):
-            if name not in found:
-                raise RawKernelError(f"vmlinux has no symbol {name}: is {vmlinux} "
-                                     "a Linux kernel's vmlinux?")
-        pgt = found.get("init_top_pgt") or found.get("swapper_pg_dir")
-        if pgt is None:
-            raise RawKernelError(f"vmlinux has no init_top_pgt: not an x86-64 "
-                                 f"kernel? ({vmlinux})")
-        text_link = found["_text"][0]
-        banner_link, banner_size = found["linux_banner"]
-        banner = syms.read(banner_link, banner_size or 256)
-        if banner_size == 0:
-            banner = banner.split(b"\0")[0] + b"\0"
-    finally:
-        syms.close()
-    release = vmlinux_release(banner)
+    link = _Link(vmlinux)
+
+    def banner_matches(pgd: int, offset: int) -> bool:
+        return _read_virt(read_phys, pgd, levels, link.banner_addr + offset,
+                          len(link.banner)) == link.banner
+
+    if idt_base is not None and link.divide_error is not None:
+        for pgd in _pgd_candidates(cr3):
+            try:
+                handler = idt_gate_target(read_phys, pgd, levels, idt_base)
+                if handler is None:
+                    continue
+                offset = handler - link.divide_error
+                text_phys = translate(read_phys, pgd, levels, link.text + offset)
+                if text_phys is not None and banner_matches(pgd, offset):
+                    return _found(link, levels, offset, text_phys,
+                                  "the IDT (QEMU CPU state)")
+            except RawKernelError:  # tables pointing outside memory: try on
+                continue
 
     first_maps: Optional[List[Tuple[int, int, int]]] = None
     for pgd in _pgd_candidates(cr3):
@@ -260,36 +389,34 @@ def find_kernel(read_phys: ReadPhys, cr3: int, cr4: int, vmlinux: str,
         if first_maps is None:
             first_maps = maps
         text_virt, text_phys, _ = maps[0]
-        offset = text_virt - text_link
-        # __pa_symbol(x) = x - __START_KERNEL_map + phys_base
-        phys_base = text_phys - (text_virt - START_KERNEL_MAP)
-        banner_phys = _virt_to_phys(maps, banner_link + offset)
-        if banner_phys is None:
-            continue
-        if _read(read_phys, banner_phys, len(banner)) != banner:
-            continue
-        info = (f"OSRELEASE={release}\n"
-                f"PAGESIZE={PAGE_SIZE}\n"
-                f"KERNELOFFSET={offset & (1 << 64) - 1:x}\n"
-                f"SYMBOL(swapper_pg_dir)={pgt[0] + offset:x}\n"
-                f"NUMBER(phys_base)={phys_base}\n"
-                f"NUMBER(pgtable_l5_enabled)={1 if levels == 5 else 0}\n").encode()
-        desc = (f"Linux {release}, {levels}-level paging, KASLR offset {offset:#x}, "
-                f"_text at {text_virt:#x} (physical {text_phys:#x})")
-        return info, desc
+        offset = text_virt - link.text
+        if banner_matches(pgd, offset):
+            return _found(link, levels, offset, text_phys,
+                          f"the kernel image mapping at {START_KERNEL_MAP:#x}")
 
+    release = link.release
     if first_maps is None:
-        raise RawKernelError(f"the guest is not running a Linux kernel: nothing is "
-                             f"mapped at {START_KERNEL_MAP:#x} (CR3={cr3:#x})")
+        raise RawKernelError(f"{subject} is not {'running' if live else 'of'} a Linux "
+                             f"kernel: nothing is mapped at {START_KERNEL_MAP:#x} "
+                             f"(CR3={cr3:#x})")
+    runs = "runs" if live else "is of"
     guest = _guest_release(read_phys, first_maps)
     if guest is None:
-        raise RawKernelError(f"vmlinux is for {release} but the guest does not run it "
+        raise RawKernelError(f"vmlinux is for {release} but {subject} does not run it "
                              "(no matching linux_banner; no Linux banner found in "
-                             "the guest's kernel image)")
-    raise RawKernelError(f"vmlinux is for {release} but the guest runs {guest}"
+                             f"the kernel image of {subject})")
+    raise RawKernelError(f"vmlinux is for {release} but {subject} {runs} {guest}"
                          if guest != release else
-                         f"vmlinux is for {release} but the guest runs another "
+                         f"vmlinux is for {release} but {subject} {runs} another "
                          f"build of {guest} (linux_banner differs)")
+
+
+def find_kernel(read_phys: ReadPhys, cr3: int, cr4: int, vmlinux: str,
+                cr0: Optional[int] = None) -> Tuple[bytes, str]:
+    """(VMCOREINFO for drgn's set_linux_kernel_custom(), one-line description)
+    of the kernel the guest runs: see locate_kernel()."""
+    found = locate_kernel(read_phys, cr3, cr4, vmlinux, cr0=cr0)
+    return found.vmcoreinfo, found.description
 
 
 def x86_64_platform() -> Any:
@@ -308,32 +435,46 @@ def program_from_memory(read_phys: ReadPhys, mem_size: int, cr3: int, cr4: int,
     read_phys may raise drgn.FaultError for addresses it cannot read (holes
     in the physical address space): drgn passes it on to the reader.
     find_kernel()'s description is kept in prog.cache["drgn_pagewalk_rawkernel"]."""
-    import logging
-
-    import drgn
-
-    info, description = find_kernel(read_phys, cr3, cr4, vmlinux, cr0=cr0)
+    found = locate_kernel(read_phys, cr3, cr4, vmlinux, cr0=cr0)
 
     def read_fn(address: int, count: int, offset: int, physical: bool) -> bytes:
         return read_phys(address, count)
 
+    return program_for_kernel(found, [(0, mem_size, read_fn)], [vmlinux], is_live,
+                              "the guest's memory")
+
+
+Segment = Tuple[int, int, Callable[[int, int, int, bool], bytes]]
+
+
+def program_for_kernel(found: FoundKernel, segments: Iterable[Segment],
+                       symbols: Sequence[str], is_live: bool,
+                       subject: str = "the guest's memory") -> Any:
+    """A drgn Program over physical memory segments (start, size, drgn
+    read_fn), with the VMCOREINFO of ``found`` and the debug info of
+    ``symbols`` (the first is the vmlinux)."""
+    import logging
+
+    import drgn
+
     logging.getLogger("drgn").setLevel(logging.CRITICAL)
     prog = drgn.Program(x86_64_platform())
-    prog.add_memory_segment(0, mem_size, read_fn, physical=True)
-    prog.set_linux_kernel_custom(info, is_live)
+    for start, size, read_fn in segments:
+        prog.add_memory_segment(start, size, read_fn, physical=True)
+    prog.set_linux_kernel_custom(found.vmcoreinfo, is_live)
     try:
-        prog.load_debug_info([vmlinux])
+        prog.load_debug_info(list(symbols))
     except drgn.MissingDebugInfoError as e:
-        raise RawKernelError(f"no usable debug info in {vmlinux}: {one_line(e)}") \
+        raise RawKernelError(f"no usable debug info in {symbols[0]}: {one_line(e)}") \
             from None
     except (ValueError, OSError) as e:
         raise RawKernelError(f"cannot load debug info: {one_line(e)}") from None
     try:
         prog["init_task"].comm.string_()
     except (LookupError, drgn.FaultError) as e:
-        raise RawKernelError(f"vmlinux {vmlinux} does not work on the guest's memory: "
+        raise RawKernelError(f"vmlinux {symbols[0]} does not work on {subject}: "
                              f"{one_line(e)}") from None
-    prog.cache["drgn_pagewalk_rawkernel"] = description
+    prog.cache["drgn_pagewalk_rawkernel"] = found.description
     return prog
 
 
@@ -349,5 +490,6 @@ def system_ram(prog: Any) -> List[Tuple[int, int]]:
     return out
 
 
-__all__ = ["RawKernelError", "find_kernel", "program_from_memory", "system_ram",
+__all__ = ["RawKernelError", "FoundKernel", "find_kernel", "locate_kernel",
+           "program_for_kernel", "program_from_memory", "system_ram", "translate",
            "VmlinuxSymbols"]

@@ -17,14 +17,16 @@ import gzip
 import hashlib
 import json
 import os
+import re
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 HERE = Path(__file__).resolve().parent
 BOOT_TIMEOUT = 300  # seconds from QEMU start to LAB-READY
@@ -45,19 +47,27 @@ def manifest() -> Dict[str, Any]:
 
 
 def recipe_hash() -> str:
-    """The recipe a lab was built from: guest sources and package versions."""
+    """The recipe a lab was built from: guest sources and package versions.
+
+    A lab's "noinfo" twin is made from its dump after the boot, so naming
+    one in manifest.json does not change the recipe of the boot."""
     h = hashlib.sha256()
     for name in SOURCES:
-        h.update((HERE / name).read_bytes())
+        data = (HERE / name).read_bytes()
+        if name == "manifest.json":
+            data = re.sub(rb',\s*"noinfo":\s*"[^"]*"', b"", data)
+        h.update(data)
     return h.hexdigest()[:16]
+
+
+TWINS = ("kdump", "noinfo")  # manifest keys of the dumps made from a lab's boot
 
 
 def lab_names() -> List[str]:
     names = []
     for name, lab in manifest()["labs"].items():
         names.append(name)
-        if lab.get("kdump"):
-            names.append(lab["kdump"])
+        names.extend(lab[t] for t in TWINS if lab.get(t))
     return names
 
 
@@ -278,6 +288,99 @@ def _dig_holes(path: Path) -> None:
     subprocess.run(["fallocate", "--dig-holes", str(path)], capture_output=True)
 
 
+def _notes(data: bytes) -> List[Tuple[str, int, int]]:
+    """(name, start, end) of each ELF note in a PT_NOTE segment's bytes."""
+    out = []
+    pos = 0
+    while pos + 12 <= len(data):
+        namesz, descsz, _type = struct.unpack_from("<III", data, pos)
+        name = data[pos + 12:pos + 12 + namesz].rstrip(b"\0").decode(errors="replace")
+        end = pos + 12 + (namesz + 3 & ~3) + (descsz + 3 & ~3)
+        if end > len(data):
+            raise LabError("ELF note runs past its PT_NOTE segment")
+        out.append((name, pos, end))
+        pos = end
+    return out
+
+
+def strip_vmcoreinfo(src: Path, dst: Path) -> int:
+    """Write ``dst``: the ELF dump ``src`` without its VMCOREINFO note, laid
+    out as QEMU writes a dump when the guest gives it none (no ``-device
+    vmcoreinfo`` or no qemu_fw_cfg): the PT_NOTE segment shorter by that note
+    and everything after it moved up, program and section header offsets
+    following.  Only src's data extents are copied (the result is sparse).
+    Returns the number of bytes removed."""
+    with open(src, "rb") as f:
+        ehdr = bytearray(f.read(64))
+        if ehdr[:4] != b"\x7fELF" or ehdr[4] != 2 or ehdr[5] != 1:
+            raise LabError(f"{src}: not a 64-bit little-endian ELF file")
+        e_phoff, e_shoff = struct.unpack_from("<QQ", ehdr, 32)
+        e_phentsize, e_phnum, e_shentsize, e_shnum = struct.unpack_from("<HHHH", ehdr, 54)
+        f.seek(e_phoff)
+        phdrs = bytearray(f.read(e_phentsize * e_phnum))
+        f.seek(e_shoff)
+        shdrs = bytearray(f.read(e_shentsize * e_shnum))
+        pt_notes = [i for i in range(e_phnum)
+                    if struct.unpack_from("<I", phdrs, i * e_phentsize)[0] == 4]
+        if len(pt_notes) != 1:
+            raise LabError(f"{src}: {len(pt_notes)} PT_NOTE segments, expected one")
+        note_ph = pt_notes[0] * e_phentsize
+        note_off, = struct.unpack_from("<Q", phdrs, note_ph + 8)
+        note_size, = struct.unpack_from("<Q", phdrs, note_ph + 32)
+        f.seek(note_off)
+        notes = f.read(note_size)
+        size = os.fstat(f.fileno()).st_size
+    kept = b"".join(notes[a:b] for name, a, b in _notes(notes) if name != "VMCOREINFO")
+    delta = len(notes) - len(kept)
+    if not delta:
+        raise LabError(f"{src}: no VMCOREINFO note to remove")
+    old_end = note_off + note_size
+    if e_phoff + len(phdrs) > note_off:
+        raise LabError(f"{src}: program headers after the notes")
+    for i in range(e_phnum):  # PT_LOADs (and anything else after the notes) move up
+        o = i * e_phentsize
+        p_offset, = struct.unpack_from("<Q", phdrs, o + 8)
+        if p_offset >= old_end:
+            struct.pack_into("<Q", phdrs, o + 8, p_offset - delta)
+    struct.pack_into("<QQ", phdrs, note_ph + 32, len(kept), len(kept))
+    for i in range(e_shnum):
+        o = i * e_shentsize
+        sh_offset, = struct.unpack_from("<Q", shdrs, o + 24)
+        if sh_offset >= old_end:
+            struct.pack_into("<Q", shdrs, o + 24, sh_offset - delta)
+    new_shoff = e_shoff - delta if e_shoff >= old_end else e_shoff
+    struct.pack_into("<Q", ehdr, 40, new_shoff)
+    fd = os.open(src, os.O_RDONLY)
+    try:
+        with open(dst, "wb") as out:
+            out.truncate(size - delta)
+            out.write(os.pread(fd, note_off, 0))
+            out.seek(0)
+            out.write(ehdr)
+            out.seek(e_phoff)
+            out.write(phdrs)
+            out.seek(note_off)
+            out.write(kept)
+            pos = old_end
+            while pos < size:  # the data extents after the notes, moved up
+                try:
+                    start = os.lseek(fd, pos, os.SEEK_DATA)
+                except OSError:  # ENXIO: only a hole is left
+                    break
+                end = min(os.lseek(fd, start, os.SEEK_HOLE), size)
+                while start < end:
+                    chunk = os.pread(fd, min(8 << 20, end - start), start)
+                    out.seek(start - delta)
+                    out.write(chunk)
+                    start += len(chunk)
+                pos = end
+            out.seek(new_shoff)
+            out.write(shdrs)
+    finally:
+        os.close(fd)
+    return delta
+
+
 def qemu_command(spec: Dict[str, Any], kernel: Dict[str, Path], initrd: Path,
                  work: Path) -> List[str]:
     """The QEMU command line of a lab guest: console on ttyS0, the ground
@@ -388,15 +491,26 @@ def write_truth(files: Dict[str, bytes], truth: Path) -> Dict[str, Any]:
 
 
 def build_lab(name: str, force: bool = False) -> None:
-    """Build one lab configuration (and its kdump twin) unless it is current."""
+    """Build one lab configuration and its twins unless they are current:
+    the kdump twin comes from the same boot, the noinfo twin from the lab's
+    ELF dump (made again whenever that dump is)."""
     m = manifest()
     spec = m["labs"][name]
     labs = cache_dir() / "labs"
     outputs = [name] + ([spec["kdump"]] if spec.get("kdump") else [])
     recipe = recipe_hash()
-    if not force and all(_current(labs / n, recipe) for n in outputs):
+    booted = force or not all(_current(labs / n, recipe) for n in outputs)
+    if booted:
+        _boot_lab(name, spec, labs, recipe)
+    if spec.get("noinfo") and (booted or not lab_current(spec["noinfo"])):
+        make_noinfo_twin(name, spec["noinfo"])
+    elif not booted:
         print(f"lab {name}: up to date")
-        return
+
+
+def _boot_lab(name: str, spec: Dict[str, Any], labs: Path, recipe: str) -> None:
+    """Boot the lab's guest, dump it, and lay out the lab and its kdump twin."""
+    m = manifest()
     t0 = time.time()
     kernel = ensure_kernel(spec["kernel"])
     labs.mkdir(parents=True, exist_ok=True)
@@ -454,6 +568,54 @@ def _current(path: Path, recipe: str) -> bool:
     except (OSError, ValueError):
         return False
     return meta.get("recipe") == recipe and (path / "vmcore").exists()
+
+
+def lab_current(name: str) -> bool:
+    """Is the lab (or twin) ``name`` built from the current recipe?  A noinfo
+    twin must also come from its lab's current dump."""
+    labs = cache_dir() / "labs"
+    if not _current(labs / name, recipe_hash()):
+        return False
+    meta = json.loads((labs / name / "lab.json").read_text())
+    source = meta.get("source_lab")
+    if source is None:
+        return True
+    try:
+        src = json.loads((labs / source / "lab.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return src.get("built") == meta.get("source_built")
+
+
+def make_noinfo_twin(name: str, twin: str) -> None:
+    """The lab ``twin``: lab ``name``'s ELF dump without its VMCOREINFO note,
+    as QEMU writes it for a guest without -device vmcoreinfo or without
+    qemu_fw_cfg (its CPU-state notes stay), with the same ground truth."""
+    labs = cache_dir() / "labs"
+    src = labs / name
+    t0 = time.time()
+    meta = json.loads((src / "lab.json").read_text())
+    work = Path(tempfile.mkdtemp(dir=labs, prefix=f".{twin}-"))
+    try:
+        removed = strip_vmcoreinfo(src / "vmcore", work / "vmcore")
+        _dig_holes(work / "vmcore")
+        shutil.copytree(src / "truth", work / "truth")
+        shutil.copy(src / "console.txt", work / "console.txt")
+        md = dict(meta, name=twin, dump_format="elf-noinfo", source_lab=name,
+                  source_built=meta["built"], vmcoreinfo_bytes_removed=removed,
+                  vmcore=str(labs / twin / "vmcore"),
+                  vmcore_bytes=(work / "vmcore").stat().st_size,
+                  build_seconds=round(time.time() - t0, 1),
+                  built=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        final = labs / twin
+        if final.exists():
+            shutil.rmtree(final)
+        work.rename(final)
+        (final / "lab.json").write_text(json.dumps(md, indent=2) + "\n")
+        print(f"lab {twin}: made from {name}'s dump in {time.time() - t0:.0f} s")
+    finally:
+        if work.exists():
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

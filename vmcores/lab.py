@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Dict, List
 
-from .build import LabError, build_lab, cache_dir, lab_names, manifest, recipe_hash
+from .build import TWINS, LabError, build_lab, cache_dir, lab_current, lab_names, manifest
 
 LAB_NAMES: List[str] = lab_names()
 
@@ -76,9 +76,15 @@ class Lab:
         """A drgn Program on the dump with the vmlinux loaded.
 
         QEMU's kdump-compressed dumps have no architecture name in their
-        header, so the kdump lab's Program is made with x86-64 given."""
+        header, so the kdump lab's Program is made with x86-64 given.  A
+        dump without VMCOREINFO ("elf-noinfo"), which drgn refuses, is opened
+        by the tool's own opener (drgn_pagewalk.cli.open_program)."""
         import drgn
 
+        if self.meta.get("dump_format") == "elf-noinfo":
+            from drgn_pagewalk.cli import open_program
+
+            return open_program(str(self.vmcore), [str(self.vmlinux)])
         if self.meta.get("dump_format") == "kdump":
             prog = drgn.Program(drgn.Platform(
                 drgn.Architecture.X86_64,
@@ -107,18 +113,13 @@ def lab_path(name: str) -> Path:
 
 def _config_of(name: str) -> str:
     for config, spec in manifest()["labs"].items():
-        if name in (config, spec.get("kdump")):
+        if name == config or name in (spec.get(t) for t in TWINS):
             return config
     raise LabError(f"unknown lab {name}")
 
 
 def ensure_lab(name: str) -> Lab:
     """The lab ``name``, built first if it is missing or from an older recipe."""
-    path = lab_path(name)
-    try:
-        current = json.loads((path / "lab.json").read_text()).get("recipe") == recipe_hash()
-    except (OSError, ValueError):
-        current = False
-    if not current:
+    if not lab_current(name):
         build_lab(_config_of(name))
-    return Lab(path)
+    return Lab(lab_path(name))
