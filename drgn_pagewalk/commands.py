@@ -256,13 +256,17 @@ def cmd_pagemap(prog: Any, args: argparse.Namespace) -> List[Any]:
     return out
 
 
-PAGEMAP_COLUMNS = ["vaddr", "entry", "present", "swap", "pfn", "swap_type",
+#: ``pages``: how many pages from ``vaddr`` on have this entry (1, or a
+#: run of empty entries: a hole costs one row, not one per page).
+PAGEMAP_COLUMNS = ["vaddr", "pages", "entry", "present", "swap", "pfn", "swap_type",
                    "swap_offset", "soft_dirty", "exclusive", "file"]
-#: Widest values: a 57-bit user address, a 64-bit entry, a 55-bit PFN.
-PAGEMAP_WIDTHS = [18, 18, 7, 4, 17, 9, 11, 10, 9, 4]
+#: Widest values: a 57-bit user address, 2^45 pages, a 64-bit entry, a
+#: 55-bit PFN.
+PAGEMAP_WIDTHS = [18, 9, 18, 7, 4, 17, 9, 11, 10, 9, 4]
 
 
-def _pagemap_items(chunks: Iterable[List[Tuple[int, int]]]) -> Iterator[Tuple[int, int]]:
+def _pagemap_items(chunks: Iterable[List[Tuple[int, int, int]]]
+                   ) -> Iterator[Tuple[int, int, int]]:
     for chunk in chunks:
         yield from chunk
 

@@ -124,9 +124,10 @@ def test_pagemap_fast_lines_equal_the_generic_ones(lab):
     )
     from drgn_pagewalk.report import StreamReport, write_json_stream, write_table_stream
 
-    items = sorted({(a, e) for pid in lab.pids.values()
+    items = sorted({(a, e, 1) for pid in lab.pids.values()
                     for a, e in lab.pagemap(pid).items()})
-    rows = [[a, e, *decode_pagemap_entry(e)] for a, e in items]
+    items += [(items[0][0], 0, 512), (items[-1][0], 1 << 55, 1 << 20)]  # runs
+    rows = [[a, n, e, *decode_pagemap_entry(e)] for a, e, n in items]
     for write in (write_table_stream, write_json_stream):
         generic, fast = io.StringIO(), io.StringIO()
         write(StreamReport("t", PAGEMAP_COLUMNS, PAGEMAP_WIDTHS, rows), generic)

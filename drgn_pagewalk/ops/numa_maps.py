@@ -5,6 +5,7 @@ gather_hugetlb_stats)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import compress
 from typing import Any, Dict, List, Optional, Tuple
 
 from drgn import Object
@@ -124,15 +125,19 @@ def gather_pte_stats(pmd: Any, addr: int, end: int, walk: MmWalk) -> int:
     pte = pte_offset_map_lock(walk, pmd, addr)
     if pte is None:
         return 0
-    vals, index = pte.table.vals, pte.index
-    while True:
-        page = can_gather_numa_stats(ctx, vals[index], walk.vma, walk, addr)
+    vals, first = pte.table.vals, pte.index
+    # do { ... } while (pte++, addr += PAGE_SIZE, addr != end): a zero PTE
+    # is not present, so only the others are visited (found in C), and
+    # their struct pages are read in runs first.
+    last = first + ((end - addr) >> 12)
+    used = list(compress(range(first, last), vals[first:last]))
+    mask = arch.pte_pfn_mask
+    ctx.pages.prefetch([(vals[i] & mask) >> 12 for i in used if vals[i] & 1])
+    for i in used:
+        page = can_gather_numa_stats(ctx, vals[i], walk.vma, walk,
+                                     addr + ((i - first) << 12))
         if page is not None:
-            gather_stats(ctx, page, md, arch.pte_dirty(vals[index]), 1)
-        index += 1
-        addr += 4096
-        if addr == end:
-            break
+            gather_stats(ctx, page, md, arch.pte_dirty(vals[i]), 1)
     return 0
 
 

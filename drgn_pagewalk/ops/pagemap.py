@@ -7,6 +7,7 @@ pagemap_pte_hole, hugetlb_entry = pagemap_hugetlb_range.
 
 from __future__ import annotations
 
+from itertools import compress
 from typing import Any, Iterator, List, Optional, Tuple
 
 from ..drgn_target import get_target
@@ -41,7 +42,8 @@ class PagemapRead:
     """struct pagemapread: the entries gathered so far."""
 
     def __init__(self, prog: Any, arch: Any, kernel_version: tuple) -> None:
-        self.buffer: List[Tuple[int, int]] = []
+        #: (vaddr, entry, pages): ``pages`` equal entries from vaddr on
+        self.buffer: List[Tuple[int, int, int]] = []
         self.show_pfn = True  # read as root (CAP_SYS_ADMIN)
         self.arch = arch
         self.new = kernel_version >= (6, 12)
@@ -56,12 +58,30 @@ def make_pme(frame: int, flags: int) -> int:
 
 def add_to_pagemap(addr: int, pme: int, pm: PagemapRead) -> int:
     """add_to_pagemap(): DUMP: no user buffer to fill, so never "full"."""
-    pm.buffer.append((addr, pme))
+    pm.buffer.append((addr, pme, 1))
+    return 0
+
+
+def add_run_to_pagemap(addr: int, pme: int, pages: int, pm: PagemapRead) -> int:
+    """``pages`` calls of add_to_pagemap() with the same entry at
+    consecutive addresses (a hole), kept as one item: DUMP: what the kernel
+    copies to the reader page by page is expanded only when written, so a
+    sparse address space costs its tables, not its span."""
+    if not pages:
+        return 0
+    buffer = pm.buffer
+    if buffer:
+        a, e, n = buffer[-1]
+        if e == pme and a + (n << 12) == addr:  # the same hole goes on
+            buffer[-1] = (a, e, n + pages)
+            return 0
+    buffer.append((addr, pme, pages))
     return 0
 
 
 def pagemap_pte_hole(start: int, end: int, depth: int, walk: MmWalk) -> int:
-    """pagemap_pte_hole()."""
+    """pagemap_pte_hole(): an empty entry per page, soft-dirty inside a
+    VM_SOFTDIRTY vma (each stretch added as one run)."""
     pm: PagemapRead = walk.private
     addr = start
     target = walk.target
@@ -69,16 +89,17 @@ def pagemap_pte_hole(start: int, end: int, depth: int, walk: MmWalk) -> int:
         vma = target.find_vma(walk.mm, addr)
         pme = make_pme(0, 0)
         hole_end = min(end, vma.vm_start) if vma else end
-        while addr < hole_end:
-            add_to_pagemap(addr, pme, pm)
-            addr += 4096
+        if addr < hole_end:
+            add_run_to_pagemap(addr, pme, (hole_end - addr) >> 12, pm)
+            addr = hole_end
         if not vma:
             break
         if vma.vm_flags & VM_SOFTDIRTY:
             pme = make_pme(0, PM_SOFT_DIRTY)
-        while addr < min(end, vma.vm_end):
-            add_to_pagemap(addr, pme, pm)
-            addr += 4096
+        stop = min(end, vma.vm_end)
+        if addr < stop:
+            add_run_to_pagemap(addr, pme, (stop - addr) >> 12, pm)
+            addr = stop
     return 0
 
 
@@ -173,11 +194,22 @@ def pagemap_pmd_range(pmdp: Any, addr: int, end: int, walk: MmWalk) -> int:
     if pte is None:
         return 0
     vals = pte.table.vals
-    index = pte.index
-    while addr < end:
-        add_to_pagemap(addr, pte_to_pagemap_entry(pm, vma, addr, vals[index], walk), pm)
-        addr += 4096
-        index += 1
+    first = pte.index
+    last = first + ((end - addr) >> 12)
+    # for (; addr < end; pte++, addr += PAGE_SIZE): a zero PTE gives the
+    # same entry as the others of the vma (soft-dirty or not), so runs of
+    # them are added at once and only the others decoded.
+    none = make_pme(0, PM_SOFT_DIRTY if vma.vm_flags & VM_SOFTDIRTY else 0)
+    used = list(compress(range(first, last), vals[first:last]))
+    mask = pm.arch.pte_pfn_mask
+    pm.pages.prefetch([(vals[i] & mask) >> 12 for i in used if vals[i] & 1])
+    at = first
+    for i in used:
+        add_run_to_pagemap(addr + ((at - first) << 12), none, i - at, pm)
+        a = addr + ((i - first) << 12)
+        add_to_pagemap(a, pte_to_pagemap_entry(pm, vma, a, vals[i], walk), pm)
+        at = i + 1
+    add_run_to_pagemap(addr + ((at - first) << 12), none, last - at, pm)
     return 0
 
 
@@ -291,10 +323,11 @@ CHUNK = 64 << 20
 
 
 def pagemap_chunks(task: Any, start: Optional[int] = None,
-                   end: Optional[int] = None) -> Iterator[List[Tuple[int, int]]]:
+                   end: Optional[int] = None) -> Iterator[List[Tuple[int, int, int]]]:
     """The /proc/PID/pagemap entries of [start, end), as pagemap_read()
-    fills its buffer: a list of (vaddr, entry) per chunk of at most CHUNK
-    bytes of address space, so that a caller writing them out never holds
+    fills its buffer: a list of (vaddr, entry, pages) per chunk of at most
+    CHUNK bytes of address space (``pages`` > 1: that many pages with the
+    same entry, a hole), so that a caller writing them out never holds
     more than one chunk.
 
     By default every page of every vma, vma by vma (the pages a reader of
@@ -326,22 +359,49 @@ def pagemap_chunks(task: Any, start: Optional[int] = None,
 
 def pagemap(task: Any, start: Optional[int] = None,
             end: Optional[int] = None) -> List[Tuple[int, int]]:
-    """Every entry of pagemap_chunks() in one list."""
+    """Every entry of pagemap_chunks() in one list, page by page."""
     out: List[Tuple[int, int]] = []
     for chunk in pagemap_chunks(task, start, end):
-        out.extend(chunk)
+        for a, e, n in chunk:
+            if n == 1:
+                out.append((a, e))
+            else:
+                out.extend((a + (i << 12), e) for i in range(n))
     return out
 
 
-def format_pagemap(entries: List[Tuple[int, int]]) -> str:
+#: the low six hex digits of the 4096 page addresses of a 16 MiB block
+_LOWS = [f"{i << 12:06x}" for i in range(4096)]
+
+
+def _run_lines(addr: int, entry: int, pages: int) -> str:
+    """``pages`` lines ``VADDR ENTRY`` from addr on, all with ``entry``:
+    whole 16 MiB blocks are one str.join of precomputed address tails."""
+    tail = f" {entry:016x}\n"
+    parts = []
+    end = addr + (pages << 12)
+    while addr < end:
+        block = addr >> 24
+        if block and not addr & 0xFFFFFF and addr + (1 << 24) <= end:
+            head = f"{block:x}"
+            parts.append(head + (tail + head).join(_LOWS) + tail)
+            addr += 1 << 24
+        else:
+            parts.append(f"{addr:x}{tail}")
+            addr += 1 << 12
+    return "".join(parts)
+
+
+def format_pagemap(entries: List[Tuple[int, int, int]]) -> str:
     """One ``VADDR ENTRY`` line per page, the lab's ground-truth format."""
-    return "".join(f"{a:x} {e:016x}\n" for a, e in entries)
+    return "".join(f"{a:x} {e:016x}\n" if n == 1 else _run_lines(a, e, n)
+                   for a, e, n in entries)
 
 
 def show_pagemap(task: Any, start: Optional[int] = None,
                  end: Optional[int] = None) -> str:
     """pagemap() as text: format_pagemap()."""
-    return format_pagemap(pagemap(task, start, end))
+    return "".join(format_pagemap(c) for c in pagemap_chunks(task, start, end))
 
 
 def _entry_texts(entry: int, yes: str, no: str, none: str) -> Tuple[str, ...]:
@@ -360,27 +420,27 @@ def _entry_texts(entry: int, yes: str, no: str, none: str) -> Tuple[str, ...]:
             yes if entry & PM_FILE else no)
 
 
-def pagemap_table_line(item: Tuple[int, int]) -> str:
-    """One (vaddr, entry) as the table line report.write_table_stream()
-    would make of [vaddr, entry, *decode_pagemap_entry(entry)] with the
-    widths of commands.PAGEMAP_WIDTHS, in one step (millions of rows)."""
-    vaddr, entry = item
+def pagemap_table_line(item: Tuple[int, int, int]) -> str:
+    """One (vaddr, entry, pages) as the table line report.write_table_stream()
+    would make of [vaddr, pages, entry, *decode_pagemap_entry(entry)] with
+    the widths of commands.PAGEMAP_WIDTHS, in one step (millions of rows)."""
+    vaddr, entry, pages = item
     present, swap, pfn, swp_type, swp_offset, sd, ex, file = \
         _entry_texts(entry, "yes", "no", "-")
-    return (f"{vaddr:<#18x}  {entry:<#18x}  {present:<7}  {swap:<4}  {pfn:<17}  "
-            f"{swp_type:<9}  {swp_offset:<11}  {sd:<10}  {ex:<9}  {file}")
+    return (f"{vaddr:<#18x}  {pages:<9}  {entry:<#18x}  {present:<7}  {swap:<4}  "
+            f"{pfn:<17}  {swp_type:<9}  {swp_offset:<11}  {sd:<10}  {ex:<9}  {file}")
 
 
-def pagemap_json_line(item: Tuple[int, int]) -> str:
-    """One (vaddr, entry) as the JSON object write_json_stream() would
-    write for it (json.dumps of the row's dict), in one step."""
-    vaddr, entry = item
+def pagemap_json_line(item: Tuple[int, int, int]) -> str:
+    """One (vaddr, entry, pages) as the JSON object write_json_stream()
+    would write for it (json.dumps of the row's dict), in one step."""
+    vaddr, entry, pages = item
     present, swap, pfn, swp_type, swp_offset, sd, ex, file = \
         _entry_texts(entry, "true", "false", "null")
-    return (f'{{"vaddr": {vaddr}, "entry": {entry}, "present": {present}, '
-            f'"swap": {swap}, "pfn": {pfn}, "swap_type": {swp_type}, '
-            f'"swap_offset": {swp_offset}, "soft_dirty": {sd}, '
-            f'"exclusive": {ex}, "file": {file}}}')
+    return (f'{{"vaddr": {vaddr}, "pages": {pages}, "entry": {entry}, '
+            f'"present": {present}, "swap": {swap}, "pfn": {pfn}, '
+            f'"swap_type": {swp_type}, "swap_offset": {swp_offset}, '
+            f'"soft_dirty": {sd}, "exclusive": {ex}, "file": {file}}}')
 
 
 def decode_pagemap_entry(entry: int) -> List[Any]:

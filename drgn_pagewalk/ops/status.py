@@ -4,14 +4,31 @@ a walk of the page tables, so that a damaged or racing counter shows."""
 
 from __future__ import annotations
 
+from itertools import compress
 from typing import Any, Dict, Optional
 
 from drgn import Object
 from drgn.helpers.linux.percpu import percpu_counter_sum
 
 from ..drgn_target import get_target
-from ..walk import ACTION_CONTINUE, MmWalk, MmWalkOps, walk_page_range, walk_page_range_novma
-from .page import PageAnon, PageCache, PageHuge, PageInfo, entry_page, vm_normal_page
+from ..walk import (
+    ACTION_AGAIN,
+    ACTION_CONTINUE,
+    MmWalk,
+    MmWalkOps,
+    pte_offset_map,
+    walk_page_range,
+    walk_page_range_novma,
+)
+from .page import (
+    PageAnon,
+    PageCache,
+    PageHuge,
+    PageInfo,
+    entry_page,
+    pmd_trans_huge_lock,
+    vm_normal_page,
+)
 
 MM_FILEPAGES, MM_ANONPAGES, MM_SWAPENTS, MM_SHMEMPAGES = 0, 1, 2, 3
 
@@ -84,34 +101,47 @@ class _Rss:
 
 
 def _rss_pmd_entry(pmd: Any, addr: int, next: int, walk: MmWalk) -> int:
+    """What the kernel's rss counters count, from the tables: a THP whole;
+    a PTE table in one pass over its non-zero entries, their struct pages
+    read in runs; swap entries of swap devices."""
     rss: _Rss = walk.private
     arch = walk.arch
-    if arch.pmd_trans_huge(pmd.val):
-        pfn = arch.pmd_pfn(pmd.val)
-        page = entry_page(rss.pages, pfn, walk, "pmd", addr, pmd.val) \
+    val = pmd.val
+    walk.action = ACTION_CONTINUE
+    if pmd_trans_huge_lock(walk, pmd, addr):  # clears a garbage swap pmd
+        if not arch.pmd_trans_huge(val):
+            return 0  # a THP migration entry or devmap: in no rss counter
+        pfn = arch.pmd_pfn(val)
+        page = entry_page(rss.pages, pfn, walk, "pmd", addr, val) \
             if pfn != rss.huge_zero else None
         if page is not None:
             rss.account(page, (next - addr) >> 12)
-        walk.action = ACTION_CONTINUE
+        return 0
+    pte = pte_offset_map(walk, pmd, addr)
+    if pte is None:
+        walk.action = ACTION_AGAIN  # a bad pmd, now cleared: a hole
+        return 0
+    vals = pte.table.vals
+    first = pte.index
+    last = first + ((next - addr) >> 12)
+    used = list(compress(range(first, last), vals[first:last]))
+    mask = arch.pte_pfn_mask
+    rss.pages.prefetch([(vals[i] & mask) >> 12 for i in used if vals[i] & 1])
+    for i in used:
+        v = vals[i]
+        if arch.pte_present(v):
+            page = vm_normal_page(rss.pages, arch, walk.vma, v, walk,
+                                  addr + ((i - first) << 12))
+            if page is not None:
+                rss.account(page, 1)
+        elif arch.is_swap_pte(v):
+            swp_type, _ = arch.swp_type_offset(v)
+            if swp_type < rss.max_swapfiles:
+                rss.counts["swap"] += 1
     return 0
 
 
-def _rss_pte_entry(pte: Any, addr: int, next: int, walk: MmWalk) -> int:
-    rss: _Rss = walk.private
-    arch = walk.arch
-    val = pte.val
-    if arch.pte_present(val):
-        page = vm_normal_page(rss.pages, arch, walk.vma, val, walk, addr)
-        if page is not None:
-            rss.account(page, 1)
-    elif arch.is_swap_pte(val):
-        swp_type, _ = arch.swp_type_offset(val)
-        if swp_type < rss.max_swapfiles:
-            rss.counts["swap"] += 1
-    return 0
-
-
-RSS_OPS = MmWalkOps(pmd_entry=_rss_pmd_entry, pte_entry=_rss_pte_entry)
+RSS_OPS = MmWalkOps(pmd_entry=_rss_pmd_entry)
 
 
 def _table_pages(task: Any) -> int:

@@ -6,11 +6,14 @@ Unlike /proc/PID/pagemap (whose walk skips VM_PFNMAP vmas through
 walk_page_test()), ``vm -p`` walks every vma, /dev/mem-style PFN maps
 included, through a ``test_walk`` that says "walk it": a kernel engineer
 wants to see those PFNs.  A transparent huge page and a hugetlb page are one
-row at their page size; everything else is one row per 4 KiB page.
+row at their page size; everything else is one row per 4 KiB page, except
+that a run of unmapped pages with no file offset to show is one row whose
+size is the run's (a sparse address space costs its tables, not its span).
 """
 
 from __future__ import annotations
 
+from itertools import compress
 from typing import Any, Iterator, List, Optional, Tuple
 
 from ..target import (
@@ -130,6 +133,15 @@ class VmPages:
 
     def none(self, addr: int, end: int, size: int = 4096, state: str = "none") -> None:
         rows = self.rows
+        if self.file is None and size == 4096 and addr < end:
+            last = rows[-1] if rows else None
+            if last is not None and last[1] == state and last[2] is None \
+                    and last[4] is None and last[6] is None \
+                    and last[0] + last[3] == addr and last[3] >= 4096:
+                rows[-1] = last[:3] + (last[3] + end - addr,) + last[4:]
+            else:
+                rows.append((addr, state, None, end - addr, None, None, None, None))
+            return
         while addr < end:
             file, off = self._file(addr, None)
             rows.append((addr, state, None, size, None, None, file, off))
@@ -175,11 +187,17 @@ def vm_pmd_entry(pmd: Any, addr: int, next: int, walk: MmWalk) -> int:
         vp.none(addr, next, state="bad")
         return 0
     vals = pte.table.vals
-    index = pte.index
-    while addr < next:
-        _pte(vp, addr, vals[index])
-        addr += 4096
-        index += 1
+    first = pte.index
+    last = first + ((next - addr) >> 12)
+    at = first
+    # the non-zero PTEs (found in C); the zero ones between them as runs
+    for i in compress(range(first, last), vals[first:last]):
+        if i > at:
+            vp.none(addr + ((at - first) << 12), addr + ((i - first) << 12))
+        _pte(vp, addr + ((i - first) << 12), vals[i])
+        at = i + 1
+    if last > at:
+        vp.none(addr + ((at - first) << 12), next)
     return 0
 
 

@@ -5,10 +5,19 @@ way to see a process's memory through the port."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import compress
 from typing import Any, Dict, List
 
 from ..target import Vma, WalkProblem
-from ..walk import ACTION_CONTINUE, MmWalk, MmWalkOps, walk_page_vma
+from ..walk import (
+    ACTION_AGAIN,
+    ACTION_CONTINUE,
+    MmWalk,
+    MmWalkOps,
+    pte_offset_map,
+    walk_page_vma,
+)
+from .page import pmd_trans_huge_lock
 
 
 @dataclass
@@ -26,23 +35,39 @@ class VmaPages:
 
 
 def _pmd_entry(pmd: Any, addr: int, next: int, walk: MmWalk) -> int:
+    """A THP is counted whole; a PTE table is counted here in one pass over
+    its non-zero entries (no pte_entry: nothing to split, no per-PTE call);
+    a migration pmd is 512 swapped pages."""
     arch = walk.arch
-    if arch.pmd_trans_huge(pmd.val):
-        walk.private.thp += (next - addr) >> 12
-        walk.private.present += (next - addr) >> 12
-        walk.action = ACTION_CONTINUE  # counted here: no need to split it
-    return 0
-
-
-def _pte_entry(pte: Any, addr: int, next: int, walk: MmWalk) -> int:
-    arch = walk.arch
-    val = pte.val
-    if arch.pte_none(val):
-        walk.private.none += 1
-    elif arch.pte_present(val):
-        walk.private.present += 1
-    else:
-        walk.private.swap += 1
+    stats: VmaPages = walk.private
+    val = pmd.val
+    pages = (next - addr) >> 12
+    walk.action = ACTION_CONTINUE
+    if pmd_trans_huge_lock(walk, pmd, addr):  # clears a garbage swap pmd
+        if arch.is_swap_pmd(val):
+            stats.swap += pages  # a THP migration entry
+        else:
+            stats.thp += pages
+            stats.present += pages
+        return 0
+    pte = pte_offset_map(walk, pmd, addr)
+    if pte is None:
+        # none was handled by the walker; a bad pmd is now cleared: ask
+        # again, and the walker reports the range as a hole
+        walk.action = ACTION_AGAIN
+        return 0
+    vals = pte.table.vals
+    first = pte.index
+    last = first + pages
+    present = swap = 0
+    for v in compress(vals[first:last], vals[first:last]):
+        if arch.pte_present(v):
+            present += 1
+        elif not arch.pte_none(v):
+            swap += 1
+    stats.present += present
+    stats.swap += swap
+    stats.none += pages - present - swap
     return 0
 
 
@@ -64,8 +89,8 @@ def _pte_hole(addr: int, next: int, depth: int, walk: MmWalk) -> int:
     return 0
 
 
-VMA_PAGES_OPS = MmWalkOps(pmd_entry=_pmd_entry, pte_entry=_pte_entry,
-                          hugetlb_entry=_hugetlb_entry, pte_hole=_pte_hole)
+VMA_PAGES_OPS = MmWalkOps(pmd_entry=_pmd_entry, hugetlb_entry=_hugetlb_entry,
+                          pte_hole=_pte_hole)
 
 
 def vma_pages(vmas: List[Vma]) -> List[VmaPages]:
