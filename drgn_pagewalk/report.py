@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, TextIO
 
 from tabulate import tabulate
@@ -121,9 +122,13 @@ def write_table_stream(report: StreamReport, out: TextIO) -> None:
     out.write(line(["-" * w for w in widths]))
     write = out.write
     if report.table_line is not None:
-        table_line = report.table_line
-        for row in report.rows:
-            write(table_line(row) + "\n")
+        # a batch of lines per write: map() and join() run in C
+        rows = iter(report.rows)
+        while True:
+            batch = list(map(report.table_line, islice(rows, 4096)))
+            if not batch:
+                break
+            write("\n".join(batch) + "\n")
     else:
         for row in report.rows:
             write(line([_cell(c, v) for c, v in zip(cols, row)]))
@@ -140,9 +145,12 @@ def write_json_stream(report: StreamReport, out: TextIO) -> None:
     sep = "\n    "
     write = out.write
     if report.json_line is not None:
-        json_line = report.json_line
-        for row in report.rows:
-            write(sep + json_line(row))
+        rows = iter(report.rows)
+        while True:
+            batch = list(map(report.json_line, islice(rows, 4096)))
+            if not batch:
+                break
+            write(sep + ",\n    ".join(batch))
             sep = ",\n    "
     else:
         for row in report.rows:

@@ -98,11 +98,15 @@ class PageCache:
         if len(self._pages) > PAGE_CACHE_MAX:
             self._pages.clear()  # bounded memory: what is needed is read again
         pages = self._pages
+        pick, vmemmap, size = self._pick, self.vmemmap, self.size
         out = []
-        for i, values in enumerate(self._struct.iter_unpack(data)):
-            info = pages.get(pfn + i)
-            if info is None:
-                info = pages[pfn + i] = self._info(pfn + i, values)
+        for p, values in enumerate(self._struct.iter_unpack(data), pfn):
+            info = pages.get(p)
+            if info is None:  # _info(), written out: a million per command
+                flags, head, mapping, mapcount, refcount = pick(values)
+                info = pages[p] = PageInfo(
+                    p, flags, (head - 1 - vmemmap) // size if head & 1 else p,
+                    mapping, mapcount, refcount)
             out.append(info)
         return out
 

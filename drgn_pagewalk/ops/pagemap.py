@@ -8,7 +8,7 @@ pagemap_pte_hole, hugetlb_entry = pagemap_hugetlb_range.
 from __future__ import annotations
 
 from itertools import compress
-from typing import Any, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from ..drgn_target import get_target
 from ..target import VM_SOFTDIRTY
@@ -420,10 +420,7 @@ def _entry_texts(entry: int, yes: str, no: str, none: str) -> Tuple[str, ...]:
             yes if entry & PM_FILE else no)
 
 
-def pagemap_table_line(item: Tuple[int, int, int]) -> str:
-    """One (vaddr, entry, pages) as the table line report.write_table_stream()
-    would make of [vaddr, pages, entry, *decode_pagemap_entry(entry)] with
-    the widths of commands.PAGEMAP_WIDTHS, in one step (millions of rows)."""
+def _pagemap_table_line(item: Tuple[int, int, int]) -> str:
     vaddr, entry, pages = item
     present, swap, pfn, swp_type, swp_offset, sd, ex, file = \
         _entry_texts(entry, "yes", "no", "-")
@@ -431,9 +428,7 @@ def pagemap_table_line(item: Tuple[int, int, int]) -> str:
             f"{pfn:<17}  {swp_type:<9}  {swp_offset:<11}  {sd:<10}  {ex:<9}  {file}")
 
 
-def pagemap_json_line(item: Tuple[int, int, int]) -> str:
-    """One (vaddr, entry, pages) as the JSON object write_json_stream()
-    would write for it (json.dumps of the row's dict), in one step."""
+def _pagemap_json_line(item: Tuple[int, int, int]) -> str:
     vaddr, entry, pages = item
     present, swap, pfn, swp_type, swp_offset, sd, ex, file = \
         _entry_texts(entry, "true", "false", "null")
@@ -441,6 +436,49 @@ def pagemap_json_line(item: Tuple[int, int, int]) -> str:
             f'"present": {present}, "swap": {swap}, "pfn": {pfn}, '
             f'"swap_type": {swp_type}, "swap_offset": {swp_offset}, '
             f'"soft_dirty": {sd}, "exclusive": {ex}, "file": {file}}}')
+
+
+#: flag bits (entry >> 55) -> the text of a line before and after its PFN
+#: field, for entries that are not swap entries (only the PFN varies)
+_TABLE_PARTS: Dict[int, Tuple[str, str]] = {}
+_JSON_PARTS: Dict[int, Tuple[str, str]] = {}
+
+
+def pagemap_table_line(item: Tuple[int, int, int]) -> str:
+    """One (vaddr, entry, pages) as the table line report.write_table_stream()
+    would make of [vaddr, pages, entry, *decode_pagemap_entry(entry)] with
+    the widths of commands.PAGEMAP_WIDTHS, in one step (millions of rows):
+    the text around the PFN is made once per set of flag bits."""
+    vaddr, entry, pages = item
+    if entry & PM_SWAP:
+        return _pagemap_table_line(item)
+    parts = _TABLE_PARTS.get(entry >> PM_PFRAME_BITS)
+    if parts is None:
+        present, swap, _, swp_type, swp_offset, sd, ex, file = \
+            _entry_texts(entry, "yes", "no", "-")
+        parts = _TABLE_PARTS[entry >> PM_PFRAME_BITS] = (
+            f"  {present:<7}  {swap:<4}  ",
+            f"  {swp_type:<9}  {swp_offset:<11}  {sd:<10}  {ex:<9}  {file}")
+    pfn = entry & PM_PFRAME_MASK if entry & PM_PRESENT else "-"
+    return f"{vaddr:<#18x}  {pages:<9}  {entry:<#18x}{parts[0]}{pfn:<17}{parts[1]}"
+
+
+def pagemap_json_line(item: Tuple[int, int, int]) -> str:
+    """One (vaddr, entry, pages) as the JSON object write_json_stream()
+    would write for it (json.dumps of the row's dict), in one step."""
+    vaddr, entry, pages = item
+    if entry & PM_SWAP:
+        return _pagemap_json_line(item)
+    parts = _JSON_PARTS.get(entry >> PM_PFRAME_BITS)
+    if parts is None:
+        present, swap, _, swp_type, swp_offset, sd, ex, file = \
+            _entry_texts(entry, "true", "false", "null")
+        parts = _JSON_PARTS[entry >> PM_PFRAME_BITS] = (
+            f', "present": {present}, "swap": {swap}, "pfn": ',
+            f', "swap_type": {swp_type}, "swap_offset": {swp_offset}, '
+            f'"soft_dirty": {sd}, "exclusive": {ex}, "file": {file}}}')
+    pfn = entry & PM_PFRAME_MASK if entry & PM_PRESENT else "null"
+    return f'{{"vaddr": {vaddr}, "pages": {pages}, "entry": {entry}{parts[0]}{pfn}{parts[1]}'
 
 
 def decode_pagemap_entry(entry: int) -> List[Any]:

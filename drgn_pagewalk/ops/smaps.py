@@ -457,12 +457,31 @@ def smaps_pte_range(pmd: Any, addr: int, end: int, walk: MmWalk) -> int:
         # sparse table costs what its mapped entries cost).
         last = index + ((end - addr) >> 12)
         used = list(compress(range(index, last), vals[index:last]))
-        ctx: SmapsContext = walk.private[0]
-        mask = ctx.arch.pte_pfn_mask
+        ctx, mss = walk.private
+        arch = walk.arch
+        mask = arch.pte_pfn_mask
+        pages = ctx.pages
         # the struct pages of the table's present pages, in runs
-        ctx.pages.prefetch([(vals[i] & mask) >> 12 for i in used if vals[i] & 1])
+        pages.prefetch([(vals[i] & mask) >> 12 for i in used if vals[i] & 1])
+        cache = pages._pages
+        highest = pages.highest_memmap_pfn
+        locked = bool(walk.vma.vm_flags & VM_LOCKED)
         for i in used:
-            smaps_pte_entry(vals[i], addr + ((i - index) << 12), walk)
+            v = vals[i]
+            a = addr + ((i - index) << 12)
+            if arch.pte_present(v) and not arch.pte_special(v):
+                # smaps_pte_entry() of a present PTE, written out for the
+                # common case: vm_normal_page() is the page its PFN names
+                pfn = arch.pte_pfn(v)
+                page = cache.get(pfn) if pfn <= highest else None
+                if page is None:
+                    page = vm_normal_page(pages, arch, walk.vma, v, walk, a)
+                    if page is None:
+                        continue
+                smaps_account(ctx, mss, page, False, arch.pte_young(v),
+                              arch.pte_dirty(v), locked, ctx.new)
+            else:
+                smaps_pte_entry(v, a, walk)
         return 0
     while addr != end:
         smaps_pte_entry(vals[index], addr, walk)
