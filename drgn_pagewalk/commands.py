@@ -10,6 +10,7 @@ line, exit status 2 for usage and 1 for data.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Sequence, TextIO, Tuple
 
@@ -298,14 +299,20 @@ def cmd_status(prog: Any, args: argparse.Namespace) -> List[Any]:
         if args.format == "proc":
             out.append(status.show_status_mem(task))
             continue
-        fields = status.status_fields(task)
-        report = Report(_task_desc(task),
-                        ["field", "counters_kb", "pending_kb", "walk_kb", "agree"])
+        fields = status.status_fields(task, walk=args.walk)
+        columns = ["field", "counters_kb", "pending_kb"]
+        if args.walk:
+            columns += ["walk_kb", "agree"]
+        report = Report(_task_desc(task), columns)
         for name, f in fields.items():
-            report.rows.append([name, f["counters"], f["pending"], f["walk"], f["agree"]])
-        report.notes.append("walk_kb: recomputed from the page tables; pending_kb: "
-                            "per-thread counts not yet in the mm (6.1); "
-                            "agree: walk == counters + pending")
+            row = [name, f["counters"], f["pending"]]
+            if args.walk:
+                row += [f["walk"], f["agree"]]
+            report.rows.append(row)
+        report.notes.append("pending_kb: per-thread counts not yet in the mm (6.1)")
+        if args.walk:
+            report.notes.append("walk_kb: recomputed from the page tables; "
+                                "agree: walk == counters + pending")
         out.append(report)
     return out
 
@@ -355,7 +362,11 @@ def add_subcommands(parser: argparse.ArgumentParser) -> None:
     p.add_argument("start", nargs="?", metavar="START", help="first address (hex)")
     p.add_argument("end", nargs="?", metavar="END", help="end address (hex)")
     task_cmd("numa-maps", "/proc/PID/numa_maps")
-    task_cmd("status", "memory lines of /proc/PID/status, counters vs walk")
+    p = task_cmd("status", "memory lines of /proc/PID/status; --walk: counters vs "
+                 "the page tables")
+    p.add_argument("--walk", action="store_true",
+                   help="also recompute RSS, swap and page-table pages from a walk "
+                   "(table and JSON)")
     add_page_subcommands(sub, task_cmd, add_format_option)
 
 
@@ -400,6 +411,9 @@ def run(prog: Any, args: argparse.Namespace, out: TextIO,
     target = _target_or_none(prog)
     if target is not None:
         target.begin_command()
+    progress = Progress(target, f"{prog_name}: {args.command}",
+                        float(os.environ.get("DRGN_PAGEWALK_PROGRESS_DELAY", "1"))) \
+        if target is not None and _is_tty(sys.stderr) else None
     try:
         try:
             results = COMMANDS[args.command](prog, args)
@@ -417,12 +431,56 @@ def run(prog: Any, args: argparse.Namespace, out: TextIO,
         if many_json:
             out.write("]\n")
     finally:
+        if progress is not None:
+            progress.stop()
         if target is not None:
             # the damage the walks met, one line each, after the output
             out.flush()
             for line in target.end_command():
                 print(line, file=sys.stderr)
     report_live_changes(prog, prog_name)
+
+
+def _is_tty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+class Progress:
+    """A progress line on stderr (a terminal) for a command that runs over a
+    second: the vmas and address space walked so far, rewritten in place
+    every half second and erased at the end.  Silent when stderr is not a
+    terminal, and for commands that end within the second."""
+
+    def __init__(self, target: Any, label: str, delay: float = 1.0) -> None:
+        import threading
+
+        self.target = target
+        self.label = label
+        self.shown = False
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(delay,), daemon=True)
+        self._thread.start()
+
+    def _run(self, delay: float) -> None:
+        if self._done.wait(delay):
+            return
+        while not self._done.is_set():
+            ranges, size = self.target.walked
+            sys.stderr.write(f"\r{self.label}: {ranges} vma(s), "
+                             f"{size / (1 << 30):.1f} GiB of address space walked ")
+            sys.stderr.flush()
+            self.shown = True
+            self._done.wait(0.5)
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
+        if self.shown:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
 
 
 def _target_or_none(prog: Any) -> Any:

@@ -148,6 +148,22 @@ class Target:
         which sums them up, and an entry met before is named again."""
         self.reported.clear()
         self.__dict__["_deferred"] = []
+        self.__dict__["walked"] = [0, 0]
+
+    @property
+    def walked(self) -> List[int]:
+        """[ranges, bytes of address space] walked in this command, for the
+        progress line (note_walked())."""
+        walked = self.__dict__.get("walked")
+        if walked is None:
+            walked = self.__dict__["walked"] = [0, 0]
+        return walked
+
+    def note_walked(self, start: int, end: int) -> None:
+        """A vma (or a range without vmas) is about to be walked."""
+        walked = self.walked
+        walked[0] += 1
+        walked[1] += end - start
 
     def note_problem(self, problem: "WalkProblem") -> None:
         """A problem seen for the first time in this command: kept for

@@ -787,6 +787,7 @@ def __walk_page_range(start: int, end: int, walk: MmWalk) -> int:
     vma = walk.vma
     assert vma is not None
     ops = walk.ops
+    walk.target.note_walked(start, end)  # DUMP: for the progress line only
 
     if ops.pre_vma:
         err = _cb(ops.pre_vma(start, end, walk))
@@ -883,6 +884,7 @@ def walk_page_range_novma(mm: Mm, start: int, end: int, ops: MmWalkOps,
     walk = MmWalk(ops, mm, private, pgd=pgd, no_vma=True, problems=problems)
     # DUMP: mmap_assert_locked()/mmap_assert_write_locked() have no lock to
     # check.
+    walk.target.note_walked(start, end)  # DUMP: for the progress line only
     return walk_pgd_range(start, end, walk)
 
 

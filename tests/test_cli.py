@@ -148,3 +148,35 @@ def test_all_processes(lab61):
         assert len(title) == 1
         truth = lab61.truth_text(pid, "smaps_rollup").splitlines()[1]
         assert rollups[title[0]]["Rss"] == int(truth.split()[1])
+
+
+def test_progress_only_on_a_terminal(lab61):
+    """Work over a second shows a progress line when stderr is a terminal,
+    erased at the end; piped, stderr stays empty (every other test)."""
+    import os
+    import pty
+
+    master, slave = pty.openpty()
+    args = [TOOL, "-c", str(lab61.vmcore), "-s", str(lab61.vmlinux), "--format", "proc",
+            "pagemap", "--all"]
+    env = dict(os.environ, DRGN_PAGEWALK_PROGRESS_DELAY="0.2")  # any machine
+    with open(os.devnull, "w") as null:
+        p = subprocess.Popen(args, stdout=null, stderr=slave, stdin=subprocess.DEVNULL,
+                             env=env)
+    os.close(slave)
+    seen = b""
+    while True:
+        try:
+            data = os.read(master, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not data:
+            break
+        seen += data
+    os.close(master)
+    assert p.wait(timeout=300) == 0
+    text = seen.decode(errors="replace")
+    assert "drgn-pagewalk: pagemap: " in text and "vma(s)" in text, text
+    assert text.endswith("\r\x1b[K"), repr(text[-80:])
+    p = subprocess.run(args, capture_output=True, text=True, timeout=300, env=env)
+    assert p.returncode == 0 and p.stderr == ""

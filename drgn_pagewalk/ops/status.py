@@ -206,23 +206,27 @@ def split_rss_pending(task: Any) -> Optional[Dict[str, int]]:
                       + pending[MM_SHMEMPAGES]) * 4}
 
 
-def status_fields(task: Any) -> Dict[str, Dict[str, Optional[Any]]]:
+def status_fields(task: Any, walk: bool = True) -> Dict[str, Dict[str, Optional[Any]]]:
     """Each memory field: {"counters": kB as status prints it, "walk": kB
-    from the page tables (None where a walk cannot know it), "pending": kB
-    not yet folded into the counters (6.1 per-thread caches, else None),
-    "agree": walk == counters + pending}."""
+    from the page tables (None where a walk cannot know it, or with
+    ``walk`` False: no walk), "pending": kB not yet folded into the
+    counters (6.1 per-thread caches, else None), "agree": walk == counters
+    + pending}."""
     prog = task.prog_
     target = get_target(prog)
     counters = _counters(task)
-    rss = _Rss(prog)
-    mm = target.mm(task.mm)
-    walk_page_range(mm, 0, target.arch.task_size, RSS_OPS, rss)
-    walked = {
-        "RssAnon": rss.counts["anon"] * 4, "RssFile": rss.counts["file"] * 4,
-        "RssShmem": rss.counts["shmem"] * 4,
-        "VmRSS": (rss.counts["anon"] + rss.counts["file"] + rss.counts["shmem"]) * 4,
-        "VmSwap": rss.counts["swap"] * 4, "VmPTE": _table_pages(task) * 4,
-    }
+    walked: Dict[str, int] = {}
+    if walk:
+        rss = _Rss(prog)
+        mm = target.mm(task.mm)
+        walk_page_range(mm, 0, target.arch.task_size, RSS_OPS, rss)
+        walked = {
+            "RssAnon": rss.counts["anon"] * 4, "RssFile": rss.counts["file"] * 4,
+            "RssShmem": rss.counts["shmem"] * 4,
+            "VmRSS": (rss.counts["anon"] + rss.counts["file"]
+                      + rss.counts["shmem"]) * 4,
+            "VmSwap": rss.counts["swap"] * 4, "VmPTE": _table_pages(task) * 4,
+        }
     pending = split_rss_pending(task) or {}
     out: Dict[str, Dict[str, Optional[Any]]] = {}
     for name, value in counters.items():
