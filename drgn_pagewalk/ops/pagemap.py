@@ -459,6 +459,9 @@ def pagemap_table_line(item: Tuple[int, int, int]) -> str:
         parts = _TABLE_PARTS[entry >> PM_PFRAME_BITS] = (
             f"  {present:<7}  {swap:<4}  ",
             f"  {swp_type:<9}  {swp_offset:<11}  {sd:<10}  {ex:<9}  {file}")
+    if pages == 1 and entry & PM_PRESENT:  # most rows: one present page
+        return (f"{vaddr:<#18x}  1          {entry:<#18x}{parts[0]}"
+                f"{entry & PM_PFRAME_MASK:<17}{parts[1]}")
     pfn = entry & PM_PFRAME_MASK if entry & PM_PRESENT else "-"
     return f"{vaddr:<#18x}  {pages:<9}  {entry:<#18x}{parts[0]}{pfn:<17}{parts[1]}"
 
