@@ -109,6 +109,12 @@ class SmapsContext:
         self.pkeys = bool(caps[word].value_() & (1 << bit))
         self.shmem_aops = prog["shmem_aops"].address_
         self._masks: Dict[str, int] = {}
+        # the page flags of the order-0 path, looked up once
+        self.m_head = self.mask("PG_head")
+        self.m_swapbacked = self.mask("PG_swapbacked")
+        self.m_dirty = self.mask("PG_dirty")
+        self.m_referenced = self.mask("PG_referenced")
+        self.m_young = self.mask("PG_young") if self.new else 0
 
     def mask(self, name: str) -> int:
         """1 << PG_name (page flags), looked up once."""
@@ -171,7 +177,7 @@ def smaps_account(ctx: SmapsContext, mss: MemSizeStats, page: PageInfo,
                   migration_or_present: bool) -> None:
     """smaps_account(): 6.1 passes ``migration``, 6.12 ``present``."""
     pc = ctx.pages
-    if page.head_pfn == page.pfn and not page.flags & ctx.mask("PG_head"):
+    if page.head_pfn == page.pfn and not page.flags & ctx.m_head:
         _smaps_account_order0(ctx, mss, page, young, dirty, locked,
                               migration_or_present)
         return
@@ -229,14 +235,12 @@ def _smaps_account_order0(ctx: SmapsContext, mss: MemSizeStats, page: PageInfo,
     anon = page.mapping & PAGE_MAPPING_ANON
     if anon:
         mss.anonymous += size
-        if not flags & ctx.mask("PG_swapbacked") and not dirty \
-                and not flags & ctx.mask("PG_dirty"):
+        if not flags & ctx.m_swapbacked and not dirty and not flags & ctx.m_dirty:
             mss.lazyfree += size
     if ctx.new and page.mapping & 3 == 3:  # folio_test_ksm()
         mss.ksm += size
     mss.resident += size
-    if young or (ctx.new and flags & ctx.mask("PG_young")) \
-            or flags & ctx.mask("PG_referenced"):
+    if young or flags & ctx.m_young or flags & ctx.m_referenced:
         mss.referenced += size
     if ctx.new:
         private = migration_or_present  # present
@@ -262,13 +266,13 @@ def _smaps_account_order0(ctx: SmapsContext, mss: MemSizeStats, page: PageInfo,
     mss.pss += pss
     if anon:
         mss.pss_anon += pss
-    elif flags & ctx.mask("PG_swapbacked"):
+    elif flags & ctx.m_swapbacked:
         mss.pss_shmem += pss
     else:
         mss.pss_file += pss
     if locked:
         mss.pss_locked += pss
-    if dirty or flags & ctx.mask("PG_dirty"):
+    if dirty or flags & ctx.m_dirty:
         mss.pss_dirty += pss
         if private:
             mss.private_dirty += size
