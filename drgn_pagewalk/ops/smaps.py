@@ -482,8 +482,12 @@ def smaps_pte_range(pmd: Any, addr: int, end: int, walk: MmWalk) -> int:
                     page = vm_normal_page(pages, arch, walk.vma, v, walk, a)
                     if page is None:
                         continue
-                smaps_account(ctx, mss, page, False, arch.pte_young(v),
-                              arch.pte_dirty(v), locked, ctx.new)
+                if page.head_pfn == page.pfn and not page.flags & ctx.m_head:
+                    _smaps_account_order0(ctx, mss, page, arch.pte_young(v),
+                                          arch.pte_dirty(v), locked, ctx.new)
+                else:
+                    smaps_account(ctx, mss, page, False, arch.pte_young(v),
+                                  arch.pte_dirty(v), locked, ctx.new)
             else:
                 smaps_pte_entry(v, a, walk)
         return 0
