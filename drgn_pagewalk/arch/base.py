@@ -166,6 +166,11 @@ class Arch:
         raise NotImplementedError
 
     # Decoding helpers for callbacks.
+    def present_pfns(self, vals: Sequence[int], indexes: Sequence[int]) -> List[int]:
+        """The PFNs of the present entries among ``vals[i]`` for i in
+        ``indexes`` (a PTE table's; for reading their struct pages ahead)."""
+        return [self.pte_pfn(vals[i]) for i in indexes if self.pte_present(vals[i])]
+
     def pte_pfn(self, val: int) -> int:
         raise NotImplementedError
 

@@ -9,7 +9,7 @@ exactly as the kernel does it: ``pgd_none()``/``pgd_bad()`` are 0,
 
 from __future__ import annotations
 
-from typing import List, Optional, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 from .base import MASK64, PMD, PTE, PUD, Arch, swap_type_layout
 
@@ -234,6 +234,13 @@ class X86_64(Arch):
 
     def pte_pfn(self, val: int) -> int:
         return ((val ^ self.protnone_mask(val)) & self.pte_pfn_mask) >> 12
+
+    def present_pfns(self, vals: Sequence[int], indexes: Sequence[int]) -> List[int]:
+        """Arch.present_pfns() for a million PTEs: _PAGE_PRESENT set means no
+        L1TF inversion, so the PFN is the masked value (PROT_NONE entries
+        are left out; they are read when met)."""
+        mask = self.pte_pfn_mask
+        return [(vals[i] & mask) >> 12 for i in indexes if vals[i] & _PAGE_PRESENT]
 
     def pmd_pfn(self, val: int) -> int:
         mask = self.pmd_page_mask if val & _PAGE_PSE else self.pte_pfn_mask

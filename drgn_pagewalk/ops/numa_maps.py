@@ -5,7 +5,6 @@ gather_hugetlb_stats)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from itertools import compress
 from typing import Any, Dict, List, Optional, Tuple
 
 from drgn import Object
@@ -25,6 +24,7 @@ from .page import (
     page_mapcount,
     pmd_trans_huge_lock,
     pte_offset_map_lock,
+    used_ptes,
     vm_normal_page,
 )
 
@@ -130,10 +130,7 @@ def gather_pte_stats(pmd: Any, addr: int, end: int, walk: MmWalk) -> int:
     # is not present, so only the others are visited (found in C), and
     # their struct pages are read in runs first.
     last = first + ((end - addr) >> 12)
-    used = list(compress(range(first, last), vals[first:last]))
-    mask = arch.pte_pfn_mask
-    ctx.pages.prefetch([(vals[i] & mask) >> 12 for i in used if vals[i] & 1])
-    for i in used:
+    for i in used_ptes(ctx.pages, arch, vals, first, last):
         page = can_gather_numa_stats(ctx, vals[i], walk.vma, walk,
                                      addr + ((i - first) << 12))
         if page is not None:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import operator
 import struct
-from typing import Any, Dict, List, Optional, Tuple
+from itertools import compress
+from typing import Any, Dict, List, Optional
 
 from drgn import FaultError, offsetof
 
@@ -84,14 +85,6 @@ class PageCache:
         """pfn_to_page() with SPARSEMEM_VMEMMAP."""
         return self.vmemmap + pfn * self.size
 
-    def _info(self, pfn: int, values: Tuple[int, ...]) -> PageInfo:
-        flags, head, mapping, mapcount, refcount = self._pick(values)
-        head_pfn = (head - 1 - self.vmemmap) // self.size if head & 1 else pfn
-        return PageInfo(pfn, flags, head_pfn, mapping, mapcount, refcount)
-
-    def _decode(self, pfn: int, data: bytes, base: int) -> PageInfo:
-        return self._info(pfn, self._struct.unpack_from(data, base))
-
     def read(self, pfn: int, nr: int = 1) -> List[PageInfo]:
         """The struct pages of [pfn, pfn + nr), in one read."""
         data = self.prog.read(self.address(pfn), self.size * nr)
@@ -102,7 +95,7 @@ class PageCache:
         out = []
         for p, values in enumerate(self._struct.iter_unpack(data), pfn):
             info = pages.get(p)
-            if info is None:  # _info(), written out: a million per command
+            if info is None:  # compound_head's bit 0: a tail page
                 flags, head, mapping, mapcount, refcount = pick(values)
                 info = pages[p] = PageInfo(
                     p, flags, (head - 1 - vmemmap) // size if head & 1 else p,
@@ -243,6 +236,17 @@ def folio_precise_page_mapcount(pc: PageCache, head: PageInfo,
     if folio_test_large(pc, head):
         mapcount += pc.folio_entire_mapcount(head)
     return mapcount
+
+
+def used_ptes(pc: PageCache, arch: Any, vals: Any, first: int, last: int) -> List[int]:
+    """The indexes in [first, last) of a PTE table whose entries are not
+    zero, found in C (compress()), after reading the struct pages of the
+    present ones in runs (PageCache.prefetch()).  For the loops whose kernel
+    body does nothing for a zero (none) PTE: a sparse table then costs what
+    its mapped entries cost."""
+    used = list(compress(range(first, last), vals[first:last]))
+    pc.prefetch(arch.present_pfns(vals, used))
+    return used
 
 
 def subpage_mapcounts(pc: PageCache, head: PageInfo, page: PageInfo,

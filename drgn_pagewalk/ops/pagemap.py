@@ -7,7 +7,6 @@ pagemap_pte_hole, hugetlb_entry = pagemap_hugetlb_range.
 
 from __future__ import annotations
 
-from itertools import compress
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from ..drgn_target import get_target
@@ -24,6 +23,7 @@ from .page import (
     page_mapcount,
     pmd_trans_huge_lock,
     pte_offset_map_lock,
+    used_ptes,
     vm_normal_page,
 )
 
@@ -200,11 +200,8 @@ def pagemap_pmd_range(pmdp: Any, addr: int, end: int, walk: MmWalk) -> int:
     # same entry as the others of the vma (soft-dirty or not), so runs of
     # them are added at once and only the others decoded.
     none = make_pme(0, PM_SOFT_DIRTY if vma.vm_flags & VM_SOFTDIRTY else 0)
-    used = list(compress(range(first, last), vals[first:last]))
-    mask = pm.arch.pte_pfn_mask
-    pm.pages.prefetch([(vals[i] & mask) >> 12 for i in used if vals[i] & 1])
     at = first
-    for i in used:
+    for i in used_ptes(pm.pages, pm.arch, vals, first, last):
         add_run_to_pagemap(addr + ((at - first) << 12), none, i - at, pm)
         a = addr + ((i - first) << 12)
         add_to_pagemap(a, pte_to_pagemap_entry(pm, vma, a, vals[i], walk), pm)

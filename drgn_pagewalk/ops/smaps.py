@@ -9,7 +9,6 @@ pte_hole = smaps_pte_hole), from smap_gather_stats().
 from __future__ import annotations
 
 from dataclasses import dataclass
-from itertools import compress
 from typing import Any, Dict, List, Optional
 
 from drgn import Object
@@ -47,6 +46,7 @@ from .page import (
     page_mapcount,
     page_mapcount_is_type,
     subpage_mapcounts,
+    used_ptes,
     vm_normal_page,
 )
 from .pagemap import is_migration_entry, is_pfn_swap_entry, swp_offset_pfn
@@ -457,16 +457,11 @@ def smaps_pte_range(pmd: Any, addr: int, end: int, walk: MmWalk) -> int:
     if walk.ops.pte_hole is None:
         # for (; addr != end; pte++, addr += PAGE_SIZE) smaps_pte_entry():
         # a zero PTE adds nothing when there is no shmem hole to look up,
-        # so only the others are visited (compress() finds them in C; a
-        # sparse table costs what its mapped entries cost).
-        last = index + ((end - addr) >> 12)
-        used = list(compress(range(index, last), vals[index:last]))
+        # so only the others are visited.
         ctx, mss = walk.private
         arch = walk.arch
-        mask = arch.pte_pfn_mask
         pages = ctx.pages
-        # the struct pages of the table's present pages, in runs
-        pages.prefetch([(vals[i] & mask) >> 12 for i in used if vals[i] & 1])
+        used = used_ptes(pages, arch, vals, index, index + ((end - addr) >> 12))
         cache = pages._pages
         highest = pages.highest_memmap_pfn
         locked = bool(walk.vma.vm_flags & VM_LOCKED)

@@ -4,7 +4,6 @@ a walk of the page tables, so that a damaged or racing counter shows."""
 
 from __future__ import annotations
 
-from itertools import compress
 from typing import Any, Dict, Optional
 
 from drgn import Object
@@ -27,6 +26,7 @@ from .page import (
     PageInfo,
     entry_page,
     pmd_trans_huge_lock,
+    used_ptes,
     vm_normal_page,
 )
 
@@ -124,10 +124,7 @@ def _rss_pmd_entry(pmd: Any, addr: int, next: int, walk: MmWalk) -> int:
     vals = pte.table.vals
     first = pte.index
     last = first + ((next - addr) >> 12)
-    used = list(compress(range(first, last), vals[first:last]))
-    mask = arch.pte_pfn_mask
-    rss.pages.prefetch([(vals[i] & mask) >> 12 for i in used if vals[i] & 1])
-    for i in used:
+    for i in used_ptes(rss.pages, arch, vals, first, last):
         v = vals[i]
         if arch.pte_present(v):
             page = vm_normal_page(rss.pages, arch, walk.vma, v, walk,
