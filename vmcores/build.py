@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 HERE = Path(__file__).resolve().parent
 BOOT_TIMEOUT = 300  # seconds from QEMU start to LAB-READY
@@ -183,8 +183,16 @@ def _module_order(moddir: Path, wanted: List[str], dest: Path) -> List[str]:
 
 # -- guest ---------------------------------------------------------------------
 
-def build_initramfs(modules: Path, out: Path) -> None:
-    """busybox + the static workload and capturer + modules, as newc cpio."""
+def build_initramfs(modules: Path, out: Path,
+                    programs: Sequence[str] = ("workload", "capture"),
+                    init: Optional[str] = None,
+                    module_names: Optional[List[str]] = None) -> None:
+    """busybox + the static workload and capturer + modules, as newc cpio.
+
+    ``programs``: the C files of vmcores/ compiled statically into /;
+    ``init``: the text of /init (default: init.sh); ``module_names``: load
+    only these (in this order) instead of every module of the kernel's
+    list."""
     root = Path(tempfile.mkdtemp(prefix="lab-initramfs-"))
     try:
         for d in ("bin", "proc", "sys", "dev", "tmp", "modules"):
@@ -197,14 +205,22 @@ def build_initramfs(modules: Path, out: Path) -> None:
         for a in applets:
             if a != "busybox":
                 (root / "bin" / a).symlink_to("busybox")
-        for prog in ("workload", "capture"):
+        for prog in programs:
             _run(["gcc", "-static", "-O2", "-o", str(root / prog), str(HERE / f"{prog}.c")],
                  f"compile {prog}.c")
-        for m in modules.iterdir():
-            shutil.copy(m, root / "modules" / m.name)
-        init = root / "init"
-        shutil.copy(HERE / "init.sh", init)
-        init.chmod(0o755)
+        if module_names is None:
+            for m in modules.iterdir():
+                shutil.copy(m, root / "modules" / m.name)
+        else:
+            for m in module_names:
+                shutil.copy(modules / f"{m}.ko", root / "modules" / f"{m}.ko")
+            (root / "modules" / "order").write_text("\n".join(module_names) + "\n")
+        init_path = root / "init"
+        if init is None:
+            shutil.copy(HERE / "init.sh", init_path)
+        else:
+            init_path.write_text(init)
+        init_path.chmod(0o755)
         files = subprocess.run(["find", "."], cwd=root, capture_output=True,
                                check=True).stdout
         cpio = subprocess.run(["cpio", "-o", "-H", "newc", "--quiet"], cwd=root,

@@ -40,11 +40,9 @@ init script and the QEMU parameters below, and the kernel version.
 from __future__ import annotations
 
 import argparse
-import gzip
 import hashlib
 import json
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -56,7 +54,6 @@ from .build import (
     LabError,
     Qmp,
     _dig_holes,
-    _run,
     boot_guest,
     cache_dir,
     ensure_kernel,
@@ -123,38 +120,11 @@ def recipe_hash() -> str:
 
 
 def build_initramfs(modules: Path, out: Path) -> None:
-    """busybox, bigload, bigcapture and qemu_fw_cfg (for -device vmcoreinfo)."""
-    root = Path(tempfile.mkdtemp(prefix="large-initramfs-"))
-    try:
-        for d in ("bin", "proc", "sys", "dev", "tmp", "modules"):
-            (root / d).mkdir()
-        busybox = shutil.which("busybox") or "/bin/busybox"
-        if not Path(busybox).exists():
-            raise LabError("busybox is not installed (run setup.sh)")
-        shutil.copy(busybox, root / "bin" / "busybox")
-        for a in _run([busybox, "--list"], "busybox --list").stdout.decode().split():
-            if a != "busybox":
-                (root / "bin" / a).symlink_to("busybox")
-        for prog in ("bigload", "bigcapture"):
-            _run(["gcc", "-static", "-O2", "-o", str(root / prog), str(HERE / f"{prog}.c")],
-                 f"compile {prog}.c")
-        order = (modules / "order").read_text().split()
-        wanted = order[: order.index("qemu_fw_cfg") + 1]
-        for m in wanted:
-            shutil.copy(modules / f"{m}.ko", root / "modules" / f"{m}.ko")
-        (root / "modules" / "order").write_text("\n".join(wanted) + "\n")
-        init = root / "init"
-        init.write_text(INIT)
-        init.chmod(0o755)
-        files = subprocess.run(["find", "."], cwd=root, capture_output=True,
-                               check=True).stdout
-        cpio = subprocess.run(["cpio", "-o", "-H", "newc", "--quiet"], cwd=root,
-                              input=files, capture_output=True)
-        if cpio.returncode:
-            raise LabError(f"cpio failed: {cpio.stderr.decode().strip()}")
-        out.write_bytes(gzip.compress(cpio.stdout, 6))
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+    """busybox, bigload, bigcapture and qemu_fw_cfg (for -device vmcoreinfo)
+    with this lab's /init: build.build_initramfs()."""
+    order = (modules / "order").read_text().split()
+    build.build_initramfs(modules, out, programs=("bigload", "bigcapture"), init=INIT,
+                          module_names=order[: order.index("qemu_fw_cfg") + 1])
 
 
 def qemu_command(kernel: Dict[str, Path], initrd: Path, work: Path) -> List[str]:
