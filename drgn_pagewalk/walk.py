@@ -230,7 +230,7 @@ class MmWalk:
         address of its slot, -1 if unknown).  The same entry is recorded once
         per walk and logged once per command (Target.reported), however
         many walks of one command meet it."""
-        key = (kind, level, phys, val, phys if phys >= 0 else addr)
+        key = (kind, level, val, phys if phys >= 0 else addr)
         seen = self.target.reported
         if key in self._reported:
             return

@@ -137,7 +137,7 @@ class VmPages:
             last = rows[-1] if rows else None
             if last is not None and last[1] == state and last[2] is None \
                     and last[4] is None and last[6] is None \
-                    and last[0] + last[3] == addr and last[3] >= 4096:
+                    and last[0] + last[3] == addr:
                 rows[-1] = last[:3] + (last[3] + end - addr,) + last[4:]
             else:
                 rows.append((addr, state, None, end - addr, None, None, None, None))
