@@ -47,6 +47,26 @@ def test_smaps(lab, prog):
         count("smaps lines identical", len(text.splitlines()))
 
 
+
+def test_smaps_bulk_equals_per_entry(lab, prog, monkeypatch):
+    """smaps_pte_range() accounts the order-0 pages of a PTE table by class
+    (_smaps_order0_bulk()); visiting every entry one by one, as the kernel
+    does, gives the same text for every process."""
+    from drgn_pagewalk.ops import smaps
+
+    bulk = {pid: show_smaps(find_task(prog, pid)) for pid in lab.pids.values()}
+    calls = []
+
+    def per_entry(*args):
+        calls.append(1)
+        return False  # the caller then visits every entry
+
+    monkeypatch.setattr(smaps, "_smaps_order0_bulk", per_entry)
+    for role, pid in lab.pids.items():
+        same(bulk[pid], show_smaps(find_task(prog, pid)), f"{role} smaps per entry")
+    assert calls, "the bulk path was never offered a table"
+    count("smaps lines: bulk == per entry", sum(len(t.splitlines()) for t in bulk.values()))
+
 def test_smaps_one_vma(lab, prog):
     pid = lab.pids["workload"]
     thp = lab.meta["vmas"]["thp"]["start"]

@@ -171,6 +171,27 @@ class Arch:
         ``indexes`` (a PTE table's; for reading their struct pages ahead)."""
         return [self.pte_pfn(vals[i]) for i in indexes if self.pte_present(vals[i])]
 
+    def normal_ptes(self, vals: Sequence[int], indexes: Sequence[int]
+                    ) -> Tuple[List[int], List[int], List[int]]:
+        """Split ``indexes`` of a PTE table: (the present, not special
+        entries: vm_normal_page() names the page of their PFN unless the PFN
+        is out of range; their PFNs; the others, in order)."""
+        normal: List[int] = []
+        others: List[int] = []
+        for i in indexes:
+            v = vals[i]
+            if self.pte_present(v) and not self.pte_special(v):
+                normal.append(i)
+            else:
+                others.append(i)
+        return normal, [self.pte_pfn(vals[i]) for i in normal], others
+
+    def young_dirty_mask(self) -> int:
+        """Bits of an entry that pte_young() and pte_dirty() read (all of
+        them unless the arch says fewer): entries equal under this mask are
+        equally young and dirty."""
+        return MASK64
+
     def pte_pfn(self, val: int) -> int:
         raise NotImplementedError
 

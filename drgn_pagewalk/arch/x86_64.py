@@ -9,6 +9,8 @@ exactly as the kernel does it: ``pgd_none()``/``pgd_bad()`` are 0,
 
 from __future__ import annotations
 
+import operator
+from itertools import compress
 from typing import List, Optional, Sequence, Tuple
 
 from .base import MASK64, PMD, PTE, PUD, Arch, swap_type_layout
@@ -241,6 +243,20 @@ class X86_64(Arch):
         are left out; they are read when met)."""
         mask = self.pte_pfn_mask
         return [(vals[i] & mask) >> 12 for i in indexes if vals[i] & _PAGE_PRESENT]
+
+    def normal_ptes(self, vals: Sequence[int], indexes: Sequence[int]
+                    ) -> Tuple[List[int], List[int], List[int]]:
+        """Arch.normal_ptes() in C for a million PTEs: _PAGE_PRESENT set and
+        _PAGE_SPECIAL clear (a PROT_NONE entry goes with the others: its
+        PFN is inverted)."""
+        uv = list(map(vals.__getitem__, indexes))
+        sel = list(map(_PAGE_PRESENT.__eq__, map((_PAGE_PRESENT | _PAGE_SPECIAL).__and__, uv)))
+        pfns = list(map((12).__rrshift__, map(self.pte_pfn_mask.__and__, compress(uv, sel))))
+        return (list(compress(indexes, sel)), pfns,
+                list(compress(indexes, map(operator.not_, sel))))
+
+    def young_dirty_mask(self) -> int:
+        return _PAGE_ACCESSED | self.dirty_bits
 
     def pmd_pfn(self, val: int) -> int:
         mask = self.pmd_page_mask if val & _PAGE_PSE else self.pte_pfn_mask

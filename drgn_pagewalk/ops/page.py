@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import operator
 import struct
+from bisect import bisect_right
 from itertools import compress
 from typing import Any, Dict, List, Optional
 
@@ -64,6 +65,8 @@ class PageCache:
             self.dtor_off = self.size + offsetof(page, "compound_dtor")
             self.hugetlb_dtor = prog.constant("HUGETLB_PAGE_DTOR").value_()
         self.highest_memmap_pfn = prog["highest_memmap_pfn"].value_()
+        #: the fields of each struct page read, in offset order (see _struct)
+        self.raw: Dict[int, tuple] = {}
         self._pages: Dict[int, PageInfo] = {}
         self._bits: Dict[str, int] = {}
         self._head_extra: Dict[int, bytes] = {}
@@ -79,51 +82,86 @@ class PageCache:
         order = [name for _, name in fields]
         self._pick = operator.itemgetter(*(order.index(f) for f in (
             "flags", "compound_head", "mapping", "_mapcount", "_refcount")))
+        #: an itemgetter per field name, for the tuples in ``raw``
+        self.field = {f: operator.itemgetter(order.index(f)) for f in order}
         self._masks: Dict[str, int] = {}
 
     def address(self, pfn: int) -> int:
         """pfn_to_page() with SPARSEMEM_VMEMMAP."""
         return self.vmemmap + pfn * self.size
 
-    def read(self, pfn: int, nr: int = 1) -> List[PageInfo]:
-        """The struct pages of [pfn, pfn + nr), in one read."""
+    def read(self, pfn: int, nr: int = 1) -> None:
+        """Read the struct pages of [pfn, pfn + nr) in one read and keep
+        their fields, undecoded (one tuple each, made in C), in ``raw``."""
         data = self.prog.read(self.address(pfn), self.size * nr)
-        if len(self._pages) > PAGE_CACHE_MAX:
-            self._pages.clear()  # bounded memory: what is needed is read again
-        pages = self._pages
-        pick, vmemmap, size = self._pick, self.vmemmap, self.size
-        out = []
-        for p, values in enumerate(self._struct.iter_unpack(data), pfn):
-            info = pages.get(p)
-            if info is None:  # compound_head's bit 0: a tail page
-                flags, head, mapping, mapcount, refcount = pick(values)
-                info = pages[p] = PageInfo(
-                    p, flags, (head - 1 - vmemmap) // size if head & 1 else p,
-                    mapping, mapcount, refcount)
-            out.append(info)
-        return out
+        if len(self.raw) > PAGE_CACHE_MAX:
+            # bounded memory: what is needed again is read again
+            self.raw.clear()
+            self._pages.clear()
+        self.raw.update(zip(range(pfn, pfn + nr), self._struct.iter_unpack(data)))
 
     def prefetch(self, pfns: List[int]) -> None:
         """Read the struct pages of ``pfns`` (a PTE table's worth) in runs of
         consecutive PFNs, one read per run.  PFNs without a readable struct
         page are left for page()/entry_page() to report."""
-        pfns = sorted(set(p for p in pfns if p <= self.highest_memmap_pfn
-                          and p not in self._pages))
-        i = 0
-        while i < len(pfns):
-            j = i + 1
-            while j < len(pfns) and pfns[j] == pfns[j - 1] + 1:
-                j += 1
+        todo = sorted(set(pfns).difference(self.raw))
+        if not todo:
+            return
+        if todo[-1] > self.highest_memmap_pfn:
+            todo = todo[:bisect_right(todo, self.highest_memmap_pfn)]
+        # where a run of consecutive PFNs ends: found in C, one read per run
+        breaks = list(compress(range(1, len(todo)),
+                               map(operator.ne, todo[1:], map((1).__add__, todo))))
+        start = 0
+        for stop in breaks + [len(todo)]:
+            if stop > start:
+                try:
+                    self.read(todo[start], stop - start)
+                except FaultError:
+                    pass
+            start = stop
+
+    def fields_of(self, pfns: List[int]) -> List[Optional[tuple]]:
+        """The struct page fields (``raw``'s tuples) of ``pfns``, in their
+        order; None for a PFN without a readable struct page.  PFNs that
+        follow each other (a freshly faulted range often does) are read in
+        one go and not kept; the others go through prefetch() and ``raw``."""
+        n = len(pfns)
+        first = pfns[0]
+        if (pfns[-1] - first == n - 1 and pfns[-1] <= self.highest_memmap_pfn
+                and pfns == list(range(first, first + n))):
             try:
-                self.read(pfns[i], j - i)
+                data = self.prog.read(self.address(first), self.size * n)
             except FaultError:
                 pass
-            i = j
+            else:
+                return list(self._struct.iter_unpack(data))
+        self.prefetch(pfns)
+        return list(map(self.raw.get, pfns))
 
-    def page(self, pfn: int) -> PageInfo:
+    def decode(self, pfn: int, values: tuple) -> PageInfo:
+        """A PageInfo from the fields read() kept for ``pfn``."""
+        flags, head, mapping, mapcount, refcount = self._pick(values)
+        # compound_head's bit 0: a tail page
+        info = self._pages[pfn] = PageInfo(
+            pfn, flags, (head - 1 - self.vmemmap) // self.size if head & 1 else pfn,
+            mapping, mapcount, refcount)
+        return info
+
+    def get(self, pfn: int) -> Optional[PageInfo]:
+        """The struct page of ``pfn`` if it was read, else None."""
         info = self._pages.get(pfn)
         if info is None:
-            info = self.read(pfn)[0]
+            values = self.raw.get(pfn)
+            if values is not None:
+                info = self.decode(pfn, values)
+        return info
+
+    def page(self, pfn: int) -> PageInfo:
+        info = self.get(pfn)
+        if info is None:
+            self.read(pfn)
+            info = self.decode(pfn, self.raw[pfn])
         return info
 
     def head(self, page: PageInfo) -> PageInfo:
@@ -379,12 +417,12 @@ def entry_page(pc: PageCache, pfn: int, walk: Any, level: str, addr: int,
     DUMP: the kernel trusts the entry.  A PFN whose struct page is not in
     the dump (beyond highest_memmap_pfn, or in an unreadable memmap) is
     reported on ``walk`` and has no page: nothing is invented for it."""
-    info = pc._pages.get(pfn)
+    info = pc.get(pfn)
     if info is not None:
         return info
     if pfn <= pc.highest_memmap_pfn:
         try:
-            return pc.read(pfn)[0]
+            return pc.page(pfn)
         except FaultError:
             why = f"the struct page of PFN {pfn:#x} is not in the dump"
     else:

@@ -8,7 +8,9 @@ pte_hole = smaps_pte_hole), from smap_gather_stats().
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
+from itertools import compress
 from typing import Any, Dict, List, Optional
 
 from drgn import Object
@@ -46,7 +48,6 @@ from .page import (
     page_mapcount,
     page_mapcount_is_type,
     subpage_mapcounts,
-    used_ptes,
     vm_normal_page,
 )
 from .pagemap import is_migration_entry, is_pfn_swap_entry, swp_offset_pfn
@@ -115,6 +116,9 @@ class SmapsContext:
         self.m_dirty = self.mask("PG_dirty")
         self.m_referenced = self.mask("PG_referenced")
         self.m_young = self.mask("PG_young") if self.new else 0
+        #: the flags _smaps_order0_bulk() tells pages apart by
+        self.m_order0_flags = (self.m_head | self.m_swapbacked | self.m_dirty
+                               | self.m_referenced | self.m_young)
 
     def mask(self, name: str) -> int:
         """1 << PG_name (page flags), looked up once."""
@@ -178,7 +182,8 @@ def smaps_account(ctx: SmapsContext, mss: MemSizeStats, page: PageInfo,
     """smaps_account(): 6.1 passes ``migration``, 6.12 ``present``."""
     pc = ctx.pages
     if page.head_pfn == page.pfn and not page.flags & ctx.m_head:
-        _smaps_account_order0(ctx, mss, page, young, dirty, locked,
+        _smaps_account_order0(ctx, mss, page.flags, page.mapping, page.mapcount,
+                              page.refcount, young, dirty, locked,
                               migration_or_present)
         return
     head = pc.head(page)
@@ -223,46 +228,49 @@ def smaps_account(ctx: SmapsContext, mss: MemSizeStats, page: PageInfo,
                               mapcount < 2)
 
 
-def _smaps_account_order0(ctx: SmapsContext, mss: MemSizeStats, page: PageInfo,
+def _smaps_account_order0(ctx: SmapsContext, mss: MemSizeStats, flags: int,
+                          mapping: int, raw_mapcount: int, refcount: int,
                           young: bool, dirty: bool, locked: bool,
-                          migration_or_present: bool) -> None:
-    """smaps_account() and smaps_page_accumulate() for a page that is its own
-    folio (order 0, the common case: one call per 4 KiB page), with the
-    same steps written out on the page's flags: the folio is the page, nr
-    is 1, page_mapcount() is _mapcount + 1 (6.12: 0 for a typed page)."""
-    flags = page.flags
-    size = PAGE_SIZE
-    anon = page.mapping & PAGE_MAPPING_ANON
+                          migration_or_present: bool, nr: int = 1) -> None:
+    """smaps_account() and smaps_page_accumulate() for ``nr`` pages that are
+    each their own folio (order 0, the common case: in the kernel one call
+    per 4 KiB page) with the same struct page fields and PTE bits, so the
+    same sums: the steps written out on the page's fields (the folio is the
+    page, nr is 1, page_mapcount() is _mapcount + 1; 6.12: 0 for a typed
+    page), then multiplied by ``nr``."""
+    size = PAGE_SIZE * nr
+    anon = mapping & PAGE_MAPPING_ANON
     if anon:
         mss.anonymous += size
         if not flags & ctx.m_swapbacked and not dirty and not flags & ctx.m_dirty:
             mss.lazyfree += size
-    if ctx.new and page.mapping & 3 == 3:  # folio_test_ksm()
+    if ctx.new and mapping & 3 == 3:  # folio_test_ksm()
         mss.ksm += size
     mss.resident += size
     if young or flags & ctx.m_young or flags & ctx.m_referenced:
         mss.referenced += size
     if ctx.new:
         private = migration_or_present  # present
-        if page.refcount == 1 or not migration_or_present:
-            pss = size << PSS_SHIFT
+        if refcount == 1 or not migration_or_present:
+            pss = PAGE_SIZE << PSS_SHIFT
         else:
-            mapcount = page.mapcount + 1
+            mapcount = raw_mapcount + 1
             if page_mapcount_is_type(mapcount):
                 mapcount = 0
             pss = PAGE_SIZE << PSS_SHIFT
             if mapcount >= 2:
                 pss //= mapcount
             private = mapcount < 2
-    elif page.refcount == 1 or migration_or_present:
-        pss, private = size << PSS_SHIFT, True
+    elif refcount == 1 or migration_or_present:
+        pss, private = PAGE_SIZE << PSS_SHIFT, True
     else:
-        mapcount = page.mapcount + 1
+        mapcount = raw_mapcount + 1
         pss = PAGE_SIZE << PSS_SHIFT
         if mapcount >= 2:
             pss //= mapcount
         private = mapcount < 2
     # smaps_page_accumulate()
+    pss *= nr
     mss.pss += pss
     if anon:
         mss.pss_anon += pss
@@ -442,6 +450,50 @@ def smaps_pmd_entry(pmd: int, addr: int, walk: MmWalk) -> None:
                   locked, flag)
 
 
+def _smaps_order0_bulk(walk: MmWalk, vals: Any, normal: List[int],
+                       pfns: List[int]) -> bool:
+    """smaps_pte_entry() for the present, not special PTEs ``normal`` of one
+    table (their PFNs ``pfns``), without per-page
+    Python: pages whose struct page fields (the flags and fields the
+    accounting reads) and PTE young/dirty bits are equal add the same to
+    every sum, so they are counted in C and each class is accounted once
+    (_smaps_account_order0(nr=...)).  Pages of large folios go through
+    smaps_account() one by one.  Returns False, having done nothing, when a
+    PFN has no struct page read (out of range, or not in the dump): the
+    caller then visits every entry the per-entry way, which reports them."""
+    ctx, mss = walk.private
+    pages = ctx.pages
+    raws = pages.fields_of(pfns)
+    if None in raws or max(pfns) > pages.highest_memmap_pfn:
+        return False
+    arch = walk.arch
+    pick = pages.field
+    classes = Counter(zip(
+        map(ctx.m_order0_flags.__and__, map(pick["flags"], raws)),
+        map((3).__and__, map(pick["mapping"], raws)),
+        map(pick["_mapcount"], raws),
+        map(pick["_refcount"], raws),
+        map((1).__and__, map(pick["compound_head"], raws)),  # a tail page
+        map(arch.young_dirty_mask().__and__, map(vals.__getitem__, normal))))
+    locked = bool(walk.vma.vm_flags & VM_LOCKED)
+    large = False
+    for (flags, mapping, mapcount, refcount, tail, bits), n in classes.items():
+        if tail or flags & ctx.m_head:
+            large = True
+        else:
+            _smaps_account_order0(ctx, mss, flags, mapping, mapcount, refcount,
+                                  arch.pte_young(bits), arch.pte_dirty(bits),
+                                  locked, ctx.new, n)
+    if large:
+        for i, pfn in zip(normal, pfns):
+            page = pages.page(pfn)
+            if page.head_pfn != page.pfn or page.flags & ctx.m_head:
+                v = vals[i]
+                smaps_account(ctx, mss, page, False, arch.pte_young(v),
+                              arch.pte_dirty(v), locked, ctx.new)
+    return True
+
+
 def smaps_pte_range(pmd: Any, addr: int, end: int, walk: MmWalk) -> int:
     """smaps_pte_range()."""
     val = pmd.val
@@ -457,34 +509,18 @@ def smaps_pte_range(pmd: Any, addr: int, end: int, walk: MmWalk) -> int:
     if walk.ops.pte_hole is None:
         # for (; addr != end; pte++, addr += PAGE_SIZE) smaps_pte_entry():
         # a zero PTE adds nothing when there is no shmem hole to look up,
-        # so only the others are visited.
-        ctx, mss = walk.private
+        # so only the others are visited, and only adding follows, so the
+        # order of the visits does not change the sums.
+        ctx = walk.private[0]
         arch = walk.arch
-        pages = ctx.pages
-        used = used_ptes(pages, arch, vals, index, index + ((end - addr) >> 12))
-        cache = pages._pages
-        highest = pages.highest_memmap_pfn
-        locked = bool(walk.vma.vm_flags & VM_LOCKED)
-        for i in used:
-            v = vals[i]
-            a = addr + ((i - index) << 12)
-            if arch.pte_present(v) and not arch.pte_special(v):
-                # smaps_pte_entry() of a present PTE, written out for the
-                # common case: vm_normal_page() is the page its PFN names
-                pfn = arch.pte_pfn(v)
-                page = cache.get(pfn) if pfn <= highest else None
-                if page is None:
-                    page = vm_normal_page(pages, arch, walk.vma, v, walk, a)
-                    if page is None:
-                        continue
-                if page.head_pfn == page.pfn and not page.flags & ctx.m_head:
-                    _smaps_account_order0(ctx, mss, page, arch.pte_young(v),
-                                          arch.pte_dirty(v), locked, ctx.new)
-                else:
-                    smaps_account(ctx, mss, page, False, arch.pte_young(v),
-                                  arch.pte_dirty(v), locked, ctx.new)
-            else:
-                smaps_pte_entry(v, a, walk)
+        last = index + ((end - addr) >> 12)
+        normal, pfns, others = arch.normal_ptes(
+            vals, list(compress(range(index, last), vals[index:last])))
+        if normal:
+            if not _smaps_order0_bulk(walk, vals, normal, pfns):
+                others = sorted(others + normal)
+        for i in others:
+            smaps_pte_entry(vals[i], addr + ((i - index) << 12), walk)
         return 0
     while addr != end:
         smaps_pte_entry(vals[index], addr, walk)
