@@ -511,14 +511,11 @@ def smaps_pte_range(pmd: Any, addr: int, end: int, walk: MmWalk) -> int:
         # a zero PTE adds nothing when there is no shmem hole to look up,
         # so only the others are visited, and only adding follows, so the
         # order of the visits does not change the sums.
-        ctx = walk.private[0]
-        arch = walk.arch
         last = index + ((end - addr) >> 12)
-        normal, pfns, others = arch.normal_ptes(
+        normal, pfns, others = walk.arch.normal_ptes(
             vals, list(compress(range(index, last), vals[index:last])))
-        if normal:
-            if not _smaps_order0_bulk(walk, vals, normal, pfns):
-                others = sorted(others + normal)
+        if normal and not _smaps_order0_bulk(walk, vals, normal, pfns):
+            others = sorted(others + normal)
         for i in others:
             smaps_pte_entry(vals[i], addr + ((i - index) << 12), walk)
         return 0
