@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import difflib
 
+import pytest
+
 from drgn.helpers.linux.pid import find_task
 
 from drgn_pagewalk.ops.maps import show_maps
@@ -48,24 +50,31 @@ def test_smaps(lab, prog):
 
 
 
-def test_smaps_bulk_equals_per_entry(lab, prog, monkeypatch):
-    """smaps_pte_range() accounts the order-0 pages of a PTE table by class
-    (_smaps_order0_bulk()); visiting every entry one by one, as the kernel
-    does, gives the same text for every process."""
-    from drgn_pagewalk.ops import smaps
+@pytest.mark.parametrize("report", ["smaps", "numa_maps"])
+def test_bulk_equals_per_entry(lab, prog, monkeypatch, report):
+    """smaps_pte_range() and gather_pte_stats() add the order-0 pages of a
+    PTE table by class (_smaps_order0_bulk(), _gather_order0_bulk());
+    visiting every entry one by one, as the kernel does, gives the same
+    text for every process."""
+    from drgn_pagewalk.ops import numa_maps, smaps
 
-    bulk = {pid: show_smaps(find_task(prog, pid)) for pid in lab.pids.values()}
+    module, bulk_name, show = {
+        "smaps": (smaps, "_smaps_order0_bulk", show_smaps),
+        "numa_maps": (numa_maps, "_gather_order0_bulk", show_numa_maps),
+    }[report]
+    bulk = {pid: show(find_task(prog, pid)) for pid in lab.pids.values()}
     calls = []
 
     def per_entry(*args):
         calls.append(1)
         return False  # the caller then visits every entry
 
-    monkeypatch.setattr(smaps, "_smaps_order0_bulk", per_entry)
+    monkeypatch.setattr(module, bulk_name, per_entry)
     for role, pid in lab.pids.items():
-        same(bulk[pid], show_smaps(find_task(prog, pid)), f"{role} smaps per entry")
+        same(bulk[pid], show(find_task(prog, pid)), f"{role} {report} per entry")
     assert calls, "the bulk path was never offered a table"
-    count("smaps lines: bulk == per entry", sum(len(t.splitlines()) for t in bulk.values()))
+    count(f"{report} lines: bulk == per entry",
+          sum(len(t.splitlines()) for t in bulk.values()))
 
 def test_smaps_one_vma(lab, prog):
     pid = lab.pids["workload"]

@@ -4,7 +4,9 @@ gather_hugetlb_stats)."""
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass, field
+from itertools import compress, repeat
 from typing import Any, Dict, List, Optional, Tuple
 
 from drgn import Object
@@ -16,6 +18,7 @@ from ..target import VM_HUGETLB, Vma
 from ..walk import MmWalk, MmWalkOps, walk_page_vma
 from .maps import file_path
 from .page import (
+    PAGE_MAPPING_ANON,
     PageAnon,
     PageCache,
     PageInfo,
@@ -24,7 +27,9 @@ from .page import (
     page_mapcount,
     pmd_trans_huge_lock,
     pte_offset_map_lock,
-    used_ptes,
+    normal_fields,
+    order0_classes,
+    page_mapcount_is_type,
     vm_normal_page,
 )
 
@@ -59,6 +64,21 @@ class NumaContext:
             pgdat = NODE_DATA(prog, nid)
             start = pgdat.node_start_pfn.value_()
             self.node_ranges.append((start, start + pgdat.node_spanned_pages.value_(), nid))
+
+        # page_to_nid() in C for a run of pages (bisect_right() over the
+        # sorted bounds: odd = inside the range of node_ids[k // 2]); None
+        # if ranges overlap, where the first one found decides
+        bounds = sorted(self.node_ranges)
+        self.node_bounds: Optional[List[int]] = [b for r in bounds for b in r[:2]]
+        self.node_ids = [r[2] for r in bounds]
+        if self.node_bounds != sorted(self.node_bounds):
+            self.node_bounds = None
+        pc = self.pages
+        self.m = {name: 1 << pc.bit(name) for name in (
+            "PG_head", "PG_dirty", "PG_swapbacked", "PG_swapcache", "PG_active",
+            "PG_unevictable", "PG_writeback", "PG_reserved")}
+        #: the flags _gather_order0_bulk() tells pages apart by
+        self.m_order0_flags = sum(self.m.values())
 
     def page_to_nid(self, pfn: int) -> int:
         """page_to_nid(): the node whose span holds the pfn."""
@@ -95,6 +115,73 @@ def gather_stats(ctx: NumaContext, page: PageInfo, md: NumaMaps, pte_dirty: bool
     md.node[nid] = md.node.get(nid, 0) + nr_pages
 
 
+def _gather_stats_order0(ctx: NumaContext, md: NumaMaps, flags: int, mapping: int,
+                         raw_mapcount: int, nid: int, pte_dirty: bool,
+                         nr_pages: int) -> None:
+    """gather_stats() for ``nr_pages`` pages that are each their own folio
+    and have the same fields (the page is its head; the mapcount is
+    _mapcount + 1, on 6.12 0 for a typed page)."""
+    m = ctx.m
+    count = raw_mapcount + 1
+    if ctx.new and page_mapcount_is_type(count):
+        count = 0
+    md.pages += nr_pages
+    if pte_dirty or flags & m["PG_dirty"]:
+        md.dirty += nr_pages
+    if flags & m["PG_swapbacked"] and flags & m["PG_swapcache"]:
+        md.swapcache += nr_pages
+    if flags & m["PG_active"] or flags & m["PG_unevictable"]:
+        md.active += nr_pages
+    if flags & m["PG_writeback"]:
+        md.writeback += nr_pages
+    if mapping & PAGE_MAPPING_ANON:
+        md.anon += nr_pages
+    if count > md.mapcount_max:
+        md.mapcount_max = count
+    md.node[nid] = md.node.get(nid, 0) + nr_pages
+
+
+def _gather_order0_bulk(walk: MmWalk, vals: Any, normal: List[int],
+                        pfns: List[int], addr: int, first: int) -> bool:
+    """The loop of gather_pte_stats() over the present, not special PTEs
+    ``normal`` of one table (PFNs ``pfns``), without per-page Python: pages
+    of one class (order0_classes(), with the node and the PTE's dirty bit)
+    add the same, so each class is gathered once.  Pages of large folios
+    go through can_gather_numa_stats() and gather_stats() one by one.
+    Returns False, having done nothing, where the per-entry loop must run
+    (a PFN without a struct page read: it reports it)."""
+    ctx, md = walk.private
+    pages = ctx.pages
+    raws = normal_fields(pages, pfns)
+    if raws is None or ctx.node_bounds is None:
+        return False
+    arch = walk.arch
+    classes = order0_classes(pages, raws, ctx.m_order0_flags,
+                             map(bisect_right, repeat(ctx.node_bounds), pfns),
+                             map(arch.young_dirty_mask().__and__,
+                                 map(vals.__getitem__, normal)))
+    large = False
+    for (flags, mapping, mapcount, _, tail, k, bits), n in classes.items():
+        if tail or flags & ctx.m["PG_head"]:
+            large = True
+            continue
+        # can_gather_numa_stats()
+        nid = ctx.node_ids[k // 2] if k & 1 else -1
+        if flags & ctx.m["PG_reserved"] or nid not in ctx.memory_nodes:
+            continue
+        _gather_stats_order0(ctx, md, flags, mapping, mapcount, nid,
+                             arch.pte_dirty(bits), n)
+    if large:
+        for i, pfn in zip(normal, pfns):
+            page = pages.page(pfn)
+            if page.head_pfn != page.pfn or page.flags & ctx.m["PG_head"]:
+                page = can_gather_numa_stats(ctx, vals[i], walk.vma, walk,
+                                             addr + ((i - first) << 12))
+                if page is not None:
+                    gather_stats(ctx, page, md, arch.pte_dirty(vals[i]), 1)
+    return True
+
+
 def can_gather_numa_stats(ctx: NumaContext, pte: int, vma: Vma, walk: MmWalk,
                           addr: int) -> Optional[PageInfo]:
     """can_gather_numa_stats() (and _pmd(): same tests on the head page)."""
@@ -128,9 +215,14 @@ def gather_pte_stats(pmd: Any, addr: int, end: int, walk: MmWalk) -> int:
     vals, first = pte.table.vals, pte.index
     # do { ... } while (pte++, addr += PAGE_SIZE, addr != end): a zero PTE
     # is not present, so only the others are visited (found in C), and
-    # their struct pages are read in runs first.
+    # only adding follows, so the order of the visits does not change the
+    # sums: order-0 pages are gathered by class first.
     last = first + ((end - addr) >> 12)
-    for i in used_ptes(ctx.pages, arch, vals, first, last):
+    normal, pfns, others = arch.normal_ptes(
+        vals, list(compress(range(first, last), vals[first:last])))
+    if normal and not _gather_order0_bulk(walk, vals, normal, pfns, addr, first):
+        others = sorted(others + normal)
+    for i in others:
         page = can_gather_numa_stats(ctx, vals[i], walk.vma, walk,
                                      addr + ((i - first) << 12))
         if page is not None:

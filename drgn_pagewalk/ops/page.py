@@ -12,8 +12,9 @@ from __future__ import annotations
 import operator
 import struct
 from bisect import bisect_right
+from collections import Counter
 from itertools import compress
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterable, List, Optional
 
 from drgn import FaultError, offsetof
 
@@ -285,6 +286,35 @@ def used_ptes(pc: PageCache, arch: Any, vals: Any, first: int, last: int) -> Lis
     used = list(compress(range(first, last), vals[first:last]))
     pc.prefetch(arch.present_pfns(vals, used))
     return used
+
+
+def normal_fields(pc: PageCache, pfns: List[int]) -> Optional[List[tuple]]:
+    """The struct page fields of the pages ``pfns`` (present, not special
+    PTEs: vm_normal_page() names them), in order; None if one has no struct
+    page read (out of range, or not in the dump): the caller then visits
+    the entries one by one, the way that reports them."""
+    if max(pfns) > pc.highest_memmap_pfn:
+        return None
+    raws = pc.fields_of(pfns)
+    return None if None in raws else raws
+
+
+def order0_classes(pc: PageCache, raws: List[tuple], flag_mask: int,
+                   *columns: Iterable[int]) -> "Counter[tuple]":
+    """Pages counted by class, in C: how many of the pages ``raws`` have
+    each (flags & ``flag_mask``, mapping & 3, _mapcount, _refcount, the
+    tail bit of compound_head, and one value per further column).  For the
+    kernel loops that only add per page (smaps_account(), gather_stats()):
+    pages of one class add the same, so each class is added once, times
+    its count.  ``flag_mask`` must hold PG_head (with the tail bit: is the
+    page part of a large folio?)."""
+    f = pc.field
+    return Counter(zip(map(flag_mask.__and__, map(f["flags"], raws)),
+                       map((3).__and__, map(f["mapping"], raws)),
+                       map(f["_mapcount"], raws),
+                       map(f["_refcount"], raws),
+                       map((1).__and__, map(f["compound_head"], raws)),
+                       *columns))
 
 
 def subpage_mapcounts(pc: PageCache, head: PageInfo, page: PageInfo,

@@ -8,7 +8,6 @@ pte_hole = smaps_pte_hole), from smap_gather_stats().
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 from itertools import compress
 from typing import Any, Dict, List, Optional
@@ -40,6 +39,8 @@ from .page import (
     folio_likely_mapped_shared,
     folio_test_ksm,
     entry_page,
+    normal_fields,
+    order0_classes,
     page_count,
     pmd_trans_huge_lock,
     pte_offset_map_lock,
@@ -463,18 +464,13 @@ def _smaps_order0_bulk(walk: MmWalk, vals: Any, normal: List[int],
     caller then visits every entry the per-entry way, which reports them."""
     ctx, mss = walk.private
     pages = ctx.pages
-    raws = pages.fields_of(pfns)
-    if None in raws or max(pfns) > pages.highest_memmap_pfn:
+    raws = normal_fields(pages, pfns)
+    if raws is None:
         return False
     arch = walk.arch
-    pick = pages.field
-    classes = Counter(zip(
-        map(ctx.m_order0_flags.__and__, map(pick["flags"], raws)),
-        map((3).__and__, map(pick["mapping"], raws)),
-        map(pick["_mapcount"], raws),
-        map(pick["_refcount"], raws),
-        map((1).__and__, map(pick["compound_head"], raws)),  # a tail page
-        map(arch.young_dirty_mask().__and__, map(vals.__getitem__, normal))))
+    classes = order0_classes(pages, raws, ctx.m_order0_flags,
+                             map(arch.young_dirty_mask().__and__,
+                                 map(vals.__getitem__, normal)))
     locked = bool(walk.vma.vm_flags & VM_LOCKED)
     large = False
     for (flags, mapping, mapcount, refcount, tail, bits), n in classes.items():
