@@ -50,17 +50,22 @@ def test_smaps(lab, prog):
 
 
 
-@pytest.mark.parametrize("report", ["smaps", "numa_maps"])
+def _status_walk(task) -> str:
+    return repr(status_fields(task))
+
+
+@pytest.mark.parametrize("report", ["smaps", "numa_maps", "status"])
 def test_bulk_equals_per_entry(lab, prog, monkeypatch, report):
-    """smaps_pte_range() and gather_pte_stats() add the order-0 pages of a
-    PTE table by class (_smaps_order0_bulk(), _gather_order0_bulk());
-    visiting every entry one by one, as the kernel does, gives the same
-    text for every process."""
-    from drgn_pagewalk.ops import numa_maps, smaps
+    """smaps_pte_range(), gather_pte_stats() and the rss walk of status add
+    the order-0 pages of a PTE table by class (_smaps_order0_bulk(),
+    _gather_order0_bulk(), _rss_order0_bulk()); visiting every entry one by
+    one, as the kernel does, gives the same output for every process."""
+    from drgn_pagewalk.ops import numa_maps, smaps, status
 
     module, bulk_name, show = {
         "smaps": (smaps, "_smaps_order0_bulk", show_smaps),
         "numa_maps": (numa_maps, "_gather_order0_bulk", show_numa_maps),
+        "status": (status, "_rss_order0_bulk", _status_walk),
     }[report]
     bulk = {pid: show(find_task(prog, pid)) for pid in lab.pids.values()}
     calls = []

@@ -4,7 +4,8 @@ a walk of the page tables, so that a damaged or racing counter shows."""
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from itertools import compress
+from typing import Any, Dict, List, Optional
 
 from drgn import Object
 from drgn.helpers.linux.percpu import percpu_counter_sum
@@ -20,13 +21,15 @@ from ..walk import (
     walk_page_range_novma,
 )
 from .page import (
+    PAGE_MAPPING_ANON,
     PageAnon,
     PageCache,
     PageHuge,
     PageInfo,
     entry_page,
     pmd_trans_huge_lock,
-    used_ptes,
+    normal_fields,
+    order0_classes,
     vm_normal_page,
 )
 
@@ -89,6 +92,8 @@ class _Rss:
         self.max_swapfiles = self.arch.max_swapfiles
         self.huge_zero = target.huge_zero_pfn()
         self.counts = {"anon": 0, "file": 0, "shmem": 0, "swap": 0}
+        self.m_head = 1 << self.pages.bit("PG_head")
+        self.m_swapbacked = 1 << self.pages.bit("PG_swapbacked")
 
     def account(self, page: PageInfo, nr: int) -> None:
         """mm_counter(): anon, shmem (swap-backed) or file."""
@@ -98,6 +103,35 @@ class _Rss:
             self.counts["shmem"] += nr
         else:
             self.counts["file"] += nr
+
+
+def _rss_order0_bulk(rss: _Rss, normal: List[int], pfns: List[int]) -> bool:
+    """The present, not special PTEs ``normal`` of one table (PFNs
+    ``pfns``) counted without per-page Python: order-0 pages by class
+    (order0_classes()), pages of large folios one by one.  False, having
+    done nothing, where the per-entry loop must run (it reports PFNs
+    without a struct page)."""
+    pc = rss.pages
+    raws = normal_fields(pc, pfns)
+    if raws is None:
+        return False
+    classes = order0_classes(pc, raws, rss.m_head | rss.m_swapbacked)
+    large = False
+    for (flags, mapping, _, _, tail), n in classes.items():
+        if tail or flags & rss.m_head:
+            large = True
+        elif mapping & PAGE_MAPPING_ANON:  # mm_counter()
+            rss.counts["anon"] += n
+        elif flags & rss.m_swapbacked:
+            rss.counts["shmem"] += n
+        else:
+            rss.counts["file"] += n
+    if large:
+        for pfn in pfns:
+            page = pc.page(pfn)
+            if page.head_pfn != page.pfn or page.flags & rss.m_head:
+                rss.account(page, 1)
+    return True
 
 
 def _rss_pmd_entry(pmd: Any, addr: int, next: int, walk: MmWalk) -> int:
@@ -124,7 +158,11 @@ def _rss_pmd_entry(pmd: Any, addr: int, next: int, walk: MmWalk) -> int:
     vals = pte.table.vals
     first = pte.index
     last = first + ((next - addr) >> 12)
-    for i in used_ptes(rss.pages, arch, vals, first, last):
+    normal, pfns, others = arch.normal_ptes(
+        vals, list(compress(range(first, last), vals[first:last])))
+    if normal and not _rss_order0_bulk(rss, normal, pfns):
+        others = sorted(others + normal)
+    for i in others:
         v = vals[i]
         if arch.pte_present(v):
             page = vm_normal_page(rss.pages, arch, walk.vma, v, walk,
