@@ -162,6 +162,8 @@ def _vm_pages(prog: Any, target: Any, task: Any, vmas: List[Tuple[Any, str]],
         PAGE_WIDTHS,
         VmPages,
         fold_rows,
+        vm_page_json_line,
+        vm_page_table_line,
         vma_page_rows,
     )
 
@@ -178,7 +180,8 @@ def _vm_pages(prog: Any, target: Any, task: Any, vmas: List[Tuple[Any, str]],
     if fold:
         return StreamReport(_task_desc(task), FOLD_COLUMNS, FOLD_WIDTHS,
                             fold_rows(rows()), notes)
-    return StreamReport(_task_desc(task), PAGE_COLUMNS, PAGE_WIDTHS, rows(), notes)
+    return StreamReport(_task_desc(task), PAGE_COLUMNS, PAGE_WIDTHS, rows(), notes,
+                        table_line=vm_page_table_line, json_line=vm_page_json_line)
 
 
 # -- rmap ---------------------------------------------------------------------

@@ -105,6 +105,22 @@ class TextStream:
     pieces: Iterable[str]
 
 
+def stream_table_line(columns: Sequence[str], widths: Sequence[int],
+                      row: Sequence[Any]) -> str:
+    """One row of a StreamReport as write_table_stream() writes it (no
+    newline): cells as render_table() shows them, each padded to its
+    column's width but the last."""
+    last = len(columns) - 1
+    parts = [str(_cell(c, v)).ljust(w) if i < last else str(_cell(c, v))
+             for i, (c, v, w) in enumerate(zip(columns, row, widths))]
+    return "  ".join(parts).rstrip()
+
+
+def stream_json_line(columns: Sequence[str], row: Sequence[Any]) -> str:
+    """One row of a StreamReport as write_json_stream() writes it."""
+    return json.dumps(dict(zip(columns, row)))
+
+
 def write_table_stream(report: StreamReport, out: TextIO) -> None:
     """The table form of a StreamReport, one line per row as it comes."""
     cols = list(report.columns)
@@ -131,7 +147,7 @@ def write_table_stream(report: StreamReport, out: TextIO) -> None:
             write("\n".join(batch) + "\n")
     else:
         for row in report.rows:
-            write(line([_cell(c, v) for c, v in zip(cols, row)]))
+            write(stream_table_line(cols, widths, row) + "\n")
     for note in report.notes:
         out.write(note + "\n")
 
@@ -154,7 +170,7 @@ def write_json_stream(report: StreamReport, out: TextIO) -> None:
             sep = ",\n    "
     else:
         for row in report.rows:
-            write(sep + json.dumps(dict(zip(cols, row))))
+            write(sep + stream_json_line(cols, row))
             sep = ",\n    "
     out.write("\n  ]")
     if report.notes:

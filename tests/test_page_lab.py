@@ -254,6 +254,24 @@ def test_vm_pages_match_pagemap(lab, prog, capsys):
     count("vm -p pages compared with pagemap", compared)
 
 
+
+def test_vm_fast_lines_equal_the_generic_ones(lab, prog, capsys):
+    """vm -p's one-step table and JSON lines (a million rows on a big
+    process) are the generic cell-by-cell lines, for every row of every
+    process of the lab."""
+    from drgn_pagewalk.ops.vm import PAGE_COLUMNS, PAGE_WIDTHS, vm_page_json_line, \
+        vm_page_table_line
+    from drgn_pagewalk.report import stream_json_line, stream_table_line
+
+    n = 0
+    for pid in lab.pids.values():
+        for r in cmd(prog, ["vm", "-p", str(pid)], capsys)["rows"]:
+            row = tuple(r[c] for c in PAGE_COLUMNS)
+            assert vm_page_table_line(row) == stream_table_line(PAGE_COLUMNS, PAGE_WIDTHS, row)
+            assert vm_page_json_line(row) == stream_json_line(PAGE_COLUMNS, row)
+            n += 1
+    count("vm -p rows: fast table/JSON lines == generic", n)
+
 def test_vm_fold_covers_the_same_pages(lab, prog, capsys):
     pid = lab.pids["workload"]
     pages = cmd(prog, ["vm", "-p", str(pid)], capsys)["rows"]
