@@ -215,7 +215,9 @@ def open_noinfo_dump(path: str, symbols: Sequence[str]) -> Any:
     prog.cache["drgn_pagewalk_note"] = (
         f"no VMCOREINFO in the dump: KASLR offset {found.kaslr_offset:#x} found from "
         f"{found.method}; phys_base {found.phys_base:#x}; Linux {found.release}, "
-        f"{found.levels}-level paging")
+        f"{found.levels}-level paging"
+        + ("; the kernel's own VMCOREINFO read from its vmcoreinfo_data"
+           if prog.cache.get("drgn_pagewalk_own_vmcoreinfo") else ""))
     return prog
 
 

@@ -275,6 +275,9 @@ class FoundKernel:
     kaslr_offset: int     # KERNELOFFSET
     phys_base: int        # NUMBER(phys_base)
     method: str           # how the offset was found, for a one-line note
+    #: where the kernel keeps its own VMCOREINFO text (vmcoreinfo_data, a
+    #: char *, and vmcoreinfo_size), relocated; None without CRASH_CORE
+    vmcoreinfo_vars: Optional[Tuple[int, int]] = None
 
 
 class _Link:
@@ -285,7 +288,8 @@ class _Link:
         try:
             found = syms.lookup(["_text", "_stext", "linux_banner", "init_top_pgt",
                                  "swapper_pg_dir", "asm_exc_divide_error",
-                                 "mem_section", "page_ext_init", "page_ext_size"])
+                                 "mem_section", "page_ext_init", "page_ext_size",
+                                 "vmcoreinfo_data", "vmcoreinfo_size"])
             for name in ("_text", "linux_banner"):
                 if name not in found:
                     raise RawKernelError(f"vmlinux has no symbol {name}: is {vmlinux} "
@@ -298,6 +302,8 @@ class _Link:
             self.text = found["_text"][0]
             self.stext = found.get("_stext", found["_text"])[0]
             self.divide_error = found.get("asm_exc_divide_error", (None, 0))[0]
+            self.vmcoreinfo_vars = (found["vmcoreinfo_data"][0], found["vmcoreinfo_size"][0]) \
+                if "vmcoreinfo_data" in found and "vmcoreinfo_size" in found else None
             self.sparsemem = "mem_section" in found
             # sizeof(struct mem_section): section_mem_map and usage, plus
             # page_ext and a pad with CONFIG_PAGE_EXTENSION.
@@ -336,8 +342,10 @@ def _found(link: _Link, levels: int, offset: int, text_phys: int,
                  f"NUMBER(MAX_PHYSMEM_BITS)={max_physmem_bits}\n")
     desc = (f"Linux {link.release}, {levels}-level paging, KASLR offset {offset:#x}, "
             f"_text at {text_virt:#x} (physical {text_phys:#x})")
+    own = None if link.vmcoreinfo_vars is None else (
+        link.vmcoreinfo_vars[0] + offset, link.vmcoreinfo_vars[1] + offset)
     return FoundKernel(info.encode(), desc, link.release, levels, offset, phys_base,
-                       method)
+                       method, own)
 
 
 def locate_kernel(read_phys: ReadPhys, cr3: int, cr4: int, vmlinux: str,
@@ -458,10 +466,13 @@ def program_for_kernel(found: FoundKernel, segments: Iterable[Segment],
     import drgn
 
     logging.getLogger("drgn").setLevel(logging.CRITICAL)
+    segments = list(segments)
+    own = kernel_vmcoreinfo(found, segments, is_live)
     prog = drgn.Program(x86_64_platform())
     for start, size, read_fn in segments:
         prog.add_memory_segment(start, size, read_fn, physical=True)
-    prog.set_linux_kernel_custom(found.vmcoreinfo, is_live)
+    prog.set_linux_kernel_custom(own or found.vmcoreinfo, is_live)
+    prog.cache["drgn_pagewalk_own_vmcoreinfo"] = own is not None
     try:
         prog.load_debug_info(list(symbols))
     except drgn.MissingDebugInfoError as e:
@@ -476,6 +487,38 @@ def program_for_kernel(found: FoundKernel, segments: Iterable[Segment],
                              f"{one_line(e)}") from None
     prog.cache["drgn_pagewalk_rawkernel"] = found.description
     return prog
+
+
+def kernel_vmcoreinfo(found: FoundKernel, segments: List[Segment],
+                      is_live: bool) -> Optional[bytes]:
+    """The kernel's own VMCOREINFO text, as it wrote it at boot into
+    vmcoreinfo_data (what kdump would put in the dump's note), read through
+    the derived VMCOREINFO's page tables; None if the kernel has none or it
+    does not name the same release and KASLR offset.  It has everything
+    drgn's helpers look for (page flag and page type values ...), where the
+    derived one has only what locating the kernel gives."""
+    import drgn
+
+    if found.vmcoreinfo_vars is None:
+        return None
+    prog = drgn.Program(x86_64_platform())
+    for start, size, read_fn in segments:
+        prog.add_memory_segment(start, size, read_fn, physical=True)
+    try:
+        prog.set_linux_kernel_custom(found.vmcoreinfo, is_live)
+        data_ptr, size_addr = found.vmcoreinfo_vars
+        addr = prog.read_u64(data_ptr)
+        size = prog.read_u64(size_addr)
+        if not addr or not 0 < size <= PAGE_SIZE:
+            return None
+        text = prog.read(addr, size)
+    except (drgn.FaultError, ValueError, OverflowError):
+        return None
+    lines = set(text.decode(errors="replace").splitlines())
+    if (f"OSRELEASE={found.release}" not in lines
+            or f"KERNELOFFSET={found.kaslr_offset & (1 << 64) - 1:x}" not in lines):
+        return None
+    return text
 
 
 def system_ram(prog: Any) -> List[Tuple[int, int]]:

@@ -130,7 +130,13 @@ def test_kaslr_offset_and_phys_base(pair):
     assert line == (f"drgn-pagewalk: note: no VMCOREINFO in the dump: KASLR offset "
                     f"{offset:#x} found from the IDT (QEMU CPU state); phys_base "
                     f"{found.phys_base:#x}; Linux {twin.kernel_release}, "
-                    f"{twin.levels}-level paging")
+                    f"{twin.levels}-level paging; the kernel's own VMCOREINFO read "
+                    "from its vmcoreinfo_data")
+    # what the kernel wrote at boot is what QEMU put in the full dump's note
+    full_note = full.program()["VMCOREINFO"].string_()
+    assert prog["VMCOREINFO"].string_() == full_note
+    count("noinfo dumps: VMCOREINFO lines equal to the full dump's note",
+          len(full_note.splitlines()))
     count("noinfo dumps: KASLR offset and phys_base equal the kernel's")
 
 
@@ -214,5 +220,6 @@ def test_without_the_idt_the_image_mapping_gives_the_offset(tmp_path):
         f"drgn-pagewalk: note: no VMCOREINFO in the dump: KASLR offset "
         f"{int(info['KERNELOFFSET'], 16):#x} found from the kernel image mapping at "
         f"0xffffffff80000000; phys_base {int(info['NUMBER(phys_base)']):#x}; Linux "
-        f"{twin.kernel_release}, {twin.levels}-level paging"]
+        f"{twin.kernel_release}, {twin.levels}-level paging; the kernel's own "
+        "VMCOREINFO read from its vmcoreinfo_data"]
     assert p.stdout == twin.truth_text(twin.pids["workload"], "smaps_rollup")
