@@ -17,6 +17,7 @@ import sys
 from typing import List, Optional, Sequence
 
 from .commands import (
+    EXIT_MISSING,
     PagewalkError,
     UsageError,
     _Parser,
@@ -332,7 +333,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             held["prog"] = guest.open(args.symbols)
         else:
             held["prog"] = open_local_kernel(args.symbols)
-        run(held["prog"], args, sys.stdout, NAME)
+        status = run(held["prog"], args, sys.stdout, NAME)
     except PagewalkError as e:
         print(f"{NAME}: error: {e}", file=sys.stderr)
         return e.status
@@ -344,6 +345,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     except Exception as e:  # a damaged dump can fail anywhere: still one line
         if os.environ.get("DRGN_PAGEWALK_DEBUG"):
             raise
+        address = getattr(e, "address", None)
+        if type(e).__name__ == "FaultError" and address is not None and "prog" in held:
+            from .drgn_target import describe_address
+
+            print(f"{NAME}: error: {describe_address(held['prog'], address)} at "
+                  f"{address:#x} is not in the dump: {one_line(e)}", file=sys.stderr)
+            return EXIT_MISSING
         print(f"{NAME}: error: {type(e).__name__}: {one_line(e)} "
               "(DRGN_PAGEWALK_DEBUG=1 shows the traceback)", file=sys.stderr)
         return 1
@@ -354,7 +362,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 guest.close()
             except PagewalkError as e:
                 print(f"{NAME}: error: cannot resume the guest: {e}", file=sys.stderr)
-    return 0
+    return status
 
 
 __all__ = ["main", "open_program", "UsageError"]

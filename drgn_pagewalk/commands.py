@@ -4,15 +4,21 @@ through the "drgn.plugins" entry point) and the ``drgn-pagewalk`` CLI.
 Each subcommand turns a report from ops/ into text in one of three formats:
 ``table`` (tabulate, for people), ``json`` (for scripts) and ``proc`` (exactly
 what the kernel prints in /proc).  Errors are :class:`PagewalkError`: one
-line, exit status 2 for usage and 1 for data.
+line, exit status 2 for usage and 1 for data.  When the dump lacks memory a
+command needs (a filtered dump), the command prints what it can read, names
+what it left out ("missing: ..." lines on stderr, a ``missing`` list in
+JSON) and exits with status 3 (EXIT_MISSING).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Sequence, TextIO, Tuple
+from contextlib import contextmanager
+from typing import (Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence,
+                    TextIO, Tuple)
 
 from .page_commands import PAGE_COMMANDS, _WxFound, add_page_subcommands
 from .report import (
@@ -35,6 +41,49 @@ class PagewalkError(Exception):
 
 class UsageError(PagewalkError):
     status = 2
+
+
+#: Exit status when parts of the output were left out: the dump lacks
+#: memory they needed (each part is named on stderr and in JSON).
+EXIT_MISSING = 3
+
+
+class MissingError(PagewalkError):
+    """Nothing of what was asked could be read from the dump."""
+
+    status = EXIT_MISSING
+
+
+def note_missing(prog: Any, context: Optional[str], left_out: str, error: Any) -> None:
+    """Record that ``left_out`` (for ``context``) is not printed because
+    reading it faulted with ``error`` (a drgn FaultError)."""
+    from .drgn_target import describe_address, get_target
+    from .target import Missing
+
+    address = getattr(error, "address", None)
+    what = describe_address(prog, address) if address is not None else "kernel memory"
+    get_target(prog).note_missing(Missing(context, left_out, what, address))
+
+
+@contextmanager
+def reading(prog: Any, context: Optional[str], left_out: str) -> Iterator[None]:
+    """Run the block; if the dump lacks memory it reads (drgn FaultError),
+    note what is left out (note_missing()) and go on after the block."""
+    from drgn import FaultError
+
+    try:
+        yield
+    except FaultError as e:
+        note_missing(prog, context, left_out, e)
+
+
+def guarded(prog: Any, context: Optional[str], left_out: str,
+            items: Iterable[Any]) -> Iterator[Any]:
+    """``items`` as they come, until one cannot be read from the dump: the
+    rest is noted as left out (streamed output is produced while it is
+    written, after the command's own loop)."""
+    with reading(prog, context, left_out):
+        yield from items
 
 
 class _Parser(argparse.ArgumentParser):
@@ -71,10 +120,15 @@ def find_task_obj(prog: Any, spec: str) -> Any:
             raise PagewalkError(f"no task_struct at {value:#x}") from None
         desc = f"task {value:#x} (PID {pid})"
     else:
-        task = find_task(prog, value)
-        if not task:
-            raise PagewalkError(f"no process with PID {value}")
-        mm = task.mm.value_()
+        try:
+            task = find_task(prog, value)
+            if not task:
+                raise PagewalkError(f"no process with PID {value}")
+            mm = task.mm.value_()
+        except FaultError as e:
+            note_missing(prog, f"PID {value}", "everything asked", e)
+            raise MissingError(f"PID {value} cannot be read from this dump "
+                               "(see the missing line)") from None
         desc = f"PID {value}"
     if not mm:
         raise PagewalkError(f"{desc} is a kernel thread: it has no mm")
@@ -82,11 +136,26 @@ def find_task_obj(prog: Any, spec: str) -> Any:
 
 
 def tasks_with_mm(prog: Any) -> List[Any]:
-    """Every thread-group leader with an mm, by PID."""
-    from drgn.helpers.linux.pid import for_each_task
+    """Every thread-group leader with an mm, by PID (for_each_task()).
+    DUMP: a PID whose struct pid or task_struct the dump lacks is noted as
+    missing and passed over; a PID table node it lacks ends the list."""
+    from drgn.helpers.linux.pid import for_each_pid, pid_task
 
-    out = [t for t in for_each_task(prog)
-           if t.mm.value_() and t.pid.value_() == t.tgid.value_()]
+    from drgn import FaultError
+
+    pidtype = prog["PIDTYPE_PID"]
+    out = []
+    with reading(prog, None, "the rest of the PID table"):
+        for pid in for_each_pid(prog):
+            try:
+                nr = pid.numbers[0].nr.value_()
+            except FaultError as e:
+                note_missing(prog, None, "a task (process or kernel thread)", e)
+                continue
+            with reading(prog, f"PID {nr}", "its task (process or kernel thread)"):
+                t = pid_task(pid, pidtype)
+                if t and t.mm.value_() and t.pid.value_() == t.tgid.value_():
+                    out.append(t)
     return sorted(out, key=lambda t: t.pid.value_())
 
 
@@ -120,15 +189,19 @@ def cmd_ps(prog: Any, args: argparse.Namespace) -> List[Report]:
     """Processes with an mm: what the other commands can look at."""
     from drgn.helpers.linux.mm import task_rss
 
+    from drgn.helpers.linux.mm import for_each_vma
+
     report = Report("", ["pid", "comm", "task", "mm", "rss_kb", "vmas"])
     for task in tasks_with_mm(prog):
-        from drgn.helpers.linux.mm import for_each_vma
-
-        rss = task_rss(prog, task)
-        nr_vmas = sum(1 for _ in for_each_vma(task.mm))
-        report.rows.append([task.pid.value_(), task.comm.string_().decode(),
-                            task.value_(), task.mm.value_(),
-                            rss.total * 4, nr_vmas])
+        desc = f"PID {task.pid.value_()}"
+        rss_kb = nr_vmas = None  # null: what the dump does not hold
+        with reading(prog, desc, "its rss_kb"):
+            rss_kb = task_rss(prog, task).total * 4
+        with reading(prog, desc, "its vmas count"):
+            nr_vmas = sum(1 for _ in for_each_vma(task.mm))
+        comm = task.comm.string_().decode(errors="replace")
+        report.rows.append([task.pid.value_(), comm, task.value_(), task.mm.value_(),
+                            rss_kb, nr_vmas])
     return [report]
 
 
@@ -141,26 +214,27 @@ def cmd_vmas(prog: Any, args: argparse.Namespace) -> List[Report]:
     target = get_target(prog)
     reports = []
     for task in selected_tasks(prog, args):
-        mm = target.mm(task.mm)
-        stats = vma_pages(target.vmas(mm))
-        report = Report(_task_desc(task),
-                        ["start", "end", "perms", "kb", "present_kb", "swap_kb",
-                         "thp_kb", "hugetlb_kb", "name"])
-        for s in stats:
-            v = s.vma
-            report.rows.append([v.vm_start, v.vm_end, vma_perms(v.vm_flags),
-                                (v.vm_end - v.vm_start) >> 10, s.present * 4,
-                                s.swap * 4, s.thp * 4, s.hugetlb * 4,
-                                _maps_name(show_map_vma(task, v.obj))])
-            report.notes.extend(str(p) for p in s.problems)
-        t = totals(stats)
-        report.totals = ["total", "", "",
-                         sum((s.vma.vm_end - s.vma.vm_start) >> 10 for s in stats),
-                         t["present"] * 4, t["swap"] * 4, t["thp"] * 4,
-                         t["hugetlb"] * 4, f"{len(stats)} vmas"]
-        report.meta = {"pid": task.pid.value_(), "kernel": target.release,
-                       "paging_levels": target.arch.levels}
-        reports.append(report)
+        with reading(prog, _task_desc(task), "its vmas"):
+            mm = target.mm(task.mm)
+            stats = vma_pages(target.vmas(mm))
+            report = Report(_task_desc(task),
+                            ["start", "end", "perms", "kb", "present_kb", "swap_kb",
+                             "thp_kb", "hugetlb_kb", "name"])
+            for s in stats:
+                v = s.vma
+                report.rows.append([v.vm_start, v.vm_end, vma_perms(v.vm_flags),
+                                    (v.vm_end - v.vm_start) >> 10, s.present * 4,
+                                    s.swap * 4, s.thp * 4, s.hugetlb * 4,
+                                    _maps_name(show_map_vma(task, v.obj))])
+                report.notes.extend(str(p) for p in s.problems)
+            t = totals(stats)
+            report.totals = ["total", "", "",
+                             sum((s.vma.vm_end - s.vma.vm_start) >> 10 for s in stats),
+                             t["present"] * 4, t["swap"] * 4, t["thp"] * 4,
+                             t["hugetlb"] * 4, f"{len(stats)} vmas"]
+            report.meta = {"pid": task.pid.value_(), "kernel": target.release,
+                           "paging_levels": target.arch.levels}
+            reports.append(report)
     return reports
 
 
@@ -177,21 +251,31 @@ def cmd_smaps(prog: Any, args: argparse.Namespace) -> List[Any]:
     addr = parse_addr(args.addr) if args.addr else None
     out: List[Any] = []
     for task in selected_tasks(prog, args):
-        if addr is not None and not _vma_at(task, addr):
-            raise PagewalkError(f"address {addr:#x} is not in any vma of {_task_desc(task)}")
-        if args.format == "proc":
-            out.append(smaps.show_smaps(task, addr))
-            continue
-        records = smaps.smaps_records(task)
-        if addr is not None:
-            records = [r for r in records if r["start"] <= addr < r["end"]]
-        out.append(_records_report(_task_desc(task), records,
-                                   ["start", "end", "perms", "Rss", "Pss",
-                                    "Shared_Clean", "Shared_Dirty", "Private_Clean",
-                                    "Private_Dirty", "Anonymous", "AnonHugePages",
-                                    "Swap", "Locked", "name"],
-                                   sum_from=3))
+        with reading(prog, _task_desc(task), "its smaps"):
+            if addr is not None and not _vma_at(task, addr):
+                raise PagewalkError(f"address {addr:#x} is not in any vma of {_task_desc(task)}")
+            if args.format == "proc":
+                out.append(smaps.show_smaps(task, addr))
+                continue
+            records = smaps.smaps_records(task)
+            if addr is not None:
+                records = [r for r in records if r["start"] <= addr < r["end"]]
+            out.append(_records_report(_task_desc(task), records,
+                                       ["start", "end", "perms", "Rss", "Pss",
+                                        "Shared_Clean", "Shared_Dirty", "Private_Clean",
+                                        "Private_Dirty", "Anonymous", "AnonHugePages",
+                                        "Swap", "Locked", "name"],
+                                       sum_from=3))
     return out
+
+
+def _vma_tree(prog: Any, task: Any) -> None:
+    """Read a process's mm and VMA tree (kept by the target), so that a
+    dump that lacks them says so before any streamed output starts."""
+    from .drgn_target import get_target
+
+    target = get_target(prog)
+    target.vmas(target.mm(task.mm))
 
 
 def _vma_at(task: Any, addr: int) -> bool:
@@ -223,14 +307,15 @@ def cmd_smaps_rollup(prog: Any, args: argparse.Namespace) -> List[Any]:
 
     out: List[Any] = []
     for task in selected_tasks(prog, args):
-        if args.format == "proc":
-            out.append(smaps.show_smaps_rollup(task))
-            continue
-        record = smaps.smaps_rollup_record(task)
-        report = Report(_task_desc(task), ["field", "value"])
-        report.rows = [[k, v] for k, v in record.items()]
-        report.meta = {"rollup": record}
-        out.append(report)
+        with reading(prog, _task_desc(task), "its smaps_rollup"):
+            if args.format == "proc":
+                out.append(smaps.show_smaps_rollup(task))
+                continue
+            record = smaps.smaps_rollup_record(task)
+            report = Report(_task_desc(task), ["field", "value"])
+            report.rows = [[k, v] for k, v in record.items()]
+            report.meta = {"rollup": record}
+            out.append(report)
     return out
 
 
@@ -244,16 +329,19 @@ def cmd_pagemap(prog: Any, args: argparse.Namespace) -> List[Any]:
         raise UsageError(f"empty range {start:#x}-{end:#x}")
     out: List[Any] = []
     for task in selected_tasks(prog, args):
-        # Streamed: one chunk of entries in memory at a time, whatever the
-        # size of the process.
-        chunks = pagemap.pagemap_chunks(task, start, end)
-        if args.format == "proc":
-            out.append(TextStream(pagemap.format_pagemap(c) for c in chunks))
-        else:
-            out.append(StreamReport(_task_desc(task), PAGEMAP_COLUMNS, PAGEMAP_WIDTHS,
-                                    _pagemap_items(chunks),
-                                    table_line=pagemap.pagemap_table_line,
-                                    json_line=pagemap.pagemap_json_line))
+        with reading(prog, _task_desc(task), "its pagemap"):
+            _vma_tree(prog, task)  # read now: the entries come later
+            # Streamed: one chunk of entries in memory at a time, whatever the
+            # size of the process.
+            chunks = guarded(prog, _task_desc(task), "the rest of its pagemap",
+                             pagemap.pagemap_chunks(task, start, end))
+            if args.format == "proc":
+                out.append(TextStream(pagemap.format_pagemap(c) for c in chunks))
+            else:
+                out.append(StreamReport(_task_desc(task), PAGEMAP_COLUMNS, PAGEMAP_WIDTHS,
+                                        _pagemap_items(chunks),
+                                        table_line=pagemap.pagemap_table_line,
+                                        json_line=pagemap.pagemap_json_line))
     return out
 
 
@@ -278,15 +366,16 @@ def cmd_numa_maps(prog: Any, args: argparse.Namespace) -> List[Any]:
 
     out: List[Any] = []
     for task in selected_tasks(prog, args):
-        text = numa_maps.show_numa_maps(task)
-        if args.format == "proc":
-            out.append(text)
-            continue
-        report = Report(_task_desc(task), ["start", "policy", "details"])
-        for line in text.splitlines():
-            start, policy, *rest = line.split(" ")
-            report.rows.append([int(start, 16), policy, " ".join(rest)])
-        out.append(report)
+        with reading(prog, _task_desc(task), "its numa_maps"):
+            text = numa_maps.show_numa_maps(task)
+            if args.format == "proc":
+                out.append(text)
+                continue
+            report = Report(_task_desc(task), ["start", "policy", "details"])
+            for line in text.splitlines():
+                start, policy, *rest = line.split(" ")
+                report.rows.append([int(start, 16), policy, " ".join(rest)])
+            out.append(report)
     return out
 
 
@@ -296,24 +385,25 @@ def cmd_status(prog: Any, args: argparse.Namespace) -> List[Any]:
 
     out: List[Any] = []
     for task in selected_tasks(prog, args):
-        if args.format == "proc":
-            out.append(status.show_status_mem(task))
-            continue
-        fields = status.status_fields(task, walk=args.walk)
-        columns = ["field", "counters_kb", "pending_kb"]
-        if args.walk:
-            columns += ["walk_kb", "agree"]
-        report = Report(_task_desc(task), columns)
-        for name, f in fields.items():
-            row = [name, f["counters"], f["pending"]]
+        with reading(prog, _task_desc(task), "its status"):
+            if args.format == "proc":
+                out.append(status.show_status_mem(task))
+                continue
+            fields = status.status_fields(task, walk=args.walk)
+            columns = ["field", "counters_kb", "pending_kb"]
             if args.walk:
-                row += [f["walk"], f["agree"]]
-            report.rows.append(row)
-        report.notes.append("pending_kb: per-thread counts not yet in the mm (6.1)")
-        if args.walk:
-            report.notes.append("walk_kb: recomputed from the page tables; "
-                                "agree: walk == counters + pending")
-        out.append(report)
+                columns += ["walk_kb", "agree"]
+            report = Report(_task_desc(task), columns)
+            for name, f in fields.items():
+                row = [name, f["counters"], f["pending"]]
+                if args.walk:
+                    row += [f["walk"], f["agree"]]
+                report.rows.append(row)
+            report.notes.append("pending_kb: per-thread counts not yet in the mm (6.1)")
+            if args.walk:
+                report.notes.append("walk_kb: recomputed from the page tables; "
+                                    "agree: walk == counters + pending")
+            out.append(report)
     return out
 
 
@@ -384,12 +474,15 @@ def render(result: Any, fmt: str) -> str:
     return render_json(result) if fmt == "json" else render_table(result)
 
 
-def write_result(result: Any, fmt: str, out: TextIO) -> None:
+def write_result(result: Any, fmt: str, out: TextIO,
+                 missing: Optional[Callable[[], List[Dict[str, Any]]]] = None) -> None:
     """One result: /proc text as it is, a Report rendered, a StreamReport
-    written row by row."""
+    written row by row.  ``missing`` gives JSON objects their ``missing``
+    list: what the command could not read from the dump, as far as known
+    when the object ends (all of it for the last one)."""
     if isinstance(result, StreamReport):
         if fmt == "json":
-            write_json_stream(result, out)
+            write_json_stream(result, out, missing)
         else:
             write_table_stream(result, out)
     elif isinstance(result, str):
@@ -398,19 +491,23 @@ def write_result(result: Any, fmt: str, out: TextIO) -> None:
         for piece in result.pieces:
             out.write(piece)
     elif fmt == "json":
-        out.write(render_json(result) + "\n")
+        out.write(render_json(result, None if missing is None else missing()) + "\n")
     else:
         out.write(render_table(result) + "\n")
 
 
 def run(prog: Any, args: argparse.Namespace, out: TextIO,
-        prog_name: str = "pagewalk") -> None:
+        prog_name: str = "pagewalk") -> int:
     """Run a parsed command and write its output (several results: tables
     one after another, JSON as a list); on a running kernel, then note the
-    table pages that changed under it (report_live_changes())."""
+    table pages that changed under it (report_live_changes()).  Returns the
+    exit status: 0, or EXIT_MISSING when parts were left out because the
+    dump lacks them."""
     target = _target_or_none(prog)
+    missing: Optional[Callable[[], List[Dict[str, Any]]]] = None
     if target is not None:
         target.begin_command()
+        missing = lambda: [m.record() for m in target.missing]  # noqa: E731
     progress = Progress(target, f"{prog_name}: {args.command}",
                         float(os.environ.get("DRGN_PAGEWALK_PROGRESS_DELAY", "1"))) \
         if target is not None and _is_tty(sys.stderr) else None
@@ -418,16 +515,19 @@ def run(prog: Any, args: argparse.Namespace, out: TextIO,
         try:
             results = COMMANDS[args.command](prog, args)
         except _WxFound as e:
-            write_result(e.result, args.format, out)
+            write_result(e.result, args.format, out, missing)
             raise PagewalkError(e.message) from None
-        many_json = args.format == "json" and len(results) != 1 and not all(
+        if not results and args.format == "json" and missing is not None:
+            # nothing could be read: the JSON still says what is missing
+            out.write(json.dumps({"missing": missing()}, indent=2) + "\n")
+        many_json = args.format == "json" and len(results) > 1 and not all(
             isinstance(r, str) for r in results)
         if many_json:
             out.write("[\n")
         for i, r in enumerate(results):
             if i:
                 out.write(",\n" if many_json else ("" if args.format == "proc" else "\n"))
-            write_result(r, args.format, out)
+            write_result(r, args.format, out, missing)
         if many_json:
             out.write("]\n")
     finally:
@@ -439,6 +539,7 @@ def run(prog: Any, args: argparse.Namespace, out: TextIO,
             for line in target.end_command():
                 print(line, file=sys.stderr)
     report_live_changes(prog, prog_name)
+    return EXIT_MISSING if target is not None and target.missing else 0
 
 
 def _is_tty(stream: Any) -> bool:
@@ -523,11 +624,10 @@ def run_argv(prog: Any, argv: Sequence[str], out: TextIO = sys.stdout,
     """Parse and run; print a one-line error and return its status on failure."""
     try:
         args = build_parser(prog_name).parse_args(list(argv))
-        run(prog, args, out, prog_name)
+        return run(prog, args, out, prog_name)
     except PagewalkError as e:
         print(f"{prog_name}: error: {e}", file=sys.stderr)
         return e.status
-    return 0
 
 
 def _register_drgn_command() -> None:

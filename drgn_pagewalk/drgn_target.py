@@ -248,6 +248,30 @@ class DrgnTarget(Target):
         return bool(mm.obj.mmap_lock.count.counter.value_() & RWSEM_WRITER_LOCKED)
 
 
+def describe_address(prog: Program, addr: int) -> str:
+    """What the kernel memory at ``addr`` holds, to name it when the dump
+    lacks it: a slab object by its cache ("a maple_node object", from the
+    struct slab, which filtered dumps keep), a struct page by its PFN, else
+    "kernel memory"."""
+    from drgn.helpers.linux.slab import slab_object_info
+
+    try:
+        info = slab_object_info(prog, addr)
+        if info is not None:
+            return f"a {info.slab_cache.name.string_().decode(errors='replace')} object"
+    except (FaultError, LookupError, ValueError, OverflowError):
+        pass
+    try:
+        base = prog["vmemmap_base"].value_()
+        size = prog.type("struct page").size
+        pfn = (addr - base) // size
+        if 0 <= pfn <= prog["max_pfn"].value_():
+            return f"the struct page of PFN {pfn:#x}"
+    except (FaultError, LookupError):
+        pass
+    return "kernel memory"
+
+
 def get_target(prog: Program) -> DrgnTarget:
     """The DrgnTarget of a Program, made once and kept in prog.cache."""
     target = prog.cache.get("drgn_pagewalk_target")

@@ -28,7 +28,7 @@ def _size(n: Optional[int]) -> Any:
 
 def cmd_vtop(prog: Any, args: argparse.Namespace) -> List[Any]:
     """Every level's entry for one address, the page or swap entry behind it."""
-    from .commands import _maps_name, _task_desc, find_task_obj, parse_addr
+    from .commands import _maps_name, _task_desc, find_task_obj, parse_addr, reading
     from .drgn_target import get_target
     from .ops.maps import show_map_vma, vma_perms
     from .ops.vtop import vtop, vtop_record
@@ -47,13 +47,16 @@ def cmd_vtop(prog: Any, args: argparse.Namespace) -> List[Any]:
         mm = target.mm(task.mm)
         title = f"{_task_desc(task)} {addr:#x}"
         if addr < arch.task_size:
-            vma = target.find_vma(mm, addr)
-            if vma is None or vma.vm_start > addr:
-                raise PagewalkError(f"address {addr:#x} is not in any vma of "
-                                    f"{_task_desc(task)}")
-            vma_desc = {"start": vma.vm_start, "end": vma.vm_end,
-                        "perms": vma_perms(vma.vm_flags),
-                        "name": _maps_name(show_map_vma(task, vma.obj))}
+            # DUMP: a dump without the VMA tree still has the page tables:
+            # the vma is then named missing and the walk goes on
+            with reading(prog, _task_desc(task), f"the vma of {addr:#x}"):
+                vma = target.find_vma(mm, addr)
+                if vma is None or vma.vm_start > addr:
+                    raise PagewalkError(f"address {addr:#x} is not in any vma of "
+                                        f"{_task_desc(task)}")
+                vma_desc = {"start": vma.vm_start, "end": vma.vm_end,
+                            "perms": vma_perms(vma.vm_flags),
+                            "name": _maps_name(show_map_vma(task, vma.obj))}
     elif kernel:
         mm = target.mm(prog["init_mm"].address_of_())
         title = f"kernel {addr:#x} (init_mm)"
@@ -105,12 +108,18 @@ def _vtop_notes(v: Any, vma: Optional[Dict[str, Any]]) -> List[str]:
         elif "error" in p:
             notes.append(f"PAGE      {p['address']:#x} unreadable: {p['error']}")
         else:
-            what = "anon" if p["anon"] else (f"file {p['file']}" if p["file"]
-                                             else f"mapping {p['mapping']:#x}")
+            if p.get("slab") is not None:
+                what = f"slab page of {p['slab']}"
+            elif p["anon"]:
+                what = "anon"
+            else:
+                what = f"file {p['file']}" if p["file"] else f"mapping {p['mapping']:#x}"
+            if p["index"] is not None:
+                what += f" index {p['index']:#x}"
             mc = p["mapcount"] if p["folio_mapcount"] is None else \
                 f"{p['mapcount']} (folio {p['folio_mapcount']})"
             notes.append(f"PAGE      {p['address']:#x} refcount {p['refcount']} "
-                         f"mapcount {mc} {what} index {p['index']:#x} "
+                         f"mapcount {mc} {what} "
                          f"folio order {p['folio_order']}"
                          + (" hugetlb" if p["hugetlb"] else ""))
             notes.append(f"FLAGS     {p['folio_flags']:#x} {p['flag_names']}"
@@ -125,7 +134,7 @@ def _vtop_notes(v: Any, vma: Optional[Dict[str, Any]]) -> List[str]:
 
 def cmd_vm(prog: Any, args: argparse.Namespace) -> List[Any]:
     """The vmas of a process; with -p every page of every vma."""
-    from .commands import _maps_name, _task_desc, selected_tasks
+    from .commands import _maps_name, _task_desc, reading, selected_tasks
     from .drgn_target import get_target
     from .ops.maps import show_map_vma, vma_perms
     from .ops.vm import vm_flag_names, vma_kind
@@ -134,26 +143,28 @@ def cmd_vm(prog: Any, args: argparse.Namespace) -> List[Any]:
     shmem_aops = prog["shmem_aops"].address_
     out: List[Any] = []
     for task in selected_tasks(prog, args):
-        mm = target.mm(task.mm)
-        vmas = [(v, _maps_name(show_map_vma(task, v.obj))) for v in target.vmas(mm)
-                if v.vm_start < mm.obj.task_size.value_()]
-        if args.pages:
-            out.append(_vm_pages(prog, target, task, vmas, args.fold))
-            continue
-        report = Report(_task_desc(task), ["vma", "start", "end", "perms", "flags",
-                                           "kind", "file"])
-        for v, name in vmas:
-            report.rows.append([v.address, v.vm_start, v.vm_end, vma_perms(v.vm_flags),
-                                f"{v.vm_flags:#x} {vm_flag_names(v.vm_flags)}",
-                                vma_kind(v, shmem_aops), name or None])
-        report.meta = {"pid": task.pid.value_(), "mm": mm.address, "pgd_phys": mm.pgd}
-        out.append(report)
+        with reading(prog, _task_desc(task), "its vm -p" if args.pages else "its vmas"):
+            mm = target.mm(task.mm)
+            vmas = [(v, _maps_name(show_map_vma(task, v.obj))) for v in target.vmas(mm)
+                    if v.vm_start < mm.obj.task_size.value_()]
+            if args.pages:
+                out.append(_vm_pages(prog, target, task, vmas, args.fold))
+                continue
+            report = Report(_task_desc(task), ["vma", "start", "end", "perms", "flags",
+                                               "kind", "file"])
+            for v, name in vmas:
+                report.rows.append([v.address, v.vm_start, v.vm_end,
+                                    vma_perms(v.vm_flags),
+                                    f"{v.vm_flags:#x} {vm_flag_names(v.vm_flags)}",
+                                    vma_kind(v, shmem_aops), name or None])
+            report.meta = {"pid": task.pid.value_(), "mm": mm.address, "pgd_phys": mm.pgd}
+            out.append(report)
     return out
 
 
 def _vm_pages(prog: Any, target: Any, task: Any, vmas: List[Tuple[Any, str]],
               fold: bool) -> StreamReport:
-    from .commands import _task_desc
+    from .commands import _task_desc, guarded
     from .ops.page import PageCache
     from .ops.vm import (
         FOLD_COLUMNS,
@@ -173,7 +184,10 @@ def _vm_pages(prog: Any, target: Any, task: Any, vmas: List[Tuple[Any, str]],
 
     def rows() -> Iterator[Tuple[Any, ...]]:
         for v, name in vmas:
-            yield from vma_page_rows(vp, v, name, problems)
+            yield from guarded(prog, _task_desc(task),
+                               f"the pages of vma {v.vm_start:#x}-{v.vm_end:#x} from "
+                               "the first it could not read", vma_page_rows(vp, v, name,
+                                                                            problems))
         for p in problems:
             notes.append(f"DAMAGE {p}")
 
@@ -228,7 +242,8 @@ def cmd_rmap(prog: Any, args: argparse.Namespace) -> List[Any]:
                                 "in a hole (pfn_valid() is false)")
         report = Report(f"PFN {pfn:#x}", RMAP_COLUMNS)
         report.rows = [list(r) for r in rows]
-        what = "anon" if info.get("anon") else (info.get("file") or "no mapping")
+        what = f"slab page of {info['slab']}" if info.get("slab") is not None else \
+            "anon" if info.get("anon") else (info.get("file") or "no mapping")
         report.notes.append(f"page {info['address']:#x} mapcount {info.get('mapcount')} "
                             f"{what}; {len(rows)} mapping(s) found")
         if info.get("note"):
@@ -263,14 +278,18 @@ TRACE_OPS = ("pgd", "p4d", "pud", "pmd", "pte", "hole", "hugetlb", "test", "pre_
 
 def cmd_walk(prog: Any, args: argparse.Namespace) -> List[Any]:
     """A trace of the walker's raw callbacks over a process's range."""
-    from .commands import _task_desc, find_task_obj, parse_addr
+    from .commands import _task_desc, find_task_obj, guarded, parse_addr, reading
     from .drgn_target import get_target
     from .walk import MmWalk, MmWalkOps, walk_page_range
 
     PagewalkError, UsageError = _errors()
     target = get_target(prog)
     task = find_task_obj(prog, args.task)
-    mm = target.mm(task.mm)
+    with reading(prog, _task_desc(task), "its walk"):
+        mm = target.mm(task.mm)
+        target.vmas(mm)
+    if target.missing:
+        return []
     page = 1 << target.arch.page_shift
     start = (parse_addr(args.start) if args.start else 0) & ~(page - 1)
     end = (parse_addr(args.end) + page - 1) & ~(page - 1) if args.end \
@@ -344,7 +363,9 @@ def cmd_walk(prog: Any, args: argparse.Namespace) -> List[Any]:
 
     columns = ["callback", "addr", "next", "level", "depth", "entry_phys", "value", "note"]
     return [StreamReport(f"{_task_desc(task)} walk_page_range {start:#x}-{end:#x}",
-                         columns, [13, 18, 18, 5, 5, 14, 18, 20], rows(), notes)]
+                         columns, [13, 18, 18, 5, 5, 14, 18, 20],
+                         guarded(prog, _task_desc(task), "the rest of its walk", rows()),
+                         notes)]
 
 
 # -- ptdump ---------------------------------------------------------------------
@@ -407,7 +428,7 @@ def cmd_ptcheck(prog: Any, args: argparse.Namespace) -> List[Any]:
     """Damaged page tables: the kernel's own tests on every entry of a
     process (or all, or init_mm), table pages, the kernel pgd half, the
     rss counters.  Exit status 1 when anything is found."""
-    from .commands import selected_tasks
+    from .commands import _task_desc, reading, selected_tasks
     from .ops.ptcheck import damage_record, ptcheck_kernel, ptcheck_task
 
     PagewalkError, UsageError = _errors()
@@ -418,11 +439,13 @@ def cmd_ptcheck(prog: Any, args: argparse.Namespace) -> List[Any]:
         found = [(None, d) for d in ptcheck_kernel(prog)]
         checked = "init_mm"
     else:
-        tasks = selected_tasks(prog, args)
-        for task in tasks:
+        done = 0
+        for task in selected_tasks(prog, args):
             pid = task.pid.value_()
-            found.extend((pid, d) for d in ptcheck_task(task))
-        checked = f"{len(tasks)} process(es)"
+            with reading(prog, _task_desc(task), "its check"):
+                found.extend((pid, d) for d in ptcheck_task(task))
+                done += 1
+        checked = f"{done} process(es)"
     from .drgn_target import get_target
 
     get_target(prog).take_problems()  # they are this command's output

@@ -60,7 +60,7 @@ def render_table(report: Report) -> str:
     return "\n".join(lines)
 
 
-def render_json(report: Report) -> str:
+def render_json(report: Report, missing: Optional[List[Dict[str, Any]]] = None) -> str:
     """Stable JSON: {"title", "columns", "rows": [{column: value}], "totals", ...}.
 
     Integers stay integers (addresses included); values that do not apply
@@ -73,6 +73,8 @@ def render_json(report: Report) -> str:
     if report.notes:
         doc["notes"] = report.notes
     doc.update(report.meta)
+    if missing is not None:
+        doc["missing"] = missing
     return json.dumps(doc, indent=2, sort_keys=False)
 
 
@@ -152,9 +154,11 @@ def write_table_stream(report: StreamReport, out: TextIO) -> None:
         out.write(note + "\n")
 
 
-def write_json_stream(report: StreamReport, out: TextIO) -> None:
+def write_json_stream(report: StreamReport, out: TextIO,
+                      missing: Optional[Callable[[], List[Dict[str, Any]]]] = None) -> None:
     """The JSON form of a StreamReport: the same document render_json()
-    makes for a Report, written row by row."""
+    makes for a Report, written row by row (``missing()`` is called once
+    the rows are written)."""
     cols = list(report.columns)
     out.write("{\n  \"title\": %s,\n  \"columns\": %s,\n  \"rows\": [" % (
         json.dumps(report.title), json.dumps(cols)))
@@ -177,4 +181,6 @@ def write_json_stream(report: StreamReport, out: TextIO) -> None:
         out.write(",\n  \"notes\": " + json.dumps(report.notes))
     for key, value in report.meta.items():
         out.write(",\n  %s: %s" % (json.dumps(key), json.dumps(value)))
+    if missing is not None:
+        out.write(",\n  \"missing\": " + json.dumps(missing()))
     out.write("\n}\n")

@@ -148,6 +148,7 @@ class Target:
         which sums them up, and an entry met before is named again."""
         self.reported.clear()
         self.__dict__["_deferred"] = []
+        self.__dict__["_missing"] = []
         self.__dict__["walked"] = [0, 0]
 
     @property
@@ -174,6 +175,19 @@ class Target:
         else:
             deferred.append(problem)
 
+    @property
+    def missing(self) -> List["Missing"]:
+        """What the current command could not read (note_missing())."""
+        missing = self.__dict__.get("_missing")
+        if missing is None:
+            missing = self.__dict__["_missing"] = []
+        return missing
+
+    def note_missing(self, record: "Missing") -> None:
+        """Part of a command's output was left out: the dump lacks memory it
+        needed (a filtered dump, or a makedumpfile older than the kernel)."""
+        self.missing.append(record)
+
     def take_problems(self) -> None:
         """Drop what the command met so far: it reports it itself (ptcheck)."""
         if self.__dict__.get("_deferred") is not None:
@@ -183,7 +197,7 @@ class Target:
         """The problems of the command that ends, one line per damaged
         entry or table (summarize_problems())."""
         deferred = self.__dict__.pop("_deferred", None) or []
-        return summarize_problems(deferred)
+        return summarize_problems(deferred) + summarize_missing(self.missing)
 
     def read_table(self, phys: int, nr: int) -> "array.array[int]":
         """Read ``nr`` u64 entries of the page-table page at ``phys`` in one read."""
@@ -250,6 +264,50 @@ class WalkProblem:
 
 
 ProblemList = List[WalkProblem]
+
+
+@dataclass
+class Missing:
+    """Memory a command needed and the dump does not hold: ``left_out`` is
+    what the command could not print (for ``context``, a process, or None),
+    ``what`` what it was reading (e.g. "a maple_node object") at
+    ``address``."""
+
+    context: Optional[str]
+    left_out: str
+    what: str
+    address: Optional[int]
+
+    def record(self) -> Dict[str, Any]:
+        """For JSON output."""
+        return {"context": self.context, "left_out": self.left_out,
+                "what": self.what, "address": self.address}
+
+    def __str__(self) -> str:
+        where = f" at {self.address:#x}" if self.address is not None else ""
+        context = f"{self.context}: " if self.context else ""
+        return (f"missing: {context}{self.left_out} left out "
+                f"({self.what}{where} is not in the dump)")
+
+
+def summarize_missing(missing: List[Missing]) -> List[str]:
+    """One line per Missing, except that the same thing left out for the
+    same reason many times (a PID table whose pid objects are gone) is one
+    line with how many and the first address."""
+    groups: Dict[Any, List[Missing]] = {}
+    for m in missing:
+        groups.setdefault((m.context, m.left_out, m.what), []).append(m)
+    lines = []
+    for group in groups.values():
+        first = group[0]
+        if len(group) == 1:
+            lines.append(str(first))
+        else:
+            context = f"{first.context}: " if first.context else ""
+            where = f", the first at {first.address:#x}" if first.address is not None else ""
+            lines.append(f"missing: {context}{first.left_out} left out {len(group)} times "
+                         f"({first.what}{where}: not in the dump)")
+    return lines
 
 
 def summarize_problems(problems: List[WalkProblem]) -> List[str]:

@@ -380,9 +380,15 @@ is checked against the guest's linux_banner."""
                 status = run_argv(prog, argv, _GdbOut(), prog_name=NAME)
         except SystemExit:  # argparse's --help
             return
-        if status:
-            lines = err.getvalue().strip().splitlines()
-            raise gdb.GdbError(lines[-1] if lines else "%s: failed (%d)" % (NAME, status))
+        lines = err.getvalue().strip().splitlines()
+        if not status:
+            # notes after the output (damaged entries, missing parts)
+            for line in lines:
+                gdb.write(line + "\n")
+            return
+        for line in lines[:-1]:
+            gdb.write(line + "\n")
+        raise gdb.GdbError(lines[-1] if lines else "%s: failed (%d)" % (NAME, status))
 
 
 _connect_events()

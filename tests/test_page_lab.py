@@ -330,6 +330,25 @@ def test_rmap_file(lab, prog, capsys):
     count("rmap (process, address) pairs", len(got))
 
 
+
+def test_rmap_pfn_of_a_slab_page(lab, prog, capsys):
+    """A slab page (the workload's task_struct) is mapped by no process:
+    no PFN of any process's pagemap in the guest is it, and rmap says so
+    instead of reading struct slab's fields as a mapping."""
+    from drgn.helpers.linux.mm import virt_to_pfn
+    from drgn.helpers.linux.slab import slab_object_info
+
+    task = find_task(prog, lab.pids["workload"])
+    pfn = virt_to_pfn(task).value_()
+    assert slab_object_info(prog, task.value_()).slab_cache.name.string_() == b"task_struct"
+    for pid in lab.pids.values():
+        assert all(e & PFN_MASK != pfn for e in lab.pagemap(pid).values()
+                   if e & PM_PRESENT)
+    j = cmd(prog, ["rmap", "--pfn", hex(pfn)], capsys)
+    assert j["rows"] == []
+    assert j["page"]["slab"] == "task_struct"
+    assert j["page"]["file"] is None and not j["page"]["anon"]
+
 def test_rmap_pfn_cow(lab, prog, capsys):
     """A COW page still shared by parent and child lists both; a broken one
     only its writer."""

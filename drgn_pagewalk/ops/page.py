@@ -543,6 +543,11 @@ def page_summary(pc: PageCache, pfn: int) -> Dict[str, Any]:
     out["hugetlb"] = PageHuge(pc, page)
     mapping = head.mapping
     out["mapping"] = mapping
+    out["slab"] = _slab_cache_name(pc, head)
+    if out["slab"] is not None:
+        # struct slab overlays struct page: no mapping, index or file
+        out.update(anon=False, ksm=False, index=None, file=None)
+        return out
     out["anon"] = bool(mapping & PAGE_MAPPING_ANON)
     out["ksm"] = mapping & 3 == 3
     index_off = offsetof(prog.type("struct page"), "index")
@@ -560,6 +565,23 @@ def page_summary(pc: PageCache, pfn: int) -> Dict[str, Any]:
         except (FaultError, LookupError, ValueError):
             out["file"] = None
     return out
+
+
+def _slab_cache_name(pc: PageCache, head: PageInfo) -> Optional[str]:
+    """The slab cache of a slab page (folio_test_slab(): 6.1 PG_slab, 6.12
+    the PGTY_slab page type), or None for any other page."""
+    from drgn import Object
+
+    if pc.new:
+        if (head.mapcount >> 24) & 0xFF != pc.prog.constant("PGTY_slab").value_():
+            return None
+    elif not pc.test(head, "PG_slab"):
+        return None
+    try:
+        slab = Object(pc.prog, "struct slab *", pc.address(head.pfn))
+        return slab.slab_cache.name.string_().decode(errors="replace")
+    except FaultError:
+        return "?"
 
 
 def page_flag_names(prog: Any, flags: int) -> str:

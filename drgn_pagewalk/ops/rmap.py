@@ -194,12 +194,20 @@ def rmap_pfn(target: DrgnTarget, pfn: int) -> Tuple[List[Tuple[Any, ...]], Dict[
     rows: List[Tuple[Any, ...]] = []
     if not info.get("valid") or "mapping" not in info:
         return rows, info
+    if info["slab"] is not None:
+        info["note"] = f"a slab page ({info['slab']}): not mapped by any process"
+        return rows, info
     mapping = info["mapping"]
     pgoff = info["index"]
     if info["ksm"]:
         info["note"] = "a KSM page: its stable-tree rmap is not walked"
         return rows, info
-    if not mapping:
+    mapcount = info["folio_mapcount"] if info["folio_mapcount"] is not None \
+        else info["mapcount"]
+    if not mapping or mapcount <= 0:
+        # rmap_walk() is for mapped folios: a slab or page-table page (its
+        # mapping word is no address_space) or an unmapped page has none
+        info["note"] = "not mapped by any process (mapcount 0): no rmap to walk"
         return rows, info
     if mapping & PAGE_MAPPING_ANON:
         candidates = list(_anon_vmas(prog, mapping & ~3, pgoff))
