@@ -782,7 +782,8 @@ def make_filtered_twin(name: str, twin: str, options: str) -> None:
     (``options``: which makedumpfile, then its options, e.g. "sid -c -d 31"),
     as kdump-tools writes /var/crash on a production machine, with the same
     ground truth.  makedumpfile reads the kernel's VMCOREINFO from the
-    dump's own note (no -x VMLINUX)."""
+    dump's own note (no -x VMLINUX; with -x the 6.1-4level twin came out
+    the same byte for byte)."""
     labs = cache_dir() / "labs"
     src = labs / name
     t0 = time.time()
