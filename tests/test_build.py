@@ -46,3 +46,53 @@ def test_unknown_lab_is_a_usage_error():
     assert p.stderr.strip().splitlines() == [
         "vmcores.build: error: unknown lab 2.6-3level "
         "(known: 6.1-4level, 6.1-5level, 6.12-4level, 6.12-5level)"]
+
+
+def test_a_twin_is_remade_with_its_lab_or_its_options(monkeypatch, tmp_path):
+    """A filtered twin is current only while its lab's dump is the one it was
+    made from and its makedumpfile options are the manifest's."""
+    import json
+
+    from vmcores import build
+
+    monkeypatch.setenv("DRGN_PAGEWALK_CACHE", str(tmp_path))
+    options = {"lab-d31": ("lab", "sid -c -d 31")}
+    monkeypatch.setattr(build, "filtered_twins", lambda: options)
+    recipe = build.recipe_hash()
+    for name, meta in (("lab", {"built": "T1"}),
+                       ("lab-d31", {"built": "T2", "source_lab": "lab", "source_built": "T1",
+                                    "twin_options": "sid -c -d 31"})):
+        (tmp_path / "labs" / name).mkdir(parents=True)
+        (tmp_path / "labs" / name / "vmcore").write_bytes(b"")
+        (tmp_path / "labs" / name / "lab.json").write_text(
+            json.dumps(dict(meta, name=name, recipe=recipe)))
+    assert build.lab_current("lab-d31")
+    options["lab-d31"] = ("lab", "sid -l -d 31")
+    assert not build.lab_current("lab-d31")
+    options["lab-d31"] = ("lab", "sid -c -d 31")
+    (tmp_path / "labs" / "lab" / "lab.json").write_text(
+        json.dumps({"name": "lab", "recipe": recipe, "built": "T3"}))
+    assert not build.lab_current("lab-d31")
+
+
+def test_twins_do_not_change_the_recipe_of_the_boot(monkeypatch, tmp_path):
+    """Adding or removing a lab's noinfo or filtered twins in manifest.json
+    leaves recipe_hash() (the boot's recipe) as it was."""
+    from vmcores import build
+
+    before = build.recipe_hash()
+    text = (build.HERE / "manifest.json").read_text()
+    for name in build.SOURCES:
+        if name != "manifest.json":
+            (tmp_path / name).write_bytes((build.HERE / name).read_bytes())
+    monkeypatch.setattr(build, "HERE", tmp_path)
+    twin = '"6.1-5level-d31": "sid -c -d 31"'
+    more = text.replace(twin, twin + ', "6.1-5level-d31-lzo": "sid -l -d 31"')
+    fewer = text.replace(',\n                   "filtered": {' + twin + '}', "")
+    fewer = fewer.replace(', "noinfo": "6.1-4level-noinfo"', "")
+    for variant in (more, fewer):
+        assert variant != text
+        (tmp_path / "manifest.json").write_text(variant)
+        assert build.recipe_hash() == before
+    (tmp_path / "manifest.json").write_text(text.replace('"levels": 5', '"levels": 6', 1))
+    assert build.recipe_hash() != before

@@ -21,13 +21,11 @@ from vmcores.build import manifest
 from vmcores.lab import Lab, LabError, ensure_lab
 
 from .counts import count
+from .test_proc_lab import PROC_COMMANDS, proc_truth
 
 TOOL = str(Path(sys.executable).with_name("drgn-pagewalk"))
 NOINFO = {spec["noinfo"]: name for name, spec in manifest()["labs"].items()
           if spec.get("noinfo")}
-STATUS_MEM = ("VmPeak", "VmSize", "VmLck", "VmPin", "VmHWM", "VmRSS", "RssAnon",
-              "RssFile", "RssShmem", "VmData", "VmStk", "VmExe", "VmLib", "VmPTE",
-              "VmSwap", "HugetlbPages")
 _labs: Dict[str, Lab] = {}
 
 
@@ -145,19 +143,11 @@ def test_proc_reports_equal_the_guests_proc(pair):
     every process, byte for byte against the guest's /proc."""
     lab = pair["noinfo"]
     for role, pid in lab.pids.items():
-        for command, name in (("smaps", "smaps"), ("smaps-rollup", "smaps_rollup"),
-                              ("numa-maps", "numa_maps"), ("status", "status"),
-                              ("pagemap", "pagemap")):
+        for command, name in PROC_COMMANDS:
             p = tool(lab, ["--format", "proc", command, str(pid)])
             assert p.returncode == 0, p.stderr
             note_line(lab, p.stderr)
-            if name == "pagemap":
-                expected = lab.pagemap_lines(pid)
-            elif name == "status":
-                expected = "".join(l + "\n" for l in lab.truth_text(pid, name).splitlines()
-                                   if l.split(":")[0] in STATUS_MEM)
-            else:
-                expected = lab.truth_text(pid, name)
+            expected = proc_truth(lab, pid, name)
             assert p.stdout == expected, f"{lab.name} {role} {command} differs"
             count("noinfo dump lines identical to the guest's /proc",
                   len(expected.splitlines()))

@@ -27,6 +27,23 @@ STATUS_MEM = ("VmPeak", "VmSize", "VmLck", "VmPin", "VmHWM", "VmRSS", "RssAnon",
               "VmSwap", "HugetlbPages")
 
 
+# The CLI's --format proc commands and the /proc files they reproduce.
+PROC_COMMANDS = (("smaps", "smaps"), ("smaps-rollup", "smaps_rollup"),
+                 ("numa-maps", "numa_maps"), ("status", "status"), ("pagemap", "pagemap"))
+
+
+def proc_truth(lab, pid: int, name: str) -> str:
+    """What ``--format proc`` of a PROC_COMMANDS command must print: the
+    guest's /proc/PID/NAME (status: its memory lines; pagemap: one
+    ``VADDR ENTRY`` line per page)."""
+    if name == "pagemap":
+        return lab.pagemap_lines(pid)
+    if name == "status":
+        return "".join(line + "\n" for line in lab.truth_text(pid, name).splitlines()
+                       if line.split(":")[0] in STATUS_MEM)
+    return lab.truth_text(pid, name)
+
+
 def same(expected: str, got: str, what: str) -> None:
     """Byte-identical, or a readable diff in the failure."""
     if expected != got:

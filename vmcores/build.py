@@ -49,13 +49,15 @@ def manifest() -> Dict[str, Any]:
 def recipe_hash() -> str:
     """The recipe a lab was built from: guest sources and package versions.
 
-    A lab's "noinfo" twin is made from its dump after the boot, so naming
-    one in manifest.json does not change the recipe of the boot."""
+    A lab's "noinfo" and "filtered" twins are made from its dump after the
+    boot, so naming them in manifest.json does not change the recipe of the
+    boot (a filtered twin's own recipe is its makedumpfile command)."""
     h = hashlib.sha256()
     for name in SOURCES:
         data = (HERE / name).read_bytes()
         if name == "manifest.json":
             data = re.sub(rb',\s*"noinfo":\s*"[^"]*"', b"", data)
+            data = re.sub(rb',\s*"filtered":\s*\{[^{}]*\}', b"", data)
         h.update(data)
     return h.hexdigest()[:16]
 
@@ -64,11 +66,32 @@ TWINS = ("kdump", "noinfo")  # manifest keys of the dumps made from a lab's boot
 
 
 def lab_names() -> List[str]:
+    """The labs and their kdump and noinfo twins: every test of a lab runs
+    on each of them.  The filtered twins are apart (filtered_names)."""
     names = []
     for name, lab in manifest()["labs"].items():
         names.append(name)
         names.extend(lab[t] for t in TWINS if lab.get(t))
     return names
+
+
+def filtered_twins() -> Dict[str, Tuple[str, str]]:
+    """{twin: (source lab, makedumpfile options)} of manifest.json's
+    "filtered" twins: a lab's ELF dump through makedumpfile.  The options
+    start with the makedumpfile to use ("sid": the newest Debian one, fetched
+    by ensure_makedumpfile; "system": Debian 12's own, APT_PACKAGES)."""
+    out = {}
+    for name, lab in manifest()["labs"].items():
+        for twin, options in lab.get("filtered", {}).items():
+            out[twin] = (name, options)
+    return out
+
+
+def filtered_names(newest_only: bool = False) -> List[str]:
+    """The filtered twins (with ``newest_only``: those of sid's makedumpfile,
+    the ones whose reports must equal the guest's /proc)."""
+    return [t for t, (_, o) in filtered_twins().items()
+            if not newest_only or o.split()[0] == "sid"]
 
 
 def _run(cmd: List[str], what: str, **kw: Any) -> subprocess.CompletedProcess:
@@ -518,9 +541,15 @@ def build_lab(name: str, force: bool = False) -> None:
     booted = force or not all(_current(labs / n, recipe) for n in outputs)
     if booted:
         _boot_lab(name, spec, labs, recipe)
+    made = False
     if spec.get("noinfo") and (booted or not lab_current(spec["noinfo"])):
         make_noinfo_twin(name, spec["noinfo"])
-    elif not booted:
+        made = True
+    for twin, options in spec.get("filtered", {}).items():
+        if booted or not lab_current(twin):
+            make_filtered_twin(name, twin, options)
+            made = True
+    if not booted and not made:
         print(f"lab {name}: up to date")
 
 
@@ -588,7 +617,8 @@ def _current(path: Path, recipe: str) -> bool:
 
 def lab_current(name: str) -> bool:
     """Is the lab (or twin) ``name`` built from the current recipe?  A noinfo
-    twin must also come from its lab's current dump."""
+    or filtered twin must also come from its lab's current dump (and a
+    filtered one with its current makedumpfile options)."""
     labs = cache_dir() / "labs"
     if not _current(labs / name, recipe_hash()):
         return False
@@ -596,6 +626,9 @@ def lab_current(name: str) -> bool:
     source = meta.get("source_lab")
     if source is None:
         return True
+    twin = filtered_twins().get(name)
+    if twin is not None and meta.get("twin_options") != twin[1]:
+        return False
     try:
         src = json.loads((labs / source / "lab.json").read_text())
     except (OSError, ValueError):
@@ -629,6 +662,173 @@ def make_noinfo_twin(name: str, twin: str) -> None:
         work.rename(final)
         (final / "lab.json").write_text(json.dumps(md, indent=2) + "\n")
         print(f"lab {twin}: made from {name}'s dump in {time.time() - t0:.0f} s")
+    finally:
+        if work.exists():
+            shutil.rmtree(work, ignore_errors=True)
+
+
+# -- filtered twins: the dumps production machines write ----------------------
+
+SID_APT_SOURCE = ("deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] "
+                  "http://deb.debian.org/debian sid main\n")
+# sid's makedumpfile and the libraries it runs with (sid's glibc, not the host's)
+MAKEDUMPFILE_DEBS = ["makedumpfile", "libc6", "libdw1t64", "libelf1t64", "liblzo2-2",
+                     "libzstd1", "zlib1g", "libbz2-1.0", "liblzma5"]
+
+
+def sid_download(packages: List[str], dest: Path) -> List[Path]:
+    """apt-get download sid's PACKAGES into ``dest`` through a separate
+    sources list and lists directory (tools/sid-apt of the cache, LAB.md),
+    leaving the host's apt alone."""
+    apt = cache_dir() / "tools" / "sid-apt"
+    for sub in ("lists/partial", "cache/archives/partial"):
+        (apt / sub).mkdir(parents=True, exist_ok=True)
+    (apt / "sources.list").write_text(SID_APT_SOURCE)
+    if not (apt / "status").exists():
+        (apt / "status").write_text("")
+    opts = [f"-oDir::Etc::sourcelist={apt / 'sources.list'}",
+            "-oDir::Etc::sourceparts=-", f"-oDir::State::Lists={apt / 'lists'}",
+            f"-oDir::State::status={apt / 'status'}", f"-oDir::Cache={apt / 'cache'}"]
+    dest.mkdir(parents=True, exist_ok=True)
+    cmd = ["apt-get", *opts, "download", *packages]
+    try:
+        _run(cmd, "download from sid", cwd=dest)
+    except LabError:
+        _run(["apt-get", *opts, "update", "-qq"], "apt-get update (sid)")
+        _run(cmd, "download from sid", cwd=dest)
+    return sorted(dest.glob("*.deb"))
+
+
+def ensure_makedumpfile(which: str) -> List[str]:
+    """The command that runs makedumpfile ``which``: "system" is Debian 12's
+    (APT_PACKAGES); "sid" the newest Debian one, unpacked with dpkg-deb -x
+    under tools/makedumpfile-sid of the cache with sid's libraries and run
+    through their ld.so (as crash 9, LAB.md)."""
+    if which == "system":
+        path = shutil.which("makedumpfile")
+        if path is None:
+            raise LabError("makedumpfile is not installed (run setup.sh)")
+        return [path]
+    if which != "sid":
+        raise LabError(f"unknown makedumpfile {which!r} in manifest.json")
+    d = cache_dir() / "tools" / "makedumpfile-sid"
+    ld = d / "lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"
+    cmd = [str(ld), "--library-path",
+           f"{d / 'lib/x86_64-linux-gnu'}:{d / 'usr/lib/x86_64-linux-gnu'}",
+           str(d / "usr/bin/makedumpfile")]
+    if (d / ".done").exists():
+        return cmd
+    tmp = Path(tempfile.mkdtemp(dir=d.parent, prefix=".makedumpfile-sid-"))
+    try:
+        for deb in sid_download(MAKEDUMPFILE_DEBS, tmp / "debs"):
+            _run(["dpkg-deb", "-x", str(deb), str(tmp)], f"unpack {deb.name}")
+        shutil.rmtree(tmp / "debs")
+        if not (tmp / "lib").exists():
+            (tmp / "lib").symlink_to("usr/lib")  # sid is usr-merged
+        if d.exists():
+            shutil.rmtree(d)
+        tmp.rename(d)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    makedumpfile_version(cmd)  # it runs
+    (d / ".done").write_text("\n".join(cmd) + "\n")
+    return cmd
+
+
+def makedumpfile_version(cmd: List[str]) -> str:
+    """``makedumpfile -v``'s first line, e.g. "1.7.8 (released on ...)"."""
+    out = _run(cmd + ["-v"], "makedumpfile -v").stdout.decode(errors="replace")
+    m = re.search(r"version (\S+ \(released on [^)]*\))", out)
+    if m is None:
+        raise LabError(f"makedumpfile -v printed no version: {out.strip()[:200]!r}")
+    return m.group(1)
+
+
+def phdrs_after_ehdr(src: Path, dst: Path) -> None:
+    """Write ``dst``: the ELF dump ``src`` (sparse) with its program headers
+    moved right after the ELF header, where makedumpfile looks for them.
+    QEMU writes its section headers there (one dummy section and a string
+    table), and makedumpfile 1.7 then fails with "Can't get the number of
+    PT_LOAD".  The section headers are dropped; nothing else moves."""
+    _run(["cp", "--sparse=always", str(src), str(dst)], f"copy {src}")
+    with open(dst, "r+b") as f:
+        ehdr = bytearray(f.read(64))
+        if ehdr[:4] != b"\x7fELF" or ehdr[4] != 2 or ehdr[5] != 1:
+            raise LabError(f"{src}: not a 64-bit little-endian ELF file")
+        e_phoff, = struct.unpack_from("<Q", ehdr, 32)
+        e_phentsize, e_phnum = struct.unpack_from("<HH", ehdr, 54)
+        e_ehsize = 64  # QEMU 7.2 writes 8 in e_ehsize
+        f.seek(e_phoff)
+        phdrs = f.read(e_phentsize * e_phnum)
+        first = min(struct.unpack_from("<Q", phdrs, i * e_phentsize + 8)[0]
+                    for i in range(e_phnum))
+        if e_phoff + len(phdrs) > first:  # QEMU: headers, then the notes and data
+            raise LabError(f"{src}: program headers after the data")
+        struct.pack_into("<Q", ehdr, 32, e_ehsize)  # e_phoff
+        struct.pack_into("<Q", ehdr, 40, 0)  # e_shoff
+        struct.pack_into("<HHH", ehdr, 58, 0, 0, 0)  # e_shentsize, e_shnum, e_shstrndx
+        f.seek(0)
+        f.write(ehdr)
+        f.write(phdrs)
+        f.write(bytes(first - e_ehsize - len(phdrs)))  # where the headers were
+
+
+DUMP_FORMATS = {"-c": "zlib", "-l": "lzo", "-z": "zstd", "-p": "snappy"}
+
+
+def make_filtered_twin(name: str, twin: str, options: str) -> None:
+    """The lab ``twin``: lab ``name``'s ELF dump written by makedumpfile
+    (``options``: which makedumpfile, then its options, e.g. "sid -c -d 31"),
+    as kdump-tools writes /var/crash on a production machine, with the same
+    ground truth.  makedumpfile reads the kernel's VMCOREINFO from the
+    dump's own note (no -x VMLINUX; with -x the 6.1-4level twin came out
+    the same byte for byte)."""
+    labs = cache_dir() / "labs"
+    src = labs / name
+    t0 = time.time()
+    meta = json.loads((src / "lab.json").read_text())
+    which, *args = options.split()
+    cmd = ensure_makedumpfile(which)
+    version = makedumpfile_version(cmd)
+    flat = "-F" in args
+    work = Path(tempfile.mkdtemp(dir=labs, prefix=f".{twin}-"))
+    try:
+        elf = work / "vmcore.elf"
+        phdrs_after_ehdr(src / "vmcore", elf)
+        out = work / "vmcore"
+        argv = cmd + args + [str(elf)] + ([] if flat else [str(out)])
+        with open(out if flat else os.devnull, "wb") as stdout:
+            p = subprocess.run(argv, stdout=stdout, stderr=subprocess.PIPE)
+        messages = p.stderr.decode(errors="replace")
+        if p.returncode:
+            lines = [l for l in messages.splitlines() if l.strip()]
+            raise LabError(f"{twin}: makedumpfile {' '.join(args)} failed: "
+                           f"{lines[-1] if lines else p.returncode}")
+        elf.unlink()
+        shutil.copytree(src / "truth", work / "truth")
+        shutil.copy(src / "console.txt", work / "console.txt")
+        (work / "makedumpfile.txt").write_text(messages)
+        compression = [DUMP_FORMATS[a] for a in args if a in DUMP_FORMATS]
+        md = dict(meta, name=twin,
+                  dump_format="kdump-flattened" if flat else "kdump-compressed",
+                  compression=compression[0] if compression else None,
+                  dump_level=int(args[args.index("-d") + 1]) if "-d" in args else None,
+                  source_lab=name, source_built=meta["built"], twin_options=options,
+                  makedumpfile=which, makedumpfile_version=version,
+                  makedumpfile_command=" ".join(
+                      ["makedumpfile", *args, "VMCORE.ELF"] + (["> vmcore"] if flat
+                                                               else ["vmcore"])),
+                  vmcore=str(labs / twin / "vmcore"), vmcore_bytes=out.stat().st_size,
+                  build_seconds=round(time.time() - t0, 1),
+                  built=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        final = labs / twin
+        if final.exists():
+            shutil.rmtree(final)
+        work.rename(final)
+        (final / "lab.json").write_text(json.dumps(md, indent=2) + "\n")
+        print(f"lab {twin}: made from {name}'s dump by makedumpfile {version.split()[0]} "
+              f"{' '.join(args)} in {time.time() - t0:.0f} s")
     finally:
         if work.exists():
             shutil.rmtree(work, ignore_errors=True)

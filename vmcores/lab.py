@@ -14,9 +14,22 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Dict, List
 
-from .build import TWINS, LabError, build_lab, cache_dir, lab_current, lab_names, manifest
+from .build import (
+    TWINS,
+    LabError,
+    build_lab,
+    cache_dir,
+    filtered_names,
+    filtered_twins,
+    lab_current,
+    lab_names,
+    manifest,
+)
 
 LAB_NAMES: List[str] = lab_names()
+# makedumpfile's dumps of the labs (tests/test_filtered_lab.py); those of the
+# newest makedumpfile hold every page the reports need.
+FILTERED_NAMES: List[str] = filtered_names(newest_only=True)
 
 
 @dataclass(frozen=True)
@@ -112,6 +125,8 @@ def lab_path(name: str) -> Path:
 
 
 def _config_of(name: str) -> str:
+    if name in filtered_twins():
+        return filtered_twins()[name][0]
     for config, spec in manifest()["labs"].items():
         if name == config or name in (spec.get(t) for t in TWINS):
             return config

@@ -165,6 +165,17 @@ int main(void)
 	madvise(holes + 10 * PAGE, 2 * PAGE, MADV_DONTNEED);
 	record("holes", holes, 16 * PAGE);
 
+	/* An emptied PTE table: a 2 MiB-aligned 2 MiB region of 4 KiB pages,
+	 * all 512 written, then all MADV_DONTNEED'ed.  The PMD entry stays
+	 * present and points to a PTE table page that is all zeros (which
+	 * makedumpfile -d 31 leaves out as a zero page). */
+	char *emptied = aligned(MB2, MB2);
+	madvise(emptied, MB2, MADV_NOHUGEPAGE);
+	touch(emptied, MB2, PAGE, 14);
+	if (madvise(emptied, MB2, MADV_DONTNEED) < 0)
+		die("MADV_DONTNEED");
+	record("emptied_pte", emptied, MB2);
+
 	/* mremap: moved to a new place. */
 	char *old = anon(8 * PAGE);
 	madvise(old, 8 * PAGE, MADV_NOHUGEPAGE);
