@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import struct
 import sys
 from contextlib import contextmanager
 from typing import (Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence,
@@ -126,9 +127,16 @@ def find_task_obj(prog: Any, spec: str) -> Any:
                 raise PagewalkError(f"no process with PID {value}")
             mm = task.mm.value_()
         except FaultError as e:
-            note_missing(prog, f"PID {value}", "everything asked", e)
-            raise MissingError(f"PID {value} cannot be read from this dump "
-                               "(see the missing line)") from None
+            # DUMP: the PID table or the task is not in the dump; the
+            # process list may still reach the task
+            for task in _task_list(prog):
+                if task.pid.value_() == value:
+                    mm = task.mm.value_()
+                    break
+            else:
+                note_missing(prog, f"PID {value}", "everything asked", e)
+                raise MissingError(f"PID {value} cannot be read from this dump "
+                                   "(see the missing line)") from None
         desc = f"PID {value}"
     if not mm:
         raise PagewalkError(f"{desc} is a kernel thread: it has no mm")
@@ -141,12 +149,25 @@ def tasks_with_mm(prog: Any) -> List[Any]:
     missing and passed over; a PID table node it lacks ends the list."""
     from drgn.helpers.linux.pid import for_each_pid, pid_task
 
-    from drgn import FaultError
+    from drgn import FaultError, Object
 
     pidtype = prog["PIDTYPE_PID"]
-    out = []
-    with reading(prog, None, "the rest of the PID table"):
-        for pid in for_each_pid(prog):
+    found = {}
+    idr = prog["init_pid_ns"].idr
+    base = idr.idr_base.value_() if hasattr(idr, "idr_base") else 0
+
+    def lost(e: Any, index: int) -> None:
+        note_missing(prog, None, f"the PIDs under one PID table node (from {index + base})",
+                     e)
+
+    with reading(prog, None, "the rest of the PID table (the processes the task "
+                 "list reaches are listed)"):
+        if hasattr(idr.idr_rt, "xa_head"):
+            pids: Iterable[Any] = (Object(prog, "struct pid *", entry) for _, entry in
+                                   xa_entries(prog, idr.idr_rt.xa_head.value_(), lost))
+        else:  # before 4.20
+            pids = for_each_pid(prog)
+        for pid in pids:
             try:
                 nr = pid.numbers[0].nr.value_()
             except FaultError as e:
@@ -155,8 +176,74 @@ def tasks_with_mm(prog: Any) -> List[Any]:
             with reading(prog, f"PID {nr}", "its task (process or kernel thread)"):
                 t = pid_task(pid, pidtype)
                 if t and t.mm.value_() and t.pid.value_() == t.tgid.value_():
-                    out.append(t)
-    return sorted(out, key=lambda t: t.pid.value_())
+                    found[t.value_()] = t
+    if target_missing(prog):
+        # DUMP: the PID table has holes; the process list (init_task.tasks,
+        # both ways from init_task) may reach processes behind them
+        for t in _task_list(prog):
+            if t.value_() not in found and t.mm.value_():
+                found[t.value_()] = t
+    return sorted(found.values(), key=lambda t: t.pid.value_())
+
+
+def xa_entries(prog: Any, head: int, lost: Callable[[Any, int], None]
+               ) -> Iterator[Tuple[int, int]]:
+    """(index, entry) of every entry of an XArray (4.20 and later) whose
+    xa_head is ``head``, as xa_for_each() finds them.  DUMP: a node the dump
+    lacks is passed to ``lost(error, first index)`` and its subtree skipped;
+    the walk goes on with the other nodes."""
+    from drgn import FaultError, offsetof
+
+    node_type = prog.type("struct xa_node")
+    size = node_type.size
+    shift_off = offsetof(node_type, "shift")
+    slots_off = offsetof(node_type, "slots")
+    nr_slots = node_type.member("slots").type.length
+    stack = [(head, 0)]
+    while stack:
+        entry, index = stack.pop()
+        if entry & 3 != 2:  # not internal: a pointer
+            yield index, entry
+            continue
+        if entry <= 4096:  # sibling, retry or zero entry
+            continue
+        try:
+            data = prog.read(entry - 2, size)
+        except FaultError as e:
+            lost(e, index)
+            continue
+        shift = data[shift_off]
+        slots = struct.unpack_from(f"<{nr_slots}Q", data, slots_off)
+        stack.extend((slot, index + (i << shift))
+                     for i, slot in reversed(list(enumerate(slots))) if slot)
+
+
+def target_missing(prog: Any) -> bool:
+    """Has the current command left anything out so far?"""
+    from .drgn_target import get_target
+
+    return bool(get_target(prog).missing)
+
+
+def _task_list(prog: Any) -> Iterator[Any]:
+    """The thread-group leaders on init_task.tasks, followed forwards and
+    then backwards from init_task, each way until a task cannot be read
+    (for_each_process() of a dump that lacks some task_structs)."""
+    from drgn import FaultError, container_of
+
+    head = prog["init_task"].tasks.address_of_()
+    seen = {head.value_()}
+    for way in ("next", "prev"):
+        node = getattr(head, way)
+        try:
+            while node.value_() not in seen:
+                seen.add(node.value_())
+                task = container_of(node, "struct task_struct", "tasks")
+                task.mm.read_()
+                yield task
+                node = getattr(node, way).read_()
+        except FaultError:
+            continue
 
 
 def selected_tasks(prog: Any, args: argparse.Namespace) -> List[Any]:
@@ -512,11 +599,19 @@ def run(prog: Any, args: argparse.Namespace, out: TextIO,
                         float(os.environ.get("DRGN_PAGEWALK_PROGRESS_DELAY", "1"))) \
         if target is not None and _is_tty(sys.stderr) else None
     try:
+        from drgn import FaultError
+
         try:
             results = COMMANDS[args.command](prog, args)
         except _WxFound as e:
             write_result(e.result, args.format, out, missing)
             raise PagewalkError(e.message) from None
+        except FaultError as e:
+            if target is None:
+                raise
+            # outside the commands' own guards (reading()): the whole output
+            note_missing(prog, None, f"the output of {args.command}", e)
+            results = []
         if not results and args.format == "json" and missing is not None:
             # nothing could be read: the JSON still says what is missing
             out.write(json.dumps({"missing": missing()}, indent=2) + "\n")

@@ -216,6 +216,8 @@ def _mapping_of(prog: Any, spec: str) -> Tuple[Any, str]:
         return mapping, f"inode {int(spec, 16):#x}"
     try:
         path = path_lookup(prog, spec)
+    except FaultError:
+        raise  # the dump lacks a dentry or inode on the way: missing
     except Exception as e:  # drgn raises plain Exception for a missing path
         raise PagewalkError(f"{spec}: {str(e).splitlines()[0] if str(e) else 'not found'}") \
             from None

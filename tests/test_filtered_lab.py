@@ -11,15 +11,17 @@ read are gone from the dump."""
 from __future__ import annotations
 
 import io
+import json
 import os
+import re
 import struct
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
-from drgn import FaultError, cast
+from drgn import FaultError, cast, sizeof
 from drgn.helpers.linux.pid import find_task
 
 from drgn_pagewalk.commands import run_argv
@@ -73,7 +75,7 @@ def test_made_by_the_newest_makedumpfile(twin):
     assert twin.meta["dump_format"] == ("kdump-flattened" if flat else "kdump-compressed")
     option = {"zlib": "-c", "lzo": "-l", "zstd": "-z"}[twin.meta["compression"]]
     assert twin.meta["makedumpfile_command"] == (
-        f"makedumpfile -F -c -d 31 VMCORE.ELF > vmcore" if flat
+        "makedumpfile -F -c -d 31 VMCORE.ELF > vmcore" if flat
         else f"makedumpfile {option} -d 31 VMCORE.ELF vmcore")
     with open(twin.vmcore, "rb") as f:
         head = f.read(16)
@@ -241,3 +243,111 @@ def test_the_old_makedumpfile_leaves_out_slab_pages():
               .string_().decode() for pfn in missing}
     assert {"task_struct", "maple_node"} <= caches, caches
     count("slab pages the old makedumpfile left out", len(missing))
+
+
+OLD = "6.12-4level-d31-old"
+_MISSING = re.compile(r"^missing: .*\((?P<what>.+?)(?: at |, the first at )"
+                      r"(?P<addr>0x[0-9a-f]+)(?: is not in the dump|: not in the dump)\)$")
+
+
+def _run(prog: Any, argv: List[str], capsys: Any) -> Tuple[int, str, str]:
+    out = io.StringIO()
+    status = run_argv(prog, argv, out)
+    return status, out.getvalue(), capsys.readouterr().err
+
+
+def _old_commands(lab: Lab) -> List[List[str]]:
+    """Every command, on every process of the lab (proc format where the
+    kernel has one, else table)."""
+    cmds = [["ps"], ["ptdump"], ["ptcheck", "--kernel"], ["vmas", "--all"],
+            ["rmap", "/tmp/lab-shmem"], ["ptdump", "--checkwx"]]
+    anon = lab.meta["vmas"]["anon_partial"]
+    cmds.append(["vtop", hex(anon["start"]), str(anon["pid"])])
+    for pid in lab.pids.values():
+        p = str(pid)
+        cmds += [["--format", "proc", c, p] for c in
+                 ("smaps", "smaps-rollup", "pagemap", "numa-maps", "status")]
+        cmds += [["vmas", p], ["vm", p], ["vm", "-p", p], ["walk", p],
+                 ["status", "--walk", p], ["ptdump", "--pid", p]]
+    return cmds
+
+
+def test_the_over_filtered_dump_prints_what_it_can_and_names_the_rest(capsys):
+    """6.12-4level-d31-old lacks slab pages the kernel needs (task_structs,
+    struct pids, maple nodes, dentries ...).  Every command still ends
+    with status 0 or 3 and no traceback; what it prints is what the full
+    dump prints; each part it leaves out is a "missing:" line whose
+    address the old dump lacks and the full dump holds, named as the full
+    dump's slab allocator knows it."""
+    from drgn.helpers.linux.slab import slab_object_info
+
+    old, full = get_lab(OLD), get_lab("6.12-4level")
+    oprog, fprog = program(old), program(full)
+    statuses = {0: 0, 3: 0}
+    for argv in _old_commands(old):
+        status, out, err = _run(oprog, argv, capsys)
+        fstatus, fout, ferr = _run(fprog, argv, capsys)
+        assert fstatus == 0, (argv, ferr)
+        assert status in (0, 3), (argv, status, err)
+        lines = err.splitlines()
+        errors = [line for line in lines if not line.startswith("missing: ")]
+        # a process asked for whose task the dump lacks: one error line
+        assert errors in ([], [f"pagewalk: error: PID {argv[-1]} cannot be read from "
+                               "this dump (see the missing line)"]), (argv, errors)
+        assert (status == 3) == bool(lines), (argv, status, err)
+        statuses[status] += 1
+        if status == 0:
+            same(fout, out, f"over-filtered {' '.join(argv)}")
+        elif argv[0] != "ps":
+            extra = set(out.splitlines()) - set(fout.splitlines())
+            assert not extra, (argv, sorted(extra)[:5])
+        for line in lines:
+            if not line.startswith("missing: "):
+                continue
+            m = _MISSING.match(line)
+            assert m, line
+            addr = int(m["addr"], 16)
+            with pytest.raises(FaultError):
+                oprog.read(addr, 1)
+            fprog.read(addr, 1)
+            info = slab_object_info(fprog, addr)
+            assert info is not None, line
+            assert m["what"] == f"a {info.slab_cache.name.string_().decode()} object", line
+            count("over-filtered dump: missing parts named and checked")
+        count("over-filtered dump: commands run", 1)
+    assert statuses[0] and statuses[3], statuses
+
+
+def test_the_over_filtered_ps(capsys):
+    """ps lists the processes whose task the old dump holds, with the full
+    dump's values (null where a field could not be read); every process of
+    the full dump it does not list has a task_struct or struct pid the old
+    dump lacks, or sits under a PID table node it lacks, and is named."""
+    from drgn.helpers.linux.pid import find_task
+
+    old, full = get_lab(OLD), get_lab("6.12-4level")
+    oprog, fprog = program(old), program(full)
+    status, out, _ = _run(oprog, ["--format", "json", "ps"], capsys)
+    assert status == 3
+    got = json.loads(out)
+    _, fout, _ = _run(fprog, ["--format", "json", "ps"], capsys)
+    want = {r["pid"]: r for r in json.loads(fout)["rows"]}
+    assert got["rows"] and {r["pid"] for r in got["rows"]} <= set(want)
+    for r in got["rows"]:
+        assert {k: v for k, v in r.items() if v is not None} == \
+            {k: v for k, v in want[r["pid"]].items() if r[k] is not None}
+    nodes = [int(m["left_out"].split("(from ")[1].rstrip(")")) for m in got["missing"]
+             if m["left_out"].startswith("the PIDs under one PID table node")]
+    named = {int(m["context"].split()[1]) for m in got["missing"]
+             if m["context"] and m["left_out"].startswith("its task")}
+    for pid in set(want) - {r["pid"] for r in got["rows"]}:
+        task = find_task(fprog, pid)
+        try:
+            oprog.read(task.value_(), sizeof(task[0]))
+            oprog.read(task.thread_pid.value_(), 1)
+            readable = True
+        except FaultError:
+            readable = False
+        assert not readable or any(n <= pid for n in nodes), pid
+        assert pid in named or any(n <= pid for n in nodes) or not readable, pid
+        count("over-filtered ps: unlisted processes explained")
