@@ -6,7 +6,8 @@ For the biggest process of each lab (and the 1 GiB ``workload`` process of
 6.1-4level), measures:
 
 - every ``drgn-pagewalk -c VMCORE -s VMLINUX --format F COMMAND PID`` for
-  COMMAND in smaps, smaps-rollup, pagemap, numa-maps, status, vmas, vm -p
+  COMMAND in smaps, smaps-rollup, pagemap, numa-maps, status, vmas, vm -p,
+  vtop (the first page of the process's biggest vma), ptcheck
   and F in proc, table, json: wall time end to end (a new process, start-up
   and debug info included), the peak RSS of that process (wait4), and the
   lines it printed (counted from a pipe, never kept); pagemap and vm -p
@@ -52,7 +53,8 @@ LARGE = "large"
 COMMANDS: List[Tuple[str, List[str]]] = [
     ("smaps", ["smaps"]), ("smaps-rollup", ["smaps-rollup"]),
     ("pagemap", ["pagemap"]), ("numa-maps", ["numa-maps"]), ("status", ["status"]),
-    ("vmas", ["vmas"]), ("vm -p", ["vm", "-p"]),
+    ("vmas", ["vmas"]), ("vm -p", ["vm", "-p"]), ("vtop", ["vtop", "ADDR"]),
+    ("ptcheck", ["ptcheck"]),
 ]
 FORMATS = ["proc", "table", "json"]
 #: lines around the entries of pagemap / vm -p output, per format
@@ -394,7 +396,10 @@ def main() -> int:
             log(f"{lab.name} PID {pid} ({role}): checking smaps against the guest")
             res["smaps_matches_guest"] = check_smaps(lab, pid, args.timeout)
             mismatches += not res["smaps_matches_guest"]
+            # vtop: the first page of the process's biggest vma
+            biggest = max(lab.maps(pid), key=lambda m: m.end - m.start)
             for cname, cargs in COMMANDS:
+                cargs = [hex(biggest.start) if a == "ADDR" else a for a in cargs]
                 for fmt in FORMATS:
                     log(f"{lab.name} PID {pid}: {fmt} {cname}")
                     r = run_counted(tool_cmd(lab, fmt, cargs, pid), args.timeout)
