@@ -23,8 +23,12 @@ from .commands import (
     _Parser,
     add_format_option,
     add_subcommands,
+    add_usage,
+    error_line,
     one_line,
+    parse_args,
     run,
+    version_lines,
 )
 
 NAME = "drgn-pagewalk"
@@ -319,10 +323,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     guest: Optional[QmpGuest] = None
     held: dict = {}  # the Program, dropped before the guest is resumed
+    parser = build_parser()
+    args = None
     try:
-        args = build_parser().parse_args(argv)
+        args = parse_args(parser, argv)
         if args.no_stop and not args.qmp:
-            raise UsageError("--no-stop goes with --qmp")
+            parser.error("--no-stop goes with --qmp")
+        if args.version:
+            # the dump's kernel too when one is given
+            prog = open_program(args.core, args.symbols) if args.core else None
+            print("\n".join(version_lines(prog, args.core)))
+            return 0
         if args.core:
             held["prog"] = open_program(args.core, args.symbols)
             note = held["prog"].cache.get("drgn_pagewalk_note")
@@ -335,7 +346,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             held["prog"] = open_local_kernel(args.symbols)
         status = run(held["prog"], args, sys.stdout, NAME)
     except PagewalkError as e:
-        print(f"{NAME}: error: {e}", file=sys.stderr)
+        print(error_line(NAME, add_usage(parser, args, e)), file=sys.stderr)
         return e.status
     except KeyboardInterrupt:
         print(f"{NAME}: interrupted", file=sys.stderr)
