@@ -3,6 +3,7 @@ data, never a traceback or a hang.  Run against the real 6.1 lab dump."""
 
 from __future__ import annotations
 
+import io
 import shlex
 import shutil
 import subprocess
@@ -158,7 +159,9 @@ def test_usage_errors_in_gdb_run_argv(lab61, capsys, args, message, sub):
     """lx-pagewalk runs the commands through run_argv(prog_name="lx-pagewalk")."""
     from drgn_pagewalk.commands import run_argv
 
-    assert run_argv(program61(lab61), args, prog_name="lx-pagewalk") == 2
+    out = io.StringIO()
+    assert run_argv(program61(lab61), args, out, prog_name="lx-pagewalk") == 2
+    assert out.getvalue() == ""
     captured = capsys.readouterr()
     check_usage_error(one_line_error(captured.err, "lx-pagewalk"), "lx-pagewalk",
                       message, sub)
