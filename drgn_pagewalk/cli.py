@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import List, Optional, Sequence
+from typing import Any, List, Optional, Sequence, Tuple
 
 from .commands import (
     EXIT_MISSING,
@@ -319,6 +319,32 @@ class QmpGuest:
             self.resume = False
 
 
+def script_program(parser: argparse.ArgumentParser, script_globals: dict
+                   ) -> Tuple[Any, argparse.Namespace]:
+    """``(prog, args)`` for a post-mortem script, run either way:
+
+    - ``drgn -c VMCORE -s VMLINUX script.py ARGS``: drgn opened the dump
+      and defined ``prog`` among the script's globals;
+    - ``python script.py -c VMCORE [-s VMLINUX] ARGS``: the dump is opened
+      here with open_program() (what drgn-pagewalk -c opens).
+
+    ``parser`` holds the script's own arguments; -c/-s are added to it in
+    the second case.  An error opening the dump is one line, and exits."""
+    prog = script_globals.get("prog")
+    if prog is None:
+        parser.add_argument("-c", "--core", metavar="VMCORE", required=True,
+                            help="the crash dump")
+        parser.add_argument("-s", "--symbols", metavar="VMLINUX", action="append",
+                            default=[], help="vmlinux with debug info (repeatable)")
+    args = parser.parse_args()
+    if prog is None:
+        try:
+            prog = open_program(args.core, args.symbols)
+        except PagewalkError as e:
+            parser.exit(e.status, error_line(parser.prog, e) + "\n")
+    return prog, args
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     guest: Optional[QmpGuest] = None
@@ -376,7 +402,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     return status
 
 
-__all__ = ["main", "open_program", "UsageError"]
+__all__ = ["main", "open_program", "script_program", "UsageError"]
 
 if __name__ == "__main__":
     sys.exit(main())
