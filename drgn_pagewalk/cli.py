@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import List, Optional, Sequence
+from typing import Any, List, Optional, Sequence, Tuple
 
 from .commands import (
     EXIT_MISSING,
@@ -23,8 +23,12 @@ from .commands import (
     _Parser,
     add_format_option,
     add_subcommands,
+    add_usage,
+    error_line,
     one_line,
+    parse_args,
     run,
+    version_lines,
 )
 
 NAME = "drgn-pagewalk"
@@ -315,14 +319,47 @@ class QmpGuest:
             self.resume = False
 
 
+def script_program(parser: argparse.ArgumentParser, script_globals: dict
+                   ) -> Tuple[Any, argparse.Namespace]:
+    """``(prog, args)`` for a post-mortem script, run either way:
+
+    - ``drgn -c VMCORE -s VMLINUX script.py ARGS``: drgn opened the dump
+      and defined ``prog`` among the script's globals;
+    - ``python script.py -c VMCORE [-s VMLINUX] ARGS``: the dump is opened
+      here with open_program() (what drgn-pagewalk -c opens).
+
+    ``parser`` holds the script's own arguments; -c/-s are added to it in
+    the second case.  An error opening the dump is one line, and exits."""
+    prog = script_globals.get("prog")
+    if prog is None:
+        parser.add_argument("-c", "--core", metavar="VMCORE", required=True,
+                            help="the crash dump")
+        parser.add_argument("-s", "--symbols", metavar="VMLINUX", action="append",
+                            default=[], help="vmlinux with debug info (repeatable)")
+    args = parser.parse_args()
+    if prog is None:
+        try:
+            prog = open_program(args.core, args.symbols)
+        except PagewalkError as e:
+            parser.exit(e.status, error_line(parser.prog, e) + "\n")
+    return prog, args
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     guest: Optional[QmpGuest] = None
     held: dict = {}  # the Program, dropped before the guest is resumed
+    parser = build_parser()
+    args = None
     try:
-        args = build_parser().parse_args(argv)
+        args = parse_args(parser, argv)
         if args.no_stop and not args.qmp:
-            raise UsageError("--no-stop goes with --qmp")
+            parser.error("--no-stop goes with --qmp")
+        if args.version:
+            # the dump's kernel too when one is given
+            prog = open_program(args.core, args.symbols) if args.core else None
+            print("\n".join(version_lines(prog, args.core)))
+            return 0
         if args.core:
             held["prog"] = open_program(args.core, args.symbols)
             note = held["prog"].cache.get("drgn_pagewalk_note")
@@ -335,7 +372,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             held["prog"] = open_local_kernel(args.symbols)
         status = run(held["prog"], args, sys.stdout, NAME)
     except PagewalkError as e:
-        print(f"{NAME}: error: {e}", file=sys.stderr)
+        print(error_line(NAME, add_usage(parser, args, e)), file=sys.stderr)
         return e.status
     except KeyboardInterrupt:
         print(f"{NAME}: interrupted", file=sys.stderr)
@@ -365,7 +402,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     return status
 
 
-__all__ = ["main", "open_program", "UsageError"]
+__all__ = ["main", "open_program", "script_program", "UsageError"]
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -35,9 +35,22 @@ from .report import (
 
 
 class PagewalkError(Exception):
-    """A one-line error for the user; ``status`` is the exit code."""
+    """A one-line error for the user; ``status`` is the exit code.
+    ``usage``: the usage line of the (sub)command that failed, shown after
+    the message (error_line())."""
 
     status = 1
+
+    def __init__(self, message: str = "", usage: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.usage = usage
+
+
+def error_line(prog_name: str, e: PagewalkError) -> str:
+    """``PROG: error: MESSAGE (usage: PROG SUBCOMMAND ...)``: the one line
+    every front end prints for an error."""
+    line = f"{prog_name}: error: {e}"
+    return f"{line} (usage: {e.usage})" if e.usage else line
 
 
 class UsageError(PagewalkError):
@@ -88,10 +101,45 @@ def guarded(prog: Any, context: Optional[str], left_out: str,
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse that raises one-line UsageErrors instead of exiting."""
+    """argparse that raises one-line UsageErrors, with this (sub)parser's
+    usage line, instead of exiting."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"{self.prog}: {message}")
+        raise UsageError(message, usage=usage_line(self))
+
+
+def usage_line(parser: argparse.ArgumentParser) -> str:
+    """A parser's usage on one line, without "usage: "."""
+    text = " ".join(parser.format_usage().split())
+    return text[len("usage: "):] if text.startswith("usage: ") else text
+
+
+def _subparser(parser: argparse.ArgumentParser, name: str) -> Optional[argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action.choices.get(name)
+    return None
+
+
+def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:
+    """parse_args(), with COMMAND required unless --version is given; an
+    argument no parser knows is the subcommand's error."""
+    args, extra = parser.parse_known_args(list(argv))
+    if extra:
+        sub = _subparser(parser, args.command) if args.command else None
+        (sub or parser).error(f"unrecognized arguments: {' '.join(extra)}")
+    if args.command is None and not args.version:
+        parser.error("the following arguments are required: COMMAND")
+    return args
+
+
+def add_usage(parser: argparse.ArgumentParser, args: Optional[argparse.Namespace],
+              e: PagewalkError) -> PagewalkError:
+    """A UsageError a command raised gets its subcommand's usage line."""
+    if isinstance(e, UsageError) and e.usage is None:
+        sub = _subparser(parser, args.command) if args and args.command else None
+        e.usage = usage_line(sub or parser)
+    return e
 
 
 # -- task selection ----------------------------------------------------------
@@ -516,8 +564,12 @@ def add_format_option(parser: argparse.ArgumentParser, sub: bool = False) -> Non
 
 
 def add_subcommands(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.required = True
+    """The subcommands, and --version; each subcommand's usage reads
+    "PROG SUBCOMMAND ..." (COMMAND is required by parse_args())."""
+    parser.add_argument("--version", action="store_true",
+                        help="print the versions of drgn-pagewalk, drgn, Python "
+                        "and the kernel of the dump, and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", prog=parser.prog)
 
     def task_cmd(name: str, help: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, description=help)
@@ -590,6 +642,9 @@ def run(prog: Any, args: argparse.Namespace, out: TextIO,
     table pages that changed under it (report_live_changes()).  Returns the
     exit status: 0, or EXIT_MISSING when parts were left out because the
     dump lacks them."""
+    if args.version:
+        out.write("".join(line + "\n" for line in version_lines(prog)))
+        return 0
     target = _target_or_none(prog)
     missing: Optional[Callable[[], List[Dict[str, Any]]]] = None
     if target is not None:
@@ -716,13 +771,63 @@ def report_live_changes(prog: Any, prog_name: str) -> None:
 
 def run_argv(prog: Any, argv: Sequence[str], out: TextIO = sys.stdout,
              prog_name: str = "pagewalk") -> int:
-    """Parse and run; print a one-line error and return its status on failure."""
+    """Parse and run; print a one-line error (error_line()) and return its
+    status on failure."""
+    parser = build_parser(prog_name)
+    args = None
     try:
-        args = build_parser(prog_name).parse_args(list(argv))
+        args = parse_args(parser, argv)
         return run(prog, args, out, prog_name)
     except PagewalkError as e:
-        print(f"{prog_name}: error: {e}", file=sys.stderr)
+        print(error_line(prog_name, add_usage(parser, args, e)), file=sys.stderr)
         return e.status
+
+
+def tool_version() -> str:
+    """drgn-pagewalk's version: from pyproject.toml when run from a source
+    checkout (the code that runs), else from the installed package's
+    metadata."""
+    import re
+    from pathlib import Path
+
+    pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
+    try:
+        text = pyproject.read_text()
+    except OSError:
+        text = ""
+    if re.search(r'^name\s*=\s*"drgn-pagewalk"', text, re.M):
+        found = re.search(r'^version\s*=\s*"([^"]+)"', text, re.M)
+        if found:
+            return found.group(1)
+    from importlib import metadata
+
+    try:
+        return metadata.version("drgn-pagewalk")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def kernel_release(prog: Any) -> str:
+    """The release of the kernel a Program is of (its init_uts_ns; the
+    vmlinux's UTS_RELEASE if that cannot be read)."""
+    try:
+        return prog["init_uts_ns"].name.release.string_().decode()
+    except Exception:  # no such symbol, or not in the dump
+        return prog["UTS_RELEASE"].string_().decode()
+
+
+def version_lines(prog: Any = None, where: Optional[str] = None) -> List[str]:
+    """``drgn-pagewalk VERSION (drgn VERSION, Python X.Y.Z)``, then, with a
+    Program, ``kernel RELEASE`` (`` (WHERE)``: the dump's path)."""
+    import platform
+
+    import drgn
+
+    lines = [f"drgn-pagewalk {tool_version()} (drgn {drgn.__version__}, "
+             f"Python {platform.python_version()})"]
+    if prog is not None:
+        lines.append(f"kernel {kernel_release(prog)}" + (f" ({where})" if where else ""))
+    return lines
 
 
 def _register_drgn_command() -> None:

@@ -290,6 +290,18 @@ def _split_front_options(argv):
     return vmlinux, stats, rest
 
 
+def _check_usage(argv):
+    """A usage error is found before the guest is looked at."""
+    from drgn_pagewalk.commands import (PagewalkError, add_usage, build_parser,
+                                        error_line, parse_args)
+
+    parser = build_parser(NAME)
+    try:
+        parse_args(parser, argv)
+    except PagewalkError as e:
+        raise gdb.GdbError(error_line(NAME, add_usage(parser, None, e))) from None
+
+
 class LxPagewalk(gdb.Command):
     """The kernel's page-table walker (mm/pagewalk.c) on the stopped guest:
 /proc/PID/smaps, smaps_rollup, pagemap, numa_maps and status, as the guest's
@@ -319,23 +331,23 @@ is checked against the guest's linux_banner."""
     def invoke(self, arg, from_tty):
         self.dont_repeat()
         if _DRGN_ERROR:
-            raise gdb.GdbError("%s: %s" % (NAME, _DRGN_ERROR))
+            raise gdb.GdbError("%s: error: %s" % (NAME, _DRGN_ERROR))
         argv = gdb.string_to_argv(arg)
         try:
             self._invoke(argv)
         except gdb.GdbError:
             raise
         except KeyboardInterrupt:
-            raise gdb.GdbError("%s: interrupted" % NAME) from None
+            raise gdb.GdbError("%s: error: interrupted" % NAME) from None
         except _Error as e:
-            raise gdb.GdbError("%s: %s" % (NAME, e)) from None
+            raise gdb.GdbError("%s: error: %s" % (NAME, e)) from None
         except Exception as e:
             if os.environ.get("DRGN_PAGEWALK_DEBUG"):
                 raise
-            from drgn_pagewalk.commands import PagewalkError, one_line
+            from drgn_pagewalk.commands import PagewalkError, error_line, one_line
 
             if isinstance(e, PagewalkError):
-                raise gdb.GdbError("%s: %s" % (NAME, e)) from None
+                raise gdb.GdbError(error_line(NAME, e)) from None
             raise gdb.GdbError("%s: error: %s: %s (DRGN_PAGEWALK_DEBUG=1 shows the "
                                "traceback)" % (NAME, type(e).__name__, one_line(e))) from None
 
@@ -345,6 +357,7 @@ is checked against the guest's linux_banner."""
             # Help needs no guest.
             self._run(None, argv or ["--help"])
             return
+        _check_usage(argv)
         vmlinux = _vmlinux(vmlinux)
         mode = _check_target()
         _mode["previous"] = mode

@@ -3,6 +3,9 @@ data, never a traceback or a hang.  Run against the real 6.1 lab dump."""
 
 from __future__ import annotations
 
+import io
+import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -30,11 +33,13 @@ def run(args: List[str]) -> Tuple[int, str, str]:
     return p.returncode, p.stdout, p.stderr
 
 
-def one_line_error(stderr: str) -> str:
+def one_line_error(stderr: str, name: str = "drgn-pagewalk") -> str:
+    """The one error line: ``NAME: error: MESSAGE``, the name once."""
     assert "Traceback" not in stderr
     lines = stderr.strip().splitlines()
     assert len(lines) == 1, stderr
-    assert lines[0].startswith("drgn-pagewalk: error: ")
+    assert lines[0].startswith(f"{name}: error: ")
+    assert f"{name}: " not in lines[0][len(f"{name}: error: "):], lines[0]
     return lines[0]
 
 
@@ -84,17 +89,151 @@ def test_bad_task_address(lab61):
     assert code == 1 and "no task_struct" in one_line_error(err)
 
 
-@pytest.mark.parametrize("args", [
-    ["--format", "xml", "ps"],
-    ["frobnicate"],
-    ["vmas", "notapid"],
-    ["vmas"],
-    ["pagemap", "1", "2000", "1000"],
-])
-def test_usage_errors(lab61, args):
+#: (arguments, the start of the message, the usage of the (sub)command that
+#: failed): from argparse, and from the command itself
+USAGE_ERRORS = [
+    (["--format", "xml", "ps"], "argument --format/-f: invalid choice: 'xml'", ""),
+    (["frobnicate"], "argument COMMAND: invalid choice: 'frobnicate'", ""),
+    ([], "the following arguments are required: COMMAND", ""),
+    (["vmas", "notapid"], "not a PID or task address: 'notapid'", "vmas"),
+    (["vmas"], "a PID (or task_struct address) or --all is needed", "vmas"),
+    (["vmas", "1", "2"], "unrecognized arguments: 2", "vmas"),
+    (["smaps", "--bogus"], "unrecognized arguments: --bogus", "smaps"),
+    (["pagemap", "1", "2000", "1000"], "empty range 0x2000-0x1000", "pagemap"),
+    (["vtop"], "the following arguments are required: ADDR", "vtop"),
+]
+
+
+def usage_of(name: str, sub: str) -> str:
+    """The usage line argparse prints for ``name [sub] --help``, joined."""
+    from drgn_pagewalk import cli, commands
+
+    parser = cli.build_parser() if name == "drgn-pagewalk" else commands.build_parser(name)
+    if sub:
+        parser = commands._subparser(parser, sub)
+    return " ".join(parser.format_usage().split())[len("usage: "):]
+
+
+def check_usage_error(line: str, name: str, message: str, sub: str) -> None:
+    """``NAME: error: MESSAGE (usage: NAME SUB ...)`` with the failing
+    (sub)parser's own usage line."""
+    usage = usage_of(name, sub)
+    assert usage.startswith(f"{name} {sub}".strip() + " ")
+    assert line.startswith(f"{name}: error: {message}"), line
+    assert line.endswith(f" (usage: {usage})"), (line, usage)
+
+
+@pytest.mark.parametrize("args,message,sub", USAGE_ERRORS)
+def test_usage_errors(lab61, args, message, sub):
     code, out, err = run(base(lab61) + args)
-    assert code == 2, (args, err)
-    one_line_error(err)
+    assert code == 2 and out == "", (args, err)
+    check_usage_error(one_line_error(err), "drgn-pagewalk", message, sub)
+
+
+def test_usage_errors_need_no_dump():
+    code, out, err = run(["vmas", "1", "2"])
+    assert code == 2
+    check_usage_error(one_line_error(err), "drgn-pagewalk", "unrecognized arguments: 2",
+                      "vmas")
+    code, out, err = run(["--no-stop", "ps"])
+    assert code == 2
+    check_usage_error(one_line_error(err), "drgn-pagewalk", "--no-stop goes with --qmp", "")
+
+
+@pytest.mark.parametrize("args,message,sub", USAGE_ERRORS)
+def test_usage_errors_in_drgn_commands(lab61, capsys, args, message, sub):
+    """%pagewalk in the REPL and drgn.commands.run_command(): the same line,
+    named pagewalk; the session goes on."""
+    from drgn.commands import run_command
+
+    import drgn_pagewalk.commands  # noqa: F401  (registers "pagewalk")
+
+    run_command(program61(lab61), "pagewalk " + shlex.join(args), globals={})
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    check_usage_error(one_line_error(captured.err, "pagewalk"), "pagewalk", message, sub)
+
+
+@pytest.mark.parametrize("args,message,sub", USAGE_ERRORS)
+def test_usage_errors_in_gdb_run_argv(lab61, capsys, args, message, sub):
+    """lx-pagewalk runs the commands through run_argv(prog_name="lx-pagewalk")."""
+    from drgn_pagewalk.commands import run_argv
+
+    out = io.StringIO()
+    assert run_argv(program61(lab61), args, out, prog_name="lx-pagewalk") == 2
+    assert out.getvalue() == ""
+    captured = capsys.readouterr()
+    check_usage_error(one_line_error(captured.err, "lx-pagewalk"), "lx-pagewalk",
+                      message, sub)
+
+
+@pytest.mark.skipif(not shutil.which("gdb"), reason="gdb is not installed")
+def test_usage_errors_in_gdb_need_no_guest():
+    """lx-pagewalk in gdb (no guest connected): a usage error is found
+    before the guest is looked at, and is gdb's error line."""
+    root = Path(__file__).resolve().parent.parent
+    ex: List[str] = ["-ex", f"source {root / 'gdb_scripts' / 'pagewalk.py'}"]
+    cases = [c for c in USAGE_ERRORS if c[0] and c[2] != "pagemap"
+             and c[1] != "a PID (or task_struct address) or --all is needed"
+             and not c[1].startswith("not a PID")]  # those need the guest
+    for args, _, _ in cases:
+        ex += ["-ex", "lx-pagewalk " + shlex.join(args)]
+    p = subprocess.run(["gdb", "-batch", "-nx", *ex], stdin=subprocess.DEVNULL,
+                       capture_output=True, text=True, timeout=120, cwd=root)
+    lines = [l for l in p.stderr.splitlines() if l.startswith("lx-pagewalk")]
+    assert "Traceback" not in p.stderr and len(lines) == len(cases), p.stderr
+    for line, (args, message, sub) in zip(lines, cases):
+        check_usage_error(line, "lx-pagewalk", message, sub)
+
+
+_progs: dict = {}
+
+
+def program61(lab):
+    if lab.name not in _progs:
+        _progs[lab.name] = lab.program()
+    return _progs[lab.name]
+
+
+def test_version():
+    import platform
+
+    import drgn
+
+    from drgn_pagewalk.commands import tool_version
+
+    code, out, err = run(["--version"])
+    assert code == 0 and err == ""
+    assert out == (f"drgn-pagewalk {tool_version()} (drgn {drgn.__version__}, "
+                   f"Python {platform.python_version()})\n")
+    pyproject = (Path(__file__).resolve().parent.parent / "pyproject.toml").read_text()
+    assert f'\nversion = "{tool_version()}"\n' in pyproject
+
+
+def truth_release(lab) -> str:
+    """The release the guest's kernel printed at boot (its dmesg)."""
+    line = next(l for l in lab.truth_global("dmesg").splitlines() if "Linux version" in l)
+    return line.split("Linux version ")[1].split()[0]
+
+
+def test_version_of_a_dump(lab):
+    """With -c: the dump's kernel on a second line, on every lab."""
+    assert truth_release(lab) == lab.kernel_release
+    code, out, err = run(["--version", "-c", str(lab.vmcore), "-s", str(lab.vmlinux)])
+    assert code == 0, err
+    first, second = out.splitlines()
+    assert first.startswith("drgn-pagewalk ")
+    assert second == f"kernel {lab.kernel_release} ({lab.vmcore})"
+
+
+def test_version_in_drgn_commands(lab61, capsys):
+    from drgn.commands import run_command
+
+    from drgn_pagewalk.commands import version_lines
+
+    run_command(program61(lab61), "pagewalk --version", globals={})
+    out = capsys.readouterr().out
+    assert out.splitlines() == [version_lines()[0], f"kernel {truth_release(lab61)}"]
 
 
 def test_address_outside_any_vma(lab61):

@@ -228,9 +228,9 @@ def test_errors_on_a_live_guest(live):
     r61, r612 = (manifest()["kernels"][k]["release"] for k in ("6.1", "6.12"))
     errors = error_lines(result.stderr)
     assert errors[:4] == [
-        "lx-pagewalk: no vmlinux: start gdb with it (gdb VMLINUX) or give "
+        "lx-pagewalk: error: no vmlinux: start gdb with it (gdb VMLINUX) or give "
         "lx-pagewalk --vmlinux PATH ...",
-        f"lx-pagewalk: vmlinux is for {r612} but the guest runs {r61}",
+        f"lx-pagewalk: error: vmlinux is for {r612} but the guest runs {r61}",
         "lx-pagewalk: error: no process with PID 99999",
         "lx-pagewalk: error: PID 2 is a kernel thread: it has no mm",
     ], result.stderr
@@ -243,7 +243,7 @@ def test_not_connected():
     result = run_gdb(["-ex", f"source {SCRIPT}",
                       "-ex", f"lx-pagewalk --vmlinux {vmlinux_of('6.1')} ps"])
     assert error_lines(result.stderr) == [
-        "lx-pagewalk: not connected to a guest: 'target remote HOST:PORT' to QEMU's "
+        "lx-pagewalk: error: not connected to a guest: 'target remote HOST:PORT' to QEMU's "
         "gdbstub (QEMU -s or -gdb tcp::PORT) first"]
 
 
@@ -272,7 +272,7 @@ def test_guest_not_running_linux():
         qemu.kill()
         qemu.wait()
     assert error_lines(result.stderr) == [
-        "lx-pagewalk: the guest CPU has paging off: it is not running a Linux kernel (yet)"]
+        "lx-pagewalk: error: the guest CPU has paging off: it is not running a Linux kernel (yet)"]
 
 
 def test_gdbstub_not_qemu():
@@ -286,7 +286,7 @@ def test_gdbstub_not_qemu():
         stub.close()
     assert "qqemu.PhyMemMode" in stub.packets, stub.packets
     assert error_lines(result.stderr) == [
-        "lx-pagewalk: the gdbstub has no physical memory mode (qqemu.PhyMemMode): "
+        "lx-pagewalk: error: the gdbstub has no physical memory mode (qqemu.PhyMemMode): "
         "lx-pagewalk needs QEMU's gdbstub"], result.stderr
 
 
@@ -300,7 +300,7 @@ def test_drgn_not_importable(tmp_path):
                       "-ex", f"source {tmp_path / 'gdb_scripts' / 'pagewalk.py'}",
                       "-ex", "lx-pagewalk ps"], env=gdb_env(None))
     errors = error_lines(result.stderr)
-    assert len(errors) == 1 and errors[0].startswith("lx-pagewalk: cannot import drgn"), \
+    assert len(errors) == 1 and errors[0].startswith("lx-pagewalk: error: cannot import drgn"), \
         result.stderr
     assert "PYTHONPATH" in errors[0]
 
