@@ -554,6 +554,10 @@ def add_subcommands(parser: argparse.ArgumentParser) -> None:
                    help="also recompute RSS, swap and page-table pages from a walk "
                    "(table and JSON)")
     add_page_subcommands(sub, task_cmd, add_format_option)
+    for p in sub.choices.values():
+        p.add_argument("--drgn", action="store_true",
+                       help="print the equivalent Python code (drgn and drgn_pagewalk's "
+                       "API) instead of running the command")
 
 
 def build_parser(prog_name: str = "pagewalk") -> argparse.ArgumentParser:
@@ -600,6 +604,11 @@ def run(prog: Any, args: argparse.Namespace, out: TextIO,
     table pages that changed under it (report_live_changes()).  Returns the
     exit status: 0, or EXIT_MISSING when parts were left out because the
     dump lacks them."""
+    if getattr(args, "drgn", False):
+        from .drgn_code import drgn_code
+
+        out.write(drgn_code(args))
+        return 0
     target = _target_or_none(prog)
     missing: Callable[[], List[Dict[str, Any]]] = list
     if target is not None:
