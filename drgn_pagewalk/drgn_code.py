@@ -81,21 +81,13 @@ def drgn_code(args: argparse.Namespace) -> str:
                "          'swap', s.swap * 4, 'thp', s.thp * 4, 'hugetlb', s.hugetlb * 4)")
     elif name == "smaps":
         addr = f", {int(args.addr, 16):#x}" if args.addr else ""
-        if proc:
-            code.need("drgn_pagewalk.ops.smaps", "show_smaps")
-            _tasks(code, args, f'print(show_smaps(task{addr}), end="")')
-        else:
-            code.need("drgn_pagewalk.ops.smaps", "smaps_records")
-            _tasks(code, args, "records = smaps_records(task)  # a dict per vma\n"
-                   "for r in records:\n    print(r)")
+        _text_or_data(code, args, proc, "smaps", f"show_smaps(task{addr})", "smaps_records",
+                      "records = smaps_records(task)  # a dict per vma\n"
+                      "for r in records:\n    print(r)")
     elif name == "smaps-rollup":
-        if proc:
-            code.need("drgn_pagewalk.ops.smaps", "show_smaps_rollup")
-            _tasks(code, args, 'print(show_smaps_rollup(task), end="")')
-        else:
-            code.need("drgn_pagewalk.ops.smaps", "smaps_rollup_record")
-            _tasks(code, args, "fields = smaps_rollup_record(task)  # {field: kB}\n"
-                   "print(fields)")
+        _text_or_data(code, args, proc, "smaps", "show_smaps_rollup(task)",
+                      "smaps_rollup_record",
+                      "fields = smaps_rollup_record(task)  # {field: kB}\nprint(fields)")
     elif name == "pagemap":
         rng = "".join(f", {int(a, 16):#x}" for a in (args.start, args.end) if a)
         if args.start and not args.end:
@@ -111,17 +103,12 @@ def drgn_code(args: argparse.Namespace) -> str:
                     "        print(hex(vaddr), pages, hex(entry), decode_pagemap_entry(entry))")
         _tasks(code, args, body)
     elif name == "numa-maps":
-        code.need("drgn_pagewalk.ops.numa_maps", "show_numa_maps")
-        _tasks(code, args, 'print(show_numa_maps(task), end="")')
+        _text_or_data(code, args, True, "numa_maps", "show_numa_maps(task)", "", "")
     elif name == "status":
-        if proc:
-            code.need("drgn_pagewalk.ops.status", "show_status_mem")
-            _tasks(code, args, 'print(show_status_mem(task), end="")')
-        else:
-            code.need("drgn_pagewalk.ops.status", "status_fields")
-            _tasks(code, args, f"fields = status_fields(task, walk={bool(args.walk)})\n"
-                   "for name, f in fields.items():  # counters, pending, walk, agree\n"
-                   "    print(name, f)")
+        _text_or_data(code, args, proc, "status", "show_status_mem(task)", "status_fields",
+                      f"fields = status_fields(task, walk={bool(args.walk)})\n"
+                      "for name, f in fields.items():  # counters, pending, walk, agree\n"
+                      "    print(name, f)")
     elif name == "vtop":
         _vtop(code, args)
     elif name == "vm":
@@ -137,6 +124,19 @@ def drgn_code(args: argparse.Namespace) -> str:
     else:  # pragma: no cover - every command has its code
         raise ValueError(name)
     return code.text()
+
+
+def _text_or_data(code: _Code, args: argparse.Namespace, proc: bool, module: str,
+                  show: str, data_function: str, data_code: str) -> None:
+    """A /proc file of each task asked: its text (``show``, a call of a
+    function of ops/``module``), or its data (``data_code``, which calls
+    ``data_function``)."""
+    if proc:
+        code.need(f"drgn_pagewalk.ops.{module}", show.split("(")[0])
+        _tasks(code, args, f'print({show}, end="")')
+    else:
+        code.need(f"drgn_pagewalk.ops.{module}", data_function)
+        _tasks(code, args, data_code)
 
 
 def _vtop(code: _Code, args: argparse.Namespace) -> None:
