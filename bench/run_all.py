@@ -58,8 +58,10 @@ COMMANDS: List[Tuple[str, List[str]]] = [
 ]
 FORMATS = ["proc", "table", "json"]
 #: lines around the entries of pagemap / vm -p output, per format
-#: (table: title, header, rule; json: braces, title, columns, rows, closing)
-PAGEMAP_FRAME = {"proc": 0, "table": 3, "json": 6}
+#: (table: title, header, rule; json: the envelope's 9 lines (docs/json.md)
+#: and the result object's 9: braces, title, pid, comm, task, the data
+#: key's brackets, notes)
+PAGEMAP_FRAME = {"proc": 0, "table": 3, "json": 18}
 
 
 def log(msg: str) -> None:

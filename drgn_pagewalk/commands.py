@@ -13,7 +13,6 @@ JSON) and exits with status 3 (EXIT_MISSING).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import struct
 import sys
@@ -27,11 +26,11 @@ from .report import (
     Report,
     StreamReport,
     TextStream,
-    render_json,
     render_table,
-    write_json_stream,
+    write_json_document,
     write_table_stream,
 )
+from .schema import command_form, header, kernel_release, task_keys, tool_version, versions
 
 
 class PagewalkError(Exception):
@@ -326,7 +325,8 @@ def cmd_ps(prog: Any, args: argparse.Namespace) -> List[Report]:
 
     from drgn.helpers.linux.mm import for_each_vma
 
-    report = Report("", ["pid", "comm", "task", "mm", "rss_kb", "vmas"])
+    report = Report("", ["pid", "comm", "task", "mm", "rss_kb", "vmas"], key="processes",
+                    meta={"version": versions(prog)})
     for task in tasks_with_mm(prog):
         desc = f"PID {task.pid.value_()}"
         rss_kb = nr_vmas = None  # null: what the dump does not hold
@@ -354,7 +354,7 @@ def cmd_vmas(prog: Any, args: argparse.Namespace) -> List[Report]:
             stats = vma_pages(target.vmas(mm))
             report = Report(_task_desc(task),
                             ["start", "end", "perms", "kb", "present_kb", "swap_kb",
-                             "thp_kb", "hugetlb_kb", "name"])
+                             "thp_kb", "hugetlb_kb", "name"], key="vmas")
             for s in stats:
                 v = s.vma
                 report.rows.append([v.vm_start, v.vm_end, vma_perms(v.vm_flags),
@@ -367,8 +367,11 @@ def cmd_vmas(prog: Any, args: argparse.Namespace) -> List[Report]:
                              sum((s.vma.vm_end - s.vma.vm_start) >> 10 for s in stats),
                              t["present"] * 4, t["swap"] * 4, t["thp"] * 4,
                              t["hugetlb"] * 4, f"{len(stats)} vmas"]
-            report.meta = {"pid": task.pid.value_(), "kernel": target.release,
-                           "paging_levels": target.arch.levels}
+            report.data = [dict(r, name=r["name"] or None) for r in report.records()]
+            report.meta = dict(task_keys(task), paging_levels=target.arch.levels,
+                               totals=dict(zip(["kb", "present_kb", "swap_kb", "thp_kb",
+                                                "hugetlb_kb"], report.totals[3:8]),
+                                           vmas=len(stats)))
             reports.append(report)
     return reports
 
@@ -395,7 +398,7 @@ def cmd_smaps(prog: Any, args: argparse.Namespace) -> List[Any]:
             records = smaps.smaps_records(task)
             if addr is not None:
                 records = [r for r in records if r["start"] <= addr < r["end"]]
-            out.append(_records_report(_task_desc(task), records,
+            out.append(_records_report(task, records,
                                        ["start", "end", "perms", "Rss", "Pss",
                                         "Shared_Clean", "Shared_Dirty", "Private_Clean",
                                         "Private_Dirty", "Anonymous", "AnonHugePages",
@@ -419,11 +422,12 @@ def _vma_at(task: Any, addr: int) -> bool:
     return bool(vma_find(task.mm, addr))
 
 
-def _records_report(title: str, records: List[Dict[str, Any]],
+def _records_report(task: Any, records: List[Dict[str, Any]],
                     columns: List[str], sum_from: int) -> Report:
     """A table of chosen columns, with totals of the numeric ones; JSON gets
-    every field of every record."""
-    report = Report(title, columns)
+    every field of every record (``vmas``)."""
+    report = Report(_task_desc(task), columns, key="vmas", meta=task_keys(task),
+                    data=[dict(r, name=r.get("name") or None) for r in records])
     for r in records:
         report.rows.append([r.get(c) for c in columns])
     totals: List[Any] = ["total"] + [""] * (sum_from - 1)
@@ -432,7 +436,6 @@ def _records_report(title: str, records: List[Dict[str, Any]],
         totals.append(sum(v for v in vals if isinstance(v, int))
                       if any(isinstance(v, int) for v in vals) else "")
     report.totals = totals
-    report.meta = {"records": records}
     return report
 
 
@@ -447,9 +450,9 @@ def cmd_smaps_rollup(prog: Any, args: argparse.Namespace) -> List[Any]:
                 out.append(smaps.show_smaps_rollup(task))
                 continue
             record = smaps.smaps_rollup_record(task)
-            report = Report(_task_desc(task), ["field", "value"])
+            report = Report(_task_desc(task), ["field", "value"], key="fields",
+                            meta=task_keys(task), data=record)
             report.rows = [[k, v] for k, v in record.items()]
-            report.meta = {"rollup": record}
             out.append(report)
     return out
 
@@ -474,9 +477,10 @@ def cmd_pagemap(prog: Any, args: argparse.Namespace) -> List[Any]:
                 out.append(TextStream(pagemap.format_pagemap(c) for c in chunks))
             else:
                 out.append(StreamReport(_task_desc(task), PAGEMAP_COLUMNS, PAGEMAP_WIDTHS,
-                                        _pagemap_items(chunks),
+                                        _pagemap_items(chunks), meta=task_keys(task),
                                         table_line=pagemap.pagemap_table_line,
-                                        json_line=pagemap.pagemap_json_line))
+                                        json_line=pagemap.pagemap_json_line,
+                                        key="entries"))
     return out
 
 
@@ -506,7 +510,8 @@ def cmd_numa_maps(prog: Any, args: argparse.Namespace) -> List[Any]:
             if args.format == "proc":
                 out.append(text)
                 continue
-            report = Report(_task_desc(task), ["start", "policy", "details"])
+            report = Report(_task_desc(task), ["start", "policy", "details"], key="vmas",
+                            meta=task_keys(task))
             for line in text.splitlines():
                 start, policy, *rest = line.split(" ")
                 report.rows.append([int(start, 16), policy, " ".join(rest)])
@@ -528,7 +533,11 @@ def cmd_status(prog: Any, args: argparse.Namespace) -> List[Any]:
             columns = ["field", "counters_kb", "pending_kb"]
             if args.walk:
                 columns += ["walk_kb", "agree"]
-            report = Report(_task_desc(task), columns)
+            report = Report(_task_desc(task), columns, key="fields",
+                            meta=dict(task_keys(task), walk=bool(args.walk)))
+            report.data = {name: {"counters_kb": f["counters"], "pending_kb": f["pending"],
+                                  "walk_kb": f["walk"], "agree": f["agree"]}
+                           for name, f in fields.items()}
             for name, f in fields.items():
                 row = [name, f["counters"], f["pending"]]
                 if args.walk:
@@ -597,6 +606,10 @@ def add_subcommands(parser: argparse.ArgumentParser) -> None:
                    help="also recompute RSS, swap and page-table pages from a walk "
                    "(table and JSON)")
     add_page_subcommands(sub, task_cmd, add_format_option)
+    for p in sub.choices.values():
+        p.add_argument("--drgn", action="store_true",
+                       help="print the equivalent Python code (drgn and drgn_pagewalk's "
+                       "API) instead of running the command")
 
 
 def build_parser(prog_name: str = "pagewalk") -> argparse.ArgumentParser:
@@ -607,46 +620,52 @@ def build_parser(prog_name: str = "pagewalk") -> argparse.ArgumentParser:
     return parser
 
 
-def render(result: Any, fmt: str) -> str:
-    if isinstance(result, str):
-        return result.rstrip("\n")
-    return render_json(result) if fmt == "json" else render_table(result)
-
-
-def write_result(result: Any, fmt: str, out: TextIO,
-                 missing: Optional[Callable[[], List[Dict[str, Any]]]] = None) -> None:
-    """One result: /proc text as it is, a Report rendered, a StreamReport
-    written row by row.  ``missing`` gives JSON objects their ``missing``
-    list: what the command could not read from the dump, as far as known
-    when the object ends (all of it for the last one)."""
+def write_result(result: Any, fmt: str, out: TextIO) -> None:
+    """One result in the table or proc format: /proc text as it is, a
+    Report rendered, a StreamReport written row by row (JSON:
+    write_json_document())."""
     if isinstance(result, StreamReport):
-        if fmt == "json":
-            write_json_stream(result, out, missing)
-        else:
-            write_table_stream(result, out)
+        write_table_stream(result, out)
     elif isinstance(result, str):
         out.write(result if fmt == "proc" else result.rstrip("\n") + "\n")
     elif isinstance(result, TextStream):
         for piece in result.pieces:
             out.write(piece)
-    elif fmt == "json":
-        out.write(render_json(result, None if missing is None else missing()) + "\n")
     else:
         out.write(render_table(result) + "\n")
+
+
+def write_results(prog: Any, args: argparse.Namespace, results: List[Any], out: TextIO,
+                  missing: Callable[[], List[Dict[str, Any]]]) -> None:
+    """Every result of a command: in JSON one document (schema.py: the
+    envelope, then one object per result, then what is missing), else one
+    after another."""
+    if args.format == "json":
+        write_json_document(header(prog, command_form(args)), results, out, missing)
+        return
+    for i, r in enumerate(results):
+        if i and args.format != "proc":
+            out.write("\n")
+        write_result(r, args.format, out)
 
 
 def run(prog: Any, args: argparse.Namespace, out: TextIO,
         prog_name: str = "pagewalk") -> int:
     """Run a parsed command and write its output (several results: tables
-    one after another, JSON as a list); on a running kernel, then note the
+    one after another, JSON one document); on a running kernel, then note the
     table pages that changed under it (report_live_changes()).  Returns the
     exit status: 0, or EXIT_MISSING when parts were left out because the
     dump lacks them."""
     if args.version:
         out.write("".join(line + "\n" for line in version_lines(prog)))
         return 0
+    if getattr(args, "drgn", False):
+        from .drgn_code import drgn_code
+
+        out.write(drgn_code(args))
+        return 0
     target = _target_or_none(prog)
-    missing: Optional[Callable[[], List[Dict[str, Any]]]] = None
+    missing: Callable[[], List[Dict[str, Any]]] = list
     if target is not None:
         target.begin_command()
         missing = lambda: [m.record() for m in target.missing]  # noqa: E731
@@ -659,7 +678,7 @@ def run(prog: Any, args: argparse.Namespace, out: TextIO,
         try:
             results = COMMANDS[args.command](prog, args)
         except _WxFound as e:
-            write_result(e.result, args.format, out, missing)
+            write_results(prog, args, [e.result], out, missing)
             raise PagewalkError(e.message) from None
         except FaultError as e:
             if target is None:
@@ -667,19 +686,7 @@ def run(prog: Any, args: argparse.Namespace, out: TextIO,
             # outside the commands' own guards (reading()): the whole output
             note_missing(prog, None, f"the output of {args.command}", e)
             results = []
-        if not results and args.format == "json" and missing is not None:
-            # nothing could be read: the JSON still says what is missing
-            out.write(json.dumps({"missing": missing()}, indent=2) + "\n")
-        many_json = args.format == "json" and len(results) > 1 and not all(
-            isinstance(r, str) for r in results)
-        if many_json:
-            out.write("[\n")
-        for i, r in enumerate(results):
-            if i:
-                out.write(",\n" if many_json else ("" if args.format == "proc" else "\n"))
-            write_result(r, args.format, out, missing)
-        if many_json:
-            out.write("]\n")
+        write_results(prog, args, results, out, missing)
     finally:
         if progress is not None:
             progress.stop()
@@ -781,39 +788,6 @@ def run_argv(prog: Any, argv: Sequence[str], out: TextIO = sys.stdout,
     except PagewalkError as e:
         print(error_line(prog_name, add_usage(parser, args, e)), file=sys.stderr)
         return e.status
-
-
-def tool_version() -> str:
-    """drgn-pagewalk's version: from pyproject.toml when run from a source
-    checkout (the code that runs), else from the installed package's
-    metadata."""
-    import re
-    from pathlib import Path
-
-    pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
-    try:
-        text = pyproject.read_text()
-    except OSError:
-        text = ""
-    if re.search(r'^name\s*=\s*"drgn-pagewalk"', text, re.M):
-        found = re.search(r'^version\s*=\s*"([^"]+)"', text, re.M)
-        if found:
-            return found.group(1)
-    from importlib import metadata
-
-    try:
-        return metadata.version("drgn-pagewalk")
-    except metadata.PackageNotFoundError:
-        return "unknown"
-
-
-def kernel_release(prog: Any) -> str:
-    """The release of the kernel a Program is of (its init_uts_ns; the
-    vmlinux's UTS_RELEASE if that cannot be read)."""
-    try:
-        return prog["init_uts_ns"].name.release.string_().decode()
-    except Exception:  # no such symbol, or not in the dump
-        return prog["UTS_RELEASE"].string_().decode()
 
 
 def version_lines(prog: Any = None, where: Optional[str] = None) -> List[str]:

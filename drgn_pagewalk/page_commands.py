@@ -7,6 +7,7 @@ import argparse
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from .report import Report, StreamReport
+from .schema import task_keys
 
 
 def _errors():  # type: ignore[no-untyped-def]
@@ -42,9 +43,11 @@ def cmd_vtop(prog: Any, args: argparse.Namespace) -> List[Any]:
                             f"({arch.levels}-level paging)")
     kernel = args.kernel or (args.task is None and addr >= arch.task_size)
     vma_desc = None
+    who: Dict[str, Any] = {"pid": None, "comm": None, "task": None}
     if args.task is not None and not args.kernel:
         task = find_task_obj(prog, args.task)
         mm = target.mm(task.mm)
+        who = task_keys(task)
         title = f"{_task_desc(task)} {addr:#x}"
         if addr < arch.task_size:
             # DUMP: a dump without the VMA tree still has the page tables:
@@ -71,13 +74,14 @@ def cmd_vtop(prog: Any, args: argparse.Namespace) -> List[Any]:
         pgd = mm.pgd + 4096  # the PTI pair: user copy one page above
         title += " (PTI user pgd)"
     v = vtop(target, mm, addr, pgd)
-    report = Report(title, ["level", "entry_virt", "entry_phys", "value", "flags"])
+    report = Report(title, ["level", "entry_virt", "entry_phys", "value", "flags"],
+                    key="levels")
     for lv in v.levels:
         report.rows.append([lv.level, lv.entry_virt, lv.entry_phys, lv.value,
                             " ".join(lv.flags) or "-"])
     record = vtop_record(v)
-    record["vma"] = vma_desc
-    report.meta = record
+    report.data = record.pop("levels")
+    report.meta = dict(who, **record, vma=vma_desc, user_pgd=bool(args.user_pgd))
     report.notes.extend(_vtop_notes(v, vma_desc))
     return [report]
 
@@ -151,13 +155,16 @@ def cmd_vm(prog: Any, args: argparse.Namespace) -> List[Any]:
                 out.append(_vm_pages(prog, target, task, vmas, args.fold))
                 continue
             report = Report(_task_desc(task), ["vma", "start", "end", "perms", "flags",
-                                               "kind", "file"])
+                                               "kind", "file"], key="vmas",
+                            meta=dict(task_keys(task), mm=mm.address, pgd_phys=mm.pgd))
+            report.data = []
             for v, name in vmas:
-                report.rows.append([v.address, v.vm_start, v.vm_end,
-                                    vma_perms(v.vm_flags),
-                                    f"{v.vm_flags:#x} {vm_flag_names(v.vm_flags)}",
-                                    vma_kind(v, shmem_aops), name or None])
-            report.meta = {"pid": task.pid.value_(), "mm": mm.address, "pgd_phys": mm.pgd}
+                names = vm_flag_names(v.vm_flags)
+                row = [v.address, v.vm_start, v.vm_end, vma_perms(v.vm_flags),
+                       f"{v.vm_flags:#x} {names}", vma_kind(v, shmem_aops), name or None]
+                report.rows.append(row)
+                report.data.append(dict(zip(report.columns, row), flags=v.vm_flags,
+                                        flag_names=names.split("|") if names else []))
             out.append(report)
     return out
 
@@ -193,9 +200,10 @@ def _vm_pages(prog: Any, target: Any, task: Any, vmas: List[Tuple[Any, str]],
 
     if fold:
         return StreamReport(_task_desc(task), FOLD_COLUMNS, FOLD_WIDTHS,
-                            fold_rows(rows()), notes)
+                            fold_rows(rows()), notes, meta=task_keys(task), key="runs")
     return StreamReport(_task_desc(task), PAGE_COLUMNS, PAGE_WIDTHS, rows(), notes,
-                        table_line=vm_page_table_line, json_line=vm_page_json_line)
+                        meta=task_keys(task), table_line=vm_page_table_line,
+                        json_line=vm_page_json_line, key="pages")
 
 
 # -- rmap ---------------------------------------------------------------------
@@ -242,7 +250,7 @@ def cmd_rmap(prog: Any, args: argparse.Namespace) -> List[Any]:
         if not info.get("valid"):
             raise PagewalkError(f"PFN {pfn:#x} has no struct page: beyond memory or "
                                 "in a hole (pfn_valid() is false)")
-        report = Report(f"PFN {pfn:#x}", RMAP_COLUMNS)
+        report = Report(f"PFN {pfn:#x}", RMAP_COLUMNS, key="mappings")
         report.rows = [list(r) for r in rows]
         what = f"slab page of {info['slab']}" if info.get("slab") is not None else \
             "anon" if info.get("anon") else (info.get("file") or "no mapping")
@@ -250,7 +258,7 @@ def cmd_rmap(prog: Any, args: argparse.Namespace) -> List[Any]:
                             f"{what}; {len(rows)} mapping(s) found")
         if info.get("note"):
             report.notes.append(info["note"])
-        report.meta = {"page": info}
+        report.meta = {"file": None, "first": None, "nr": None, "pfn": pfn, "page": info}
         return [report]
     if args.file is None:
         raise UsageError("give a FILE, an inode address (0x...), or --pfn PFN")
@@ -265,7 +273,9 @@ def cmd_rmap(prog: Any, args: argparse.Namespace) -> List[Any]:
     if nr <= 0:
         raise UsageError(f"empty range: {nr} pages")
     rows, problems = rmap_mapping(target, mapping, first, nr)
-    report = Report(f"{desc} pages {first:#x}-{first + nr - 1:#x}", RMAP_COLUMNS)
+    report = Report(f"{desc} pages {first:#x}-{first + nr - 1:#x}", RMAP_COLUMNS,
+                    key="mappings", meta={"file": desc, "first": first, "nr": nr,
+                                          "pfn": None, "page": None})
     report.rows = [list(r) for r in rows]
     report.notes.append(f"{len(rows)} mapping(s)")
     report.notes.extend(f"DAMAGE {p}" for p in problems)
@@ -367,7 +377,8 @@ def cmd_walk(prog: Any, args: argparse.Namespace) -> List[Any]:
     return [StreamReport(f"{_task_desc(task)} walk_page_range {start:#x}-{end:#x}",
                          columns, [13, 18, 18, 5, 5, 14, 18, 20],
                          guarded(prog, _task_desc(task), "the rest of its walk", rows()),
-                         notes)]
+                         notes, meta=dict(task_keys(task), start=start, end=end),
+                         key="callbacks")]
 
 
 # -- ptdump ---------------------------------------------------------------------
@@ -386,7 +397,8 @@ def cmd_ptdump(prog: Any, args: argparse.Namespace) -> List[Any]:
         if args.format == "proc":
             text = "".join(line + "\n" for line in result["lines"])
         else:
-            report = Report("W+X check", ["start", "end", "size", "level", "flags"])
+            report = Report("W+X check", ["start", "end", "size", "level", "flags"],
+                            key="ranges", data=result["wx_ranges"])
             for r in result["wx_ranges"]:
                 report.rows.append([r.get("start"), r.get("end"), r.get("size"),
                                     r.get("level"), r.get("flags")])
@@ -402,12 +414,13 @@ def cmd_ptdump(prog: Any, args: argparse.Namespace) -> List[Any]:
     columns = ["start", "end", "size", "level", "marker", "flags", "user", "rw", "nx"]
     report = Report("kernel page tables" if task is None else
                     f"page tables of PID {task.pid.value_()}"
-                    + (" (user pgd)" if args.user else ""), columns)
+                    + (" (user pgd)" if args.user else ""), columns, key="ranges",
+                    data=ranges, meta={"pid": None if task is None else task.pid.value_(),
+                                       "user": bool(args.user)})
     for r in ranges:
         report.rows.append([r.get("start"), r.get("end"), r.get("size"), r.get("level"),
                             r.get("marker"), r.get("flags"), r.get("user"), r.get("rw"),
                             r.get("nx")])
-    report.meta = {"ranges": ranges}
     return [report]
 
 
@@ -457,12 +470,13 @@ def cmd_ptcheck(prog: Any, args: argparse.Namespace) -> List[Any]:
         result: Any = "".join(d.line("kernel" if pid is None else f"PID {pid}") + "\n"
                               for pid, d in found) + summary + "\n"
     else:
-        result = Report("page-table check", PTCHECK_COLUMNS)
+        result = Report("page-table check", PTCHECK_COLUMNS, key="damage",
+                        meta={"checked": checked})
         for pid, d in found:
             r = damage_record(d, pid)
             result.rows.append([r[c] for c in PTCHECK_COLUMNS])
         result.notes.append(summary)
-        result.meta = {"damage": [damage_record(d, pid) for pid, d in found]}
+        result.data = [damage_record(d, pid) for pid, d in found]
     if found:
         raise _WxFound(result, summary)
     return [result]

@@ -3,6 +3,13 @@
 A report is a :class:`Report`: a title, column names and rows of plain
 values (ints, strings, None for "unknown").  Front ends choose the format;
 reports never print.
+
+In JSON every output is one document (docs/json.md, schema.py): an
+envelope ``{"schema", "command", "tool", "kernel", "results": [...],
+"missing": [...]}`` with one result object per process or target:
+``{"title", META..., KEY: DATA, "notes"}``, where KEY is the command's data
+key (``vmas``, ``entries``, ``fields`` ...) and DATA its rows as objects
+keyed by column name (or the report's own ``data``).
 """
 
 from __future__ import annotations
@@ -30,11 +37,25 @@ class Report:
     rows: List[Sequence[Any]] = field(default_factory=list)
     totals: Optional[Sequence[Any]] = None
     notes: List[str] = field(default_factory=list)
-    #: Extra data for JSON only (e.g. the kernel release).
+    #: JSON only: the result object's keys before the data (the process,
+    #: what the command looked at ...).
     meta: Dict[str, Any] = field(default_factory=dict)
+    #: JSON only: the data key of the result object (schema.COMMANDS).
+    key: str = "rows"
+    #: JSON only: the data under ``key`` when it is not the rows as objects
+    #: keyed by column name (every field of a record, an object ...).
+    data: Any = None
 
     def records(self) -> List[Dict[str, Any]]:
         return [dict(zip(self.columns, row)) for row in self.rows]
+
+    def json_object(self) -> Dict[str, Any]:
+        """The result object: title, meta, the data under ``key``, notes."""
+        doc: Dict[str, Any] = {"title": self.title}
+        doc.update(self.meta)
+        doc[self.key] = self.records() if self.data is None else self.data
+        doc["notes"] = list(self.notes)
+        return doc
 
 
 def _cell(column: str, value: Any) -> Any:
@@ -60,22 +81,10 @@ def render_table(report: Report) -> str:
     return "\n".join(lines)
 
 
-def render_json(report: Report, missing: Optional[List[Dict[str, Any]]] = None) -> str:
-    """Stable JSON: {"title", "columns", "rows": [{column: value}], "totals", ...}.
-
-    Integers stay integers (addresses included); values that do not apply
-    are null.
-    """
-    doc: Dict[str, Any] = {"title": report.title, "columns": list(report.columns),
-                           "rows": report.records()}
-    if report.totals is not None:
-        doc["totals"] = dict(zip(report.columns, report.totals))
-    if report.notes:
-        doc["notes"] = report.notes
-    doc.update(report.meta)
-    if missing is not None:
-        doc["missing"] = missing
-    return json.dumps(doc, indent=2, sort_keys=False)
+def render_json(report: Report) -> str:
+    """A Report's result object as JSON text (integers stay integers,
+    addresses included; values that do not apply are null)."""
+    return json.dumps(report.json_object(), indent=2)
 
 
 @dataclass
@@ -97,6 +106,8 @@ class StreamReport:
     meta: Dict[str, Any] = field(default_factory=dict)
     table_line: Optional[Callable[[Any], str]] = None
     json_line: Optional[Callable[[Any], str]] = None
+    #: JSON only: the data key of the result object (see Report.key).
+    key: str = "rows"
 
 
 @dataclass
@@ -154,33 +165,53 @@ def write_table_stream(report: StreamReport, out: TextIO) -> None:
         out.write(note + "\n")
 
 
-def write_json_stream(report: StreamReport, out: TextIO,
-                      missing: Optional[Callable[[], List[Dict[str, Any]]]] = None) -> None:
-    """The JSON form of a StreamReport: the same document render_json()
-    makes for a Report, written row by row (``missing()`` is called once
-    the rows are written)."""
-    cols = list(report.columns)
-    out.write("{\n  \"title\": %s,\n  \"columns\": %s,\n  \"rows\": [" % (
-        json.dumps(report.title), json.dumps(cols)))
-    sep = "\n    "
-    write = out.write
-    if report.json_line is not None:
-        rows = iter(report.rows)
-        while True:
-            batch = list(map(report.json_line, islice(rows, 4096)))
-            if not batch:
-                break
-            write(sep + ",\n    ".join(batch))
-            sep = ",\n    "
-    else:
-        for row in report.rows:
-            write(sep + stream_json_line(cols, row))
-            sep = ",\n    "
-    out.write("\n  ]")
-    if report.notes:
-        out.write(",\n  \"notes\": " + json.dumps(report.notes))
+def _indented(text: str, indent: str) -> str:
+    return text.replace("\n", "\n" + indent)
+
+
+def write_json_stream(report: StreamReport, out: TextIO, indent: str = "") -> None:
+    """A StreamReport's result object (Report.json_object()'s layout),
+    written row by row: one row per line, 4096 rows per write."""
+    inner = indent + "  "
+    out.write("{\n%s\"title\": %s" % (inner, json.dumps(report.title)))
     for key, value in report.meta.items():
-        out.write(",\n  %s: %s" % (json.dumps(key), json.dumps(value)))
-    if missing is not None:
-        out.write(",\n  \"missing\": " + json.dumps(missing()))
-    out.write("\n}\n")
+        out.write(",\n%s%s: %s" % (inner, json.dumps(key),
+                                     _indented(json.dumps(value, indent=2), inner)))
+    out.write(",\n%s%s: [" % (inner, json.dumps(report.key)))
+    sep = "\n" + inner + "  "
+    comma = "," + sep
+    write = out.write
+    cols = list(report.columns)
+    line = report.json_line or (lambda row: stream_json_line(cols, row))
+    rows = iter(report.rows)
+    empty = True
+    while True:
+        batch = list(map(line, islice(rows, 4096)))
+        if not batch:
+            break
+        write((sep if empty else comma) + comma.join(batch))
+        empty = False
+    out.write("]" if empty else "\n%s]" % inner)
+    out.write(",\n%s\"notes\": %s\n%s}" % (inner, json.dumps(report.notes), indent))
+
+
+def write_json_document(header: Dict[str, Any], results: Iterable[Any], out: TextIO,
+                        missing: Callable[[], List[Dict[str, Any]]]) -> None:
+    """The one JSON document of a command: ``header`` (schema, command,
+    tool, kernel), then ``results`` (Reports and StreamReports, each
+    written as it comes: streamed rows stay streamed), then ``missing()``
+    (called once everything else is written)."""
+    out.write("{\n")
+    for key, value in header.items():
+        out.write("  %s: %s,\n" % (json.dumps(key), json.dumps(value)))
+    out.write('  "results": [')
+    sep = "\n    "
+    for result in results:
+        out.write(sep)
+        sep = ",\n    "
+        if isinstance(result, StreamReport):
+            write_json_stream(result, out, "    ")
+        else:
+            out.write(_indented(render_json(result), "    "))
+    out.write("\n  ]" if sep != "\n    " else "]")
+    out.write(',\n  "missing": %s\n}\n' % _indented(json.dumps(missing(), indent=2), "  "))

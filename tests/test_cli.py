@@ -246,7 +246,8 @@ def test_ps_lists_the_lab_processes(lab61):
     assert code == 0, err
     import json
 
-    pids = {r["pid"] for r in json.loads(out)["rows"]}
+    doc = json.loads(out)
+    pids = {r["pid"] for r in doc["results"][0]["processes"]}
     assert set(lab61.pids.values()) <= pids
 
 
@@ -281,7 +282,7 @@ def test_all_processes(lab61):
 
     code, out, err = run(base(lab61) + ["--format", "json", "smaps-rollup", "--all"])
     assert code == 0, err
-    rollups = {r["title"]: r["rollup"] for r in json.loads(out)}
+    rollups = {r["title"]: r["fields"] for r in json.loads(out)["results"]}
     for role, pid in lab61.pids.items():
         title = [t for t in rollups if t.startswith(f"PID {pid} ")]
         assert len(title) == 1

@@ -68,7 +68,7 @@ def _findings(d: DamagedLab) -> List[Dict[str, Any]]:
     p = tool(d.vmcore, d.vmlinux, "--format", "json", "ptcheck", "--all")
     assert p.returncode == 1, p.stderr
     assert p.stderr.strip().endswith("problem(s) found in 4 process(es)"), p.stderr
-    return json.loads(p.stdout)["damage"]
+    return json.loads(p.stdout)["results"][0]["damage"]
 
 
 def _match(d: DamagedLab, f: Dict[str, Any]) -> str:

@@ -25,6 +25,7 @@ from drgn import FaultError, cast, sizeof
 from drgn.helpers.linux.pid import find_task
 
 from drgn_pagewalk.commands import run_argv
+from drgn_pagewalk.schema import validate
 from vmcores.build import ensure_makedumpfile, makedumpfile_version
 from vmcores.lab import FILTERED_NAMES, Lab, LabError, ensure_lab
 
@@ -330,17 +331,19 @@ def test_the_over_filtered_ps(capsys):
     status, out, _ = _run(oprog, ["--format", "json", "ps"], capsys)
     assert status == 3
     got = json.loads(out)
+    assert validate(got) == [] and got["missing"]
+    rows = got["results"][0]["processes"]
     _, fout, _ = _run(fprog, ["--format", "json", "ps"], capsys)
-    want = {r["pid"]: r for r in json.loads(fout)["rows"]}
-    assert got["rows"] and {r["pid"] for r in got["rows"]} <= set(want)
-    for r in got["rows"]:
+    want = {r["pid"]: r for r in json.loads(fout)["results"][0]["processes"]}
+    assert rows and {r["pid"] for r in rows} <= set(want)
+    for r in rows:
         assert {k: v for k, v in r.items() if v is not None} == \
             {k: v for k, v in want[r["pid"]].items() if r[k] is not None}
     nodes = [int(m["left_out"].split("(from ")[1].rstrip(")")) for m in got["missing"]
              if m["left_out"].startswith("the PIDs under one PID table node")]
     named = {int(m["context"].split()[1]) for m in got["missing"]
              if m["context"] and m["left_out"].startswith("its task")}
-    for pid in set(want) - {r["pid"] for r in got["rows"]}:
+    for pid in set(want) - {r["pid"] for r in rows}:
         task = find_task(fprog, pid)
         try:
             oprog.read(task.value_(), sizeof(task[0]))

@@ -158,7 +158,7 @@ def test_vtop(live, session):
     pm = _pagemap(live["truth"] / str(live["pids"]["workload"]) / "pagemap")
     for kind in VTOP_KINDS:
         addr = live["vmas"][kind]["start"] + 0x3123
-        j = json.loads(output(session, "vtop", kind))
+        j = json.loads(output(session, "vtop", kind))["results"][0]  # docs/json.md
         entry = pm[addr & ~0xFFF]
         if entry >> 63:
             assert j["physical"] == (entry & ((1 << 55) - 1)) << 12 | 0x123, kind

@@ -78,7 +78,7 @@ def test_local_vtop_equals_pagemap(local):
         assert step["status"] == 0, f"{label}: {err}"
         entry = step["pagemap_after"]
         assert entry == step["pagemap_before"], f"{label}: pagemap changed around the tool"
-        j = json.loads(read(local, step, "stdout"))
+        j = json.loads(read(local, step, "stdout"))["results"][0]  # docs/json.md
         if entry >> 63:
             assert j["physical"] >> 12 == entry & PFN_MASK, label
             assert j["physical"] & 0xFFF == step["addr"] & 0xFFF, label

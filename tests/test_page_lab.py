@@ -28,12 +28,15 @@ PFN_MASK = (1 << 55) - 1
 
 
 def cmd(prog: Any, argv: List[str], capsys: Any) -> Dict[str, Any]:
-    """Run a command in JSON and parse it; it must succeed."""
+    """Run a command in JSON and parse it; it must succeed and give one
+    result (docs/json.md): that result object."""
     out = io.StringIO()
     status = run_argv(prog, ["--format", "json"] + argv, out)
     err = capsys.readouterr().err
     assert status == 0, err
-    return json.loads(out.getvalue())
+    doc = json.loads(out.getvalue())
+    assert len(doc["results"]) == 1 and doc["missing"] == [], doc["missing"]
+    return doc["results"][0]
 
 
 def cmd_status(prog: Any, argv: List[str], capsys: Any) -> tuple:
@@ -230,7 +233,7 @@ def test_vm_pages_match_pagemap(lab, prog, capsys):
         pfnmap = lab.meta["vmas"]["pfnmap"]
         j = cmd(prog, ["vm", "-p", str(pid)], capsys)
         seen = set()
-        for r in j["rows"]:
+        for r in j["pages"]:
             for i in range(0, r["size"], 4096):
                 addr = r["vaddr"] + i
                 seen.add(addr)
@@ -265,7 +268,7 @@ def test_vm_fast_lines_equal_the_generic_ones(lab, prog, capsys):
 
     n = 0
     for pid in lab.pids.values():
-        for r in cmd(prog, ["vm", "-p", str(pid)], capsys)["rows"]:
+        for r in cmd(prog, ["vm", "-p", str(pid)], capsys)["pages"]:
             row = tuple(r[c] for c in PAGE_COLUMNS)
             assert vm_page_table_line(row) == stream_table_line(PAGE_COLUMNS, PAGE_WIDTHS, row)
             assert vm_page_json_line(row) == stream_json_line(PAGE_COLUMNS, row)
@@ -274,8 +277,8 @@ def test_vm_fast_lines_equal_the_generic_ones(lab, prog, capsys):
 
 def test_vm_fold_covers_the_same_pages(lab, prog, capsys):
     pid = lab.pids["workload"]
-    pages = cmd(prog, ["vm", "-p", str(pid)], capsys)["rows"]
-    folded = cmd(prog, ["vm", "-p", "--fold", str(pid)], capsys)["rows"]
+    pages = cmd(prog, ["vm", "-p", str(pid)], capsys)["pages"]
+    folded = cmd(prog, ["vm", "-p", "--fold", str(pid)], capsys)["runs"]
     assert len(folded) < len(pages) / 10
     expanded = []
     for r in folded:
@@ -289,10 +292,10 @@ def test_vm_fold_covers_the_same_pages(lab, prog, capsys):
 def test_vm_lists_the_vmas(lab, prog, capsys):
     pid = lab.pids["workload"]
     j = cmd(prog, ["vm", str(pid)], capsys)
-    got = [(r["start"], r["end"], r["perms"]) for r in j["rows"]]
+    got = [(r["start"], r["end"], r["perms"]) for r in j["vmas"]]
     expected = [(m.start, m.end, m.perms) for m in lab.maps(pid) if m.start < 1 << 56]
     assert got == expected
-    kinds = {r["start"]: r["kind"] for r in j["rows"]}
+    kinds = {r["start"]: r["kind"] for r in j["vmas"]}
     v = lab.meta["vmas"]
     assert kinds[v["pfnmap"]["start"]] == "pfnmap"
     assert kinds[v["hugetlb_2m"]["start"]] == "hugetlb"
@@ -319,14 +322,14 @@ def test_rmap_file(lab, prog, capsys):
                 if e & PM_PRESENT:
                     expected[(pid, addr)] = e & PFN_MASK
     j = cmd(prog, ["rmap", path], capsys)
-    got = {(r["pid"], r["vaddr"]): r["pfn"] for r in j["rows"]}
+    got = {(r["pid"], r["vaddr"]): r["pfn"] for r in j["mappings"]}
     assert got == expected
     # the shared mapping's PFNs are the file's pages; the child's written
     # private pages are copies
     shared_pfns = {pfn for (pid, _), pfn in expected.items() if pid == lab.pids["workload"]}
-    for r in j["rows"]:
+    for r in j["mappings"]:
         assert (r["maps"] == "file page") == (r["pfn"] in shared_pfns)
-    assert any(r["maps"] == "private copy" for r in j["rows"])
+    assert any(r["maps"] == "private copy" for r in j["mappings"])
     count("rmap (process, address) pairs", len(got))
 
 
@@ -345,7 +348,7 @@ def test_rmap_pfn_of_a_slab_page(lab, prog, capsys):
         assert all(e & PFN_MASK != pfn for e in lab.pagemap(pid).values()
                    if e & PM_PRESENT)
     j = cmd(prog, ["rmap", "--pfn", hex(pfn)], capsys)
-    assert j["rows"] == []
+    assert j["mappings"] == []
     assert j["page"]["slab"] == "task_struct"
     assert j["page"]["file"] is None and not j["page"]["anon"]
 
@@ -360,7 +363,7 @@ def test_rmap_pfn_cow(lab, prog, capsys):
         for pid, pm in ((parent, pp), (child, cp)):
             pfn = pm[addr] & PFN_MASK
             j = cmd(prog, ["rmap", "--pfn", hex(pfn)], capsys)
-            got = {(r["pid"], r["vaddr"]) for r in j["rows"]}
+            got = {(r["pid"], r["vaddr"]) for r in j["mappings"]}
             if i % 2:  # not written by the child: still shared
                 assert pp[addr] == cp[addr]
                 assert got == {(parent, addr), (child, addr)}
@@ -376,7 +379,7 @@ def test_rmap_pfn_huge_pages(lab, prog, capsys):
         addr = lab.meta["vmas"][kind]["start"] + 7 * 4096
         pfn = pm[addr] & PFN_MASK
         j = cmd(prog, ["rmap", "--pfn", str(pfn)], capsys)
-        got = {(r["pid"], r["vaddr"]) for r in j["rows"]}
+        got = {(r["pid"], r["vaddr"]) for r in j["mappings"]}
         others = {(p, addr) for p in lab.pids.values()
                   if lab.pagemap(p).get(addr, 0) & PM_PRESENT
                   and lab.pagemap(p)[addr] & PFN_MASK == pfn}
@@ -390,7 +393,7 @@ def test_walk_trace(lab, prog, capsys):
     thp = lab.meta["vmas"]["thp"]
     j = cmd(prog, ["walk", str(pid), hex(thp["start"]), hex(thp["start"] + (4 << 20)),
                    "--ops", "pmd,pte,hole"], capsys)
-    rows = j["rows"]
+    rows = j["callbacks"]
     pmds = [r for r in rows if r["callback"] == "pmd_entry"]
     assert [r["addr"] for r in pmds] == [thp["start"], thp["start"] + (2 << 20)]
     ptes = [r for r in rows if r["callback"] == "pte_entry"]

@@ -83,7 +83,7 @@ def test_qmp_vtop_samples(live):
         addr = live["vmas"][kind]["start"] + 0x3123
         code, out, err = tool(live, ["--format", "json", "vtop", hex(addr), str(pid)])
         assert code == 0, err
-        j = json.loads(out)
+        j = json.loads(out)["results"][0]  # docs/json.md
         entry = pm[addr & ~0xFFF]
         if entry >> 63:
             assert j["physical"] >> 12 == entry & ((1 << 55) - 1), kind
@@ -136,7 +136,8 @@ def test_qmp_no_stop_walks_a_running_guest(live):
     # a process that keeps faulting pages in and out
     live_lab.churn(live["name"])
     code, out, err = tool(live, ["--format", "json", "ps"], ["--no-stop"])
-    churn = [r["pid"] for r in json.loads(out)["rows"] if r["comm"] == "churn"]
+    churn = [r["pid"] for r in json.loads(out)["results"][0]["processes"]
+             if r["comm"] == "churn"]
     assert code == 0 and len(churn) == 1, err
     reports = []
     for _ in range(5):
