@@ -8,7 +8,7 @@ variable and prints it row by row."""
 from __future__ import annotations
 
 import argparse
-from typing import Any, Dict, List, Set
+from typing import Dict, List, Set
 
 
 class _Code:
