@@ -18,11 +18,21 @@ wrong, in the kernel's words where the kernel has words for it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import compress
 from typing import Any, Dict, List, Optional, Tuple
 
 from ..drgn_target import get_target
 from ..target import VM_IO, VM_MIXEDMAP, VM_PFNMAP, WalkProblem
-from ..walk import ACTION_CONTINUE, MmWalk, MmWalkOps, pmd_clear_bad, walk_page_range_novma
+from ..walk import (
+    ACTION_AGAIN,
+    ACTION_CONTINUE,
+    Entry,
+    MmWalk,
+    MmWalkOps,
+    pmd_clear_bad,
+    pte_offset_map,
+    walk_page_range_novma,
+)
 from .page import PageCache
 from .pagemap import is_pfn_swap_entry, swp_offset_pfn
 from .smaps import SmapsContext, _swap_info_get
@@ -181,7 +191,37 @@ def _pmd_entry(pmd: Any, addr: int, next: int, walk: MmWalk) -> int:
         walk.action = ACTION_CONTINUE
     elif arch.pmd_leaf(val):
         c.leaf(pmd, addr, next - addr, arch.pmd_pfn(val))
+    elif arch.pmd_present(val):
+        # walk_pmd_range() of a novma walk goes down to the PTEs of a
+        # present table only
+        _check_pte_table(c, pmd, addr, next, walk)
     return 0
+
+
+def _check_pte_table(c: _Checker, pmd: Any, addr: int, next: int, walk: MmWalk) -> None:
+    """walk_pte_range() with _pte_entry() for every PTE, without visiting
+    the entries that cannot be damaged: zero PTEs (pte_none()), and present,
+    not special ones of a vma that covers the whole table's range when no
+    PFN is above highest_memmap_pfn (found in C).  The others go through
+    _pte_entry() one by one."""
+    pte = pte_offset_map(walk, pmd, addr)
+    if pte is None:
+        walk.action = ACTION_AGAIN  # a bad pmd, reported and now cleared: a hole
+        return
+    arch = c.arch
+    vals, first = pte.table.vals, pte.index
+    last = first + ((next - addr) >> 12)
+    normal, pfns, others = arch.normal_ptes(
+        vals, list(compress(range(first, last), vals[first:last])))
+    if normal:
+        c.tables.setdefault(pte.table.phys, ("pte", addr))
+        if c.user:
+            vma = c.vma_at(addr)
+            if vma is None or vma.vm_end < next or max(pfns) > c.pages.highest_memmap_pfn:
+                others = sorted(others + normal)
+    for i in others:
+        _pte_entry(Entry(pte.table, i, pte.level), addr + ((i - first) << 12),
+                   addr + ((i - first + 1) << 12), walk)
 
 
 def _pte_entry(pte: Any, addr: int, next: int, walk: MmWalk) -> int:
@@ -204,8 +244,9 @@ def _p4d_entry(p4d: Any, addr: int, next: int, walk: MmWalk) -> int:
     return 0
 
 
+#: PTEs are checked by _pmd_entry() (_check_pte_table()), table by table.
 CHECK_OPS = MmWalkOps(p4d_entry=_p4d_entry, pud_entry=_pud_entry,
-                      pmd_entry=_pmd_entry, pte_entry=_pte_entry)
+                      pmd_entry=_pmd_entry)
 
 
 def _page_type(pc: PageCache, raw: int) -> Tuple[bool, bool]:
