@@ -7,26 +7,20 @@ from typing import Any, Dict
 
 import pytest
 
-from vmcores.lab import LAB_NAMES, Lab, LabError, ensure_lab
+from vmcores.lab import LAB_NAMES, Lab, LabError
 
 from .counts import COUNTS
-
-_programs: Dict[str, Any] = {}
+from .labcache import get_lab, program
 
 
 @pytest.fixture(scope="session", params=LAB_NAMES)
 def lab(request: Any) -> Lab:
-    try:
-        return ensure_lab(request.param)
-    except LabError as e:
-        pytest.fail(f"lab {request.param} cannot be built: {e}", pytrace=False)
+    return get_lab(request.param)
 
 
 @pytest.fixture
 def prog(lab: Lab) -> Any:
-    if lab.name not in _programs:
-        _programs[lab.name] = lab.program()
-    return _programs[lab.name]
+    return program(lab)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

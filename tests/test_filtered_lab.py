@@ -18,7 +18,7 @@ import struct
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 import pytest
 from drgn import FaultError, cast, sizeof
@@ -27,33 +27,15 @@ from drgn.helpers.linux.pid import find_task
 from drgn_pagewalk.commands import run_argv
 from drgn_pagewalk.schema import validate
 from vmcores.build import ensure_makedumpfile, makedumpfile_version
-from vmcores.lab import FILTERED_NAMES, Lab, LabError, ensure_lab
+from vmcores.lab import FILTERED_NAMES, Lab
 
 from .counts import count
+from .labcache import get_lab, program
 from .test_proc_lab import PROC_COMMANDS, proc_truth, same
 
 TOOL = str(Path(sys.executable).with_name("drgn-pagewalk"))
 PM_PRESENT = 1 << 63
 PFN_MASK = (1 << 55) - 1
-_labs: Dict[str, Lab] = {}
-_progs: Dict[str, Any] = {}
-
-
-def get_lab(name: str) -> Lab:
-    if name not in _labs:
-        try:
-            _labs[name] = ensure_lab(name)
-        except LabError as e:
-            pytest.fail(f"lab {name} cannot be built: {e}", pytrace=False)
-    return _labs[name]
-
-
-def program(lab: Lab) -> Any:
-    if lab.name not in _progs:
-        _progs[lab.name] = lab.program()
-    return _progs[lab.name]
-
-
 @pytest.fixture(scope="module", params=FILTERED_NAMES)
 def twin(request: Any) -> Lab:
     return get_lab(request.param)

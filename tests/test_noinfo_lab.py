@@ -18,24 +18,15 @@ import pytest
 from drgn_pagewalk.noinfo import ElfDump, vmcoreinfo_of
 from drgn_pagewalk.rawkernel import VmlinuxSymbols
 from vmcores.build import manifest
-from vmcores.lab import Lab, LabError, ensure_lab
+from vmcores.lab import Lab
 
 from .counts import count
+from .labcache import get_lab
 from .test_proc_lab import PROC_COMMANDS, proc_truth
 
 TOOL = str(Path(sys.executable).with_name("drgn-pagewalk"))
 NOINFO = {spec["noinfo"]: name for name, spec in manifest()["labs"].items()
           if spec.get("noinfo")}
-_labs: Dict[str, Lab] = {}
-
-
-def get_lab(name: str) -> Lab:
-    if name not in _labs:
-        try:
-            _labs[name] = ensure_lab(name)
-        except LabError as e:
-            pytest.fail(f"lab {name} cannot be built: {e}", pytrace=False)
-    return _labs[name]
 
 
 def tool(lab: Lab, args: List[str], vmlinux: Any = None) -> subprocess.CompletedProcess:

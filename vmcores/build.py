@@ -636,6 +636,14 @@ def lab_current(name: str) -> bool:
     return src.get("built") == meta.get("source_built")
 
 
+def _install_twin(work: Path, final: Path, meta: Dict[str, Any]) -> None:
+    """Put a twin made in ``work`` in place of the old one, with its lab.json."""
+    if final.exists():
+        shutil.rmtree(final)
+    work.rename(final)
+    (final / "lab.json").write_text(json.dumps(meta, indent=2) + "\n")
+
+
 def make_noinfo_twin(name: str, twin: str) -> None:
     """The lab ``twin``: lab ``name``'s ELF dump without its VMCOREINFO note,
     as QEMU writes it for a guest without -device vmcoreinfo or without
@@ -656,11 +664,7 @@ def make_noinfo_twin(name: str, twin: str) -> None:
                   vmcore_bytes=(work / "vmcore").stat().st_size,
                   build_seconds=round(time.time() - t0, 1),
                   built=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
-        final = labs / twin
-        if final.exists():
-            shutil.rmtree(final)
-        work.rename(final)
-        (final / "lab.json").write_text(json.dumps(md, indent=2) + "\n")
+        _install_twin(work, labs / twin, md)
         print(f"lab {twin}: made from {name}'s dump in {time.time() - t0:.0f} s")
     finally:
         if work.exists():
@@ -822,11 +826,7 @@ def make_filtered_twin(name: str, twin: str, options: str) -> None:
                   vmcore=str(labs / twin / "vmcore"), vmcore_bytes=out.stat().st_size,
                   build_seconds=round(time.time() - t0, 1),
                   built=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
-        final = labs / twin
-        if final.exists():
-            shutil.rmtree(final)
-        work.rename(final)
-        (final / "lab.json").write_text(json.dumps(md, indent=2) + "\n")
+        _install_twin(work, labs / twin, md)
         print(f"lab {twin}: made from {name}'s dump by makedumpfile {version.split()[0]} "
               f"{' '.join(args)} in {time.time() - t0:.0f} s")
     finally:
