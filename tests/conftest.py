@@ -7,13 +7,31 @@ from typing import Any, Dict
 
 import pytest
 
+from vmcores.build import manifest
 from vmcores.lab import LAB_NAMES, Lab, LabError
 
 from .counts import COUNTS
 from .labcache import get_lab, program
 
 
-@pytest.fixture(scope="session", params=LAB_NAMES)
+#: The labs booted from a recipe; their kdump and noinfo twins are the same
+#: boot's memory in another dump format.
+BOOTED = [name for name in LAB_NAMES if name in manifest()["labs"]]
+#: Test modules that run on every dump, twins included: the /proc reports
+#: and the basics must come out the same from every kind of dump.  The
+#: others run on the booted labs only (a twin has the same page tables).
+EVERY_DUMP = {"test_proc_lab", "test_lab"}
+
+
+def pytest_generate_tests(metafunc: Any) -> None:
+    """``lab``: the labs a test module runs on (EVERY_DUMP or BOOTED)."""
+    if "lab" in metafunc.fixturenames:
+        module = metafunc.module.__name__.rsplit(".", 1)[-1]
+        metafunc.parametrize("lab", LAB_NAMES if module in EVERY_DUMP else BOOTED,
+                             indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
 def lab(request: Any) -> Lab:
     return get_lab(request.param)
 

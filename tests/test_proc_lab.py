@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import difflib
 
-import pytest
-
 from drgn.helpers.linux.pid import find_task
 
 from drgn_pagewalk.ops.maps import show_maps
@@ -66,37 +64,6 @@ def test_smaps(lab, prog):
         count("smaps lines identical", len(text.splitlines()))
 
 
-
-def _status_walk(task) -> str:
-    return repr(status_fields(task))
-
-
-@pytest.mark.parametrize("report", ["smaps", "numa_maps", "status"])
-def test_bulk_equals_per_entry(lab, prog, monkeypatch, report):
-    """smaps_pte_range(), gather_pte_stats() and the rss walk of status add
-    the order-0 pages of a PTE table by class (_smaps_order0_bulk(),
-    _gather_order0_bulk(), _rss_order0_bulk()); visiting every entry one by
-    one, as the kernel does, gives the same output for every process."""
-    from drgn_pagewalk.ops import numa_maps, smaps, status
-
-    module, bulk_name, show = {
-        "smaps": (smaps, "_smaps_order0_bulk", show_smaps),
-        "numa_maps": (numa_maps, "_gather_order0_bulk", show_numa_maps),
-        "status": (status, "_rss_order0_bulk", _status_walk),
-    }[report]
-    bulk = {pid: show(find_task(prog, pid)) for pid in lab.pids.values()}
-    calls = []
-
-    def per_entry(*args):
-        calls.append(1)
-        return False  # the caller then visits every entry
-
-    monkeypatch.setattr(module, bulk_name, per_entry)
-    for role, pid in lab.pids.items():
-        same(bulk[pid], show(find_task(prog, pid)), f"{role} {report} per entry")
-    assert calls, "the bulk path was never offered a table"
-    count(f"{report} lines: bulk == per entry",
-          sum(len(t.splitlines()) for t in bulk.values()))
 
 def test_smaps_one_vma(lab, prog):
     pid = lab.pids["workload"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Dict, List, Tuple
 
+import pytest
 from drgn import FaultError
 from drgn.helpers.linux.mm import follow_phys, for_each_vma, for_each_vmap_area, pfn_to_page
 from drgn.helpers.linux.pid import find_task
@@ -18,9 +19,13 @@ from drgn_pagewalk import (
 )
 from drgn_pagewalk.arch.base import PMD, PTE, PUD
 from drgn_pagewalk.drgn_target import get_target
+from drgn_pagewalk.ops.numa_maps import show_numa_maps
+from drgn_pagewalk.ops.smaps import show_smaps
+from drgn_pagewalk.ops.status import status_fields
 from drgn_pagewalk.target import VM_HUGETLB, VM_PFNMAP
 
 from .counts import count
+from .test_proc_lab import same
 
 PM_PRESENT = 1 << 63
 PM_SWAP = 1 << 62
@@ -388,3 +393,37 @@ def test_pti_user_half_of_the_pgd_pair(lab, prog):
         size, level, val = leaf
         assert addr in full or any(
             a <= addr < a + s for a, (s, _, _) in full.items() if s > size), hex(addr)
+
+
+# -- the ops' bulk paths against their per-entry loops ------------------------------
+
+def _status_walk(task) -> str:
+    return repr(status_fields(task))
+
+
+@pytest.mark.parametrize("report", ["smaps", "numa_maps", "status"])
+def test_bulk_equals_per_entry(lab, prog, monkeypatch, report):
+    """smaps_pte_range(), gather_pte_stats() and the rss walk of status add
+    the order-0 pages of a PTE table by class (_smaps_order0_bulk(),
+    _gather_order0_bulk(), _rss_order0_bulk()); visiting every entry one by
+    one, as the kernel does, gives the same output for every process."""
+    from drgn_pagewalk.ops import numa_maps, smaps, status
+
+    module, bulk_name, show = {
+        "smaps": (smaps, "_smaps_order0_bulk", show_smaps),
+        "numa_maps": (numa_maps, "_gather_order0_bulk", show_numa_maps),
+        "status": (status, "_rss_order0_bulk", _status_walk),
+    }[report]
+    bulk = {pid: show(find_task(prog, pid)) for pid in lab.pids.values()}
+    calls = []
+
+    def per_entry(*args):
+        calls.append(1)
+        return False  # the caller then visits every entry
+
+    monkeypatch.setattr(module, bulk_name, per_entry)
+    for role, pid in lab.pids.items():
+        same(bulk[pid], show(find_task(prog, pid)), f"{role} {report} per entry")
+    assert calls, "the bulk path was never offered a table"
+    count(f"{report} lines: bulk == per entry",
+          sum(len(t.splitlines()) for t in bulk.values()))
