@@ -19,7 +19,6 @@ from ..walk import MmWalk, MmWalkOps, walk_page_vma
 from .maps import file_path
 from .page import (
     PAGE_MAPPING_ANON,
-    PageAnon,
     PageCache,
     PageInfo,
     entry_page,
@@ -97,37 +96,19 @@ def gather_stats(ctx: NumaContext, page: PageInfo, md: NumaMaps, pte_dirty: bool
         count = folio_precise_page_mapcount(pc, head, page)
     else:
         count = page_mapcount(pc, page)
-    md.pages += nr_pages
-    if pte_dirty or pc.test(head, "PG_dirty"):
-        md.dirty += nr_pages
-    # PageSwapCache(): swap-backed and PG_swapcache
-    if pc.test(head, "PG_swapbacked") and pc.test(head, "PG_swapcache"):
-        md.swapcache += nr_pages
-    if pc.test(head, "PG_active") or pc.test(head, "PG_unevictable"):
-        md.active += nr_pages
-    if pc.test(head, "PG_writeback"):
-        md.writeback += nr_pages
-    if PageAnon(pc, page):
-        md.anon += nr_pages
-    if count > md.mapcount_max:
-        md.mapcount_max = count
-    nid = ctx.page_to_nid(head.pfn)
-    md.node[nid] = md.node.get(nid, 0) + nr_pages
+    _gather_folio(ctx, md, head.flags, head.mapping, count, ctx.page_to_nid(head.pfn),
+                  pte_dirty, nr_pages)
 
 
-def _gather_stats_order0(ctx: NumaContext, md: NumaMaps, flags: int, mapping: int,
-                         raw_mapcount: int, nid: int, pte_dirty: bool,
-                         nr_pages: int) -> None:
-    """gather_stats() for ``nr_pages`` pages that are each their own folio
-    and have the same fields (the page is its head; the mapcount is
-    _mapcount + 1, on 6.12 0 for a typed page)."""
+def _gather_folio(ctx: NumaContext, md: NumaMaps, flags: int, mapping: int, count: int,
+                  nid: int, pte_dirty: bool, nr_pages: int) -> None:
+    """gather_stats() once the folio's flags and mapping (its head page's),
+    the page's mapcount and the node are known."""
     m = ctx.m
-    count = raw_mapcount + 1
-    if ctx.new and page_mapcount_is_type(count):
-        count = 0
     md.pages += nr_pages
     if pte_dirty or flags & m["PG_dirty"]:
         md.dirty += nr_pages
+    # PageSwapCache(): swap-backed and PG_swapcache
     if flags & m["PG_swapbacked"] and flags & m["PG_swapcache"]:
         md.swapcache += nr_pages
     if flags & m["PG_active"] or flags & m["PG_unevictable"]:
@@ -169,8 +150,10 @@ def _gather_order0_bulk(walk: MmWalk, vals: Any, normal: List[int],
         nid = ctx.node_ids[k // 2] if k & 1 else -1
         if flags & ctx.m["PG_reserved"] or nid not in ctx.memory_nodes:
             continue
-        _gather_stats_order0(ctx, md, flags, mapping, mapcount, nid,
-                             arch.pte_dirty(bits), n)
+        count = mapcount + 1  # page_mapcount() of a page that is its own folio
+        if ctx.new and page_mapcount_is_type(count):
+            count = 0
+        _gather_folio(ctx, md, flags, mapping, count, nid, arch.pte_dirty(bits), n)
     if large:
         for i, pfn in zip(normal, pfns):
             page = pages.page(pfn)

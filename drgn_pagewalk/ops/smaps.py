@@ -151,20 +151,21 @@ def _test(ctx: SmapsContext, page: PageInfo, flag: str) -> bool:
     return ctx.pages.test(ctx.pages.head(page), flag)
 
 
-def smaps_page_accumulate(ctx: SmapsContext, mss: MemSizeStats, page: PageInfo,
-                          size: int, pss: int, dirty: bool, locked: bool,
+def smaps_page_accumulate(ctx: SmapsContext, mss: MemSizeStats, folio_flags: int,
+                          anon: bool, size: int, pss: int, dirty: bool, locked: bool,
                           private: bool) -> None:
-    """smaps_page_accumulate()."""
+    """smaps_page_accumulate(); the folio is given by its flags (the head
+    page's) and folio_test_anon()."""
     mss.pss += pss
-    if PageAnon(ctx.pages, page):
+    if anon:
         mss.pss_anon += pss
-    elif _test(ctx, page, "PG_swapbacked"):
+    elif folio_flags & ctx.m_swapbacked:
         mss.pss_shmem += pss
     else:
         mss.pss_file += pss
     if locked:
         mss.pss_locked += pss
-    if dirty or _test(ctx, page, "PG_dirty"):
+    if dirty or folio_flags & ctx.m_dirty:
         mss.pss_dirty += pss
         if private:
             mss.private_dirty += size
@@ -190,7 +191,8 @@ def smaps_account(ctx: SmapsContext, mss: MemSizeStats, page: PageInfo,
     head = pc.head(page)
     nr = 1 << pc.folio_order(head) if compound else 1
     size = nr * PAGE_SIZE
-    if PageAnon(pc, page):
+    anon = PageAnon(pc, page)
+    if anon:
         mss.anonymous += size
         if not _test(ctx, page, "PG_swapbacked") and not dirty \
                 and not _test(ctx, page, "PG_dirty"):
@@ -204,12 +206,12 @@ def smaps_account(ctx: SmapsContext, mss: MemSizeStats, page: PageInfo,
     if ctx.new:
         present = migration_or_present
         if page_count(pc, page) == 1 or not present:
-            smaps_page_accumulate(ctx, mss, page, size, size << PSS_SHIFT,
+            smaps_page_accumulate(ctx, mss, head.flags, anon, size, size << PSS_SHIFT,
                                   dirty, locked, present)
             return
     elif page_count(pc, page) == 1 or migration_or_present:
-        smaps_page_accumulate(ctx, mss, page, size, size << PSS_SHIFT, dirty,
-                              locked, True)
+        smaps_page_accumulate(ctx, mss, head.flags, anon, size, size << PSS_SHIFT,
+                              dirty, locked, True)
         return
     if nr == 1:
         mapcount = folio_precise_page_mapcount(pc, head, page) if ctx.new \
@@ -225,8 +227,8 @@ def smaps_account(ctx: SmapsContext, mss: MemSizeStats, page: PageInfo,
         pss = PAGE_SIZE << PSS_SHIFT
         if mapcount >= 2:
             pss //= mapcount
-        smaps_page_accumulate(ctx, mss, page, PAGE_SIZE * n, pss * n, dirty, locked,
-                              mapcount < 2)
+        smaps_page_accumulate(ctx, mss, head.flags, anon, PAGE_SIZE * n, pss * n, dirty,
+                              locked, mapcount < 2)
 
 
 def _smaps_account_order0(ctx: SmapsContext, mss: MemSizeStats, flags: int,
@@ -236,9 +238,9 @@ def _smaps_account_order0(ctx: SmapsContext, mss: MemSizeStats, flags: int,
     """smaps_account() and smaps_page_accumulate() for ``nr`` pages that are
     each their own folio (order 0, the common case: in the kernel one call
     per 4 KiB page) with the same struct page fields and PTE bits, so the
-    same sums: the steps written out on the page's fields (the folio is the
-    page, nr is 1, page_mapcount() is _mapcount + 1; 6.12: 0 for a typed
-    page), then multiplied by ``nr``."""
+    same sums: smaps_account()'s steps written out on the page's fields
+    (the folio is the page, nr is 1, page_mapcount() is _mapcount + 1;
+    6.12: 0 for a typed page), sizes multiplied by ``nr``."""
     size = PAGE_SIZE * nr
     anon = mapping & PAGE_MAPPING_ANON
     if anon:
@@ -270,27 +272,8 @@ def _smaps_account_order0(ctx: SmapsContext, mss: MemSizeStats, flags: int,
         if mapcount >= 2:
             pss //= mapcount
         private = mapcount < 2
-    # smaps_page_accumulate()
-    pss *= nr
-    mss.pss += pss
-    if anon:
-        mss.pss_anon += pss
-    elif flags & ctx.m_swapbacked:
-        mss.pss_shmem += pss
-    else:
-        mss.pss_file += pss
-    if locked:
-        mss.pss_locked += pss
-    if dirty or flags & ctx.m_dirty:
-        mss.pss_dirty += pss
-        if private:
-            mss.private_dirty += size
-        else:
-            mss.shared_dirty += size
-    elif private:
-        mss.private_clean += size
-    else:
-        mss.shared_clean += size
+    smaps_page_accumulate(ctx, mss, flags, bool(anon), size, pss * nr, dirty, locked,
+                          private)
 
 
 def swp_swapcount(ctx: SmapsContext, swp_type: int, offset: int,

@@ -96,10 +96,16 @@ class _Rss:
         self.m_swapbacked = 1 << self.pages.bit("PG_swapbacked")
 
     def account(self, page: PageInfo, nr: int) -> None:
-        """mm_counter(): anon, shmem (swap-backed) or file."""
-        if PageAnon(self.pages, page):
+        """mm_counter() of the page's folio."""
+        head = self.pages.head(page)
+        self.count(head.flags, head.mapping, nr)
+
+    def count(self, flags: int, mapping: int, nr: int) -> None:
+        """mm_counter() of a folio with these flags and mapping: anon, shmem
+        (swap-backed) or file."""
+        if mapping & PAGE_MAPPING_ANON:
             self.counts["anon"] += nr
-        elif self.pages.test(self.pages.head(page), "PG_swapbacked"):
+        elif flags & self.m_swapbacked:
             self.counts["shmem"] += nr
         else:
             self.counts["file"] += nr
@@ -120,12 +126,8 @@ def _rss_order0_bulk(rss: _Rss, normal: List[int], pfns: List[int]) -> bool:
     for (flags, mapping, _, _, tail), n in classes.items():
         if tail or flags & rss.m_head:
             large = True
-        elif mapping & PAGE_MAPPING_ANON:  # mm_counter()
-            rss.counts["anon"] += n
-        elif flags & rss.m_swapbacked:
-            rss.counts["shmem"] += n
         else:
-            rss.counts["file"] += n
+            rss.count(flags, mapping, n)
     if large:
         for pfn in pfns:
             page = pc.page(pfn)
