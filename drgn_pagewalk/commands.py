@@ -151,6 +151,14 @@ def parse_task_spec(spec: str) -> int:
         raise UsageError(f"not a PID or task address: {spec!r}") from None
 
 
+def parse_number(text: str, what: str) -> int:
+    """A number argument (decimal, or hex with 0x): a PFN, a page index."""
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise UsageError(f"not a {what}: {text!r}") from None
+
+
 def find_task_obj(prog: Any, spec: str) -> Any:
     """The task a PID or ``task_struct`` address names; it must have an mm."""
     from drgn import FaultError, Object
@@ -321,9 +329,7 @@ def _task_desc(task: Any) -> str:
 
 def cmd_ps(prog: Any, args: argparse.Namespace) -> List[Report]:
     """Processes with an mm: what the other commands can look at."""
-    from drgn.helpers.linux.mm import task_rss
-
-    from drgn.helpers.linux.mm import for_each_vma
+    from drgn.helpers.linux.mm import for_each_vma, task_rss
 
     report = Report("", ["pid", "comm", "task", "mm", "rss_kb", "vmas"], key="processes",
                     meta={"version": versions(prog)})

@@ -8,7 +8,9 @@ variable and prints it row by row."""
 from __future__ import annotations
 
 import argparse
-from typing import Dict, List, Set
+from typing import Dict, List, Optional, Set
+
+from .commands import UsageError, parse_addr, parse_number
 
 
 class _Code:
@@ -46,8 +48,12 @@ def _tasks(code: _Code, args: argparse.Namespace, body: str) -> None:
     code.add(_task_line(code, args.task) + body)
 
 
-def _task_line(code: _Code, spec: str) -> str:
-    value = int(spec, 0)
+def _task_line(code: _Code, spec: Optional[str]) -> str:
+    from .commands import parse_task_spec
+
+    if spec is None:
+        raise UsageError("a PID (or task_struct address) or --all is needed")
+    value = parse_task_spec(spec)
     if value >= 1 << 32:
         code.need("drgn", "Object")
         return f'task = Object(prog, "struct task_struct *", {value:#x})\n'
@@ -80,7 +86,7 @@ def drgn_code(args: argparse.Namespace) -> str:
                "    print(hex(s.vma.vm_start), hex(s.vma.vm_end), 'present', s.present * 4,\n"
                "          'swap', s.swap * 4, 'thp', s.thp * 4, 'hugetlb', s.hugetlb * 4)")
     elif name == "smaps":
-        addr = f", {int(args.addr, 16):#x}" if args.addr else ""
+        addr = f", {parse_addr(args.addr):#x}" if args.addr else ""
         _text_or_data(code, args, proc, "smaps", f"show_smaps(task{addr})", "smaps_records",
                       "records = smaps_records(task)  # a dict per vma\n"
                       "for r in records:\n    print(r)")
@@ -89,7 +95,7 @@ def drgn_code(args: argparse.Namespace) -> str:
                       "smaps_rollup_record",
                       "fields = smaps_rollup_record(task)  # {field: kB}\nprint(fields)")
     elif name == "pagemap":
-        rng = "".join(f", {int(a, 16):#x}" for a in (args.start, args.end) if a)
+        rng = "".join(f", {parse_addr(a):#x}" for a in (args.start, args.end) if a)
         if args.start and not args.end:
             rng += ", None"
         if proc:
@@ -189,19 +195,22 @@ def _rmap(code: _Code, args: argparse.Namespace) -> None:
     code.add(_target(code))
     if args.pfn is not None:
         code.need("drgn_pagewalk.ops.rmap", "rmap_pfn")
-        code.add(f"rows, page = rmap_pfn(target, {int(args.pfn, 0):#x})  "
+        code.add(f"rows, page = rmap_pfn(target, {parse_number(args.pfn, 'PFN'):#x})  "
                  "# (pid, comm, vaddr, pfn, level, write, dirty, young, maps)\n"
                  "for row in rows:\n    print(row)\nprint(page)")
         return
+    if args.file is None:
+        raise UsageError("give a FILE, an inode address (0x...), or --pfn PFN")
     code.need("drgn_pagewalk.ops.rmap", "rmap_mapping")
-    if args.file and args.file.startswith(("0x", "0X")):
+    if args.file.startswith(("0x", "0X")):
         code.need("drgn", "Object")
-        code.add(f'mapping = Object(prog, "struct inode *", {args.file}).i_mapping')
+        code.add(f'mapping = Object(prog, "struct inode *", {parse_addr(args.file):#x})'
+                 '.i_mapping')
     else:
         code.need("drgn.helpers.linux.fs", "path_lookup")
         code.add(f"mapping = path_lookup(prog, {args.file!r}).dentry.d_inode.i_mapping")
-    first = int(args.first, 0) if args.first else 0
-    nr = (f"{int(args.nr, 0)}" if args.nr else
+    first = parse_number(args.first, "page index") if args.first else 0
+    nr = (f"{parse_number(args.nr, 'number of pages')}" if args.nr else
           f"max(1, ((mapping.host.i_size.value_() + 4095) >> 12) - {first})")
     code.add(f"rows, problems = rmap_mapping(target, mapping, {first}, {nr})\n"
              "for row in rows:  # (pid, comm, vaddr, pfn, level, write, dirty, young, maps)\n"

@@ -234,6 +234,7 @@ def _mapping_of(prog: Any, spec: str) -> Tuple[Any, str]:
 
 def cmd_rmap(prog: Any, args: argparse.Namespace) -> List[Any]:
     """Who maps a file's pages (walk_page_mapping()) or one page (rmap_walk())."""
+    from .commands import parse_number
     from .drgn_target import get_target
     from .ops.rmap import RMAP_COLUMNS, rmap_mapping, rmap_pfn
 
@@ -242,10 +243,7 @@ def cmd_rmap(prog: Any, args: argparse.Namespace) -> List[Any]:
     if args.pfn is not None:
         if args.file is not None:
             raise UsageError("give a FILE or --pfn, not both")
-        try:
-            pfn = int(args.pfn, 0)
-        except ValueError:
-            raise UsageError(f"not a PFN: {args.pfn!r}") from None
+        pfn = parse_number(args.pfn, "PFN")
         rows, info = rmap_pfn(target, pfn)
         if not info.get("valid"):
             raise PagewalkError(f"PFN {pfn:#x} has no struct page: beyond memory or "
@@ -265,9 +263,9 @@ def cmd_rmap(prog: Any, args: argparse.Namespace) -> List[Any]:
     mapping, desc = _mapping_of(prog, args.file)
     if not mapping.i_mmap.rb_root.rb_node.value_():
         raise PagewalkError(f"{desc} is not mapped by any process")
-    first = int(args.first, 0) if args.first else 0
+    first = parse_number(args.first, "page index") if args.first else 0
     if args.nr:
-        nr = int(args.nr, 0)
+        nr = parse_number(args.nr, "number of pages")
     else:
         nr = max(1, ((mapping.host.i_size.value_() + 4095) >> 12) - first)
     if nr <= 0:

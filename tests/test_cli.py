@@ -13,19 +13,19 @@ from typing import List, Tuple
 
 import pytest
 
-from vmcores.lab import ensure_lab
+from .labcache import get_lab, program as program61
 
 TOOL = str(Path(sys.executable).with_name("drgn-pagewalk"))
 
 
 @pytest.fixture(scope="module")
 def lab61():
-    return ensure_lab("6.1-4level")
+    return get_lab("6.1-4level")
 
 
 @pytest.fixture(scope="module")
 def lab612():
-    return ensure_lab("6.12-4level")
+    return get_lab("6.12-4level")
 
 
 def run(args: List[str]) -> Tuple[int, str, str]:
@@ -101,6 +101,10 @@ USAGE_ERRORS = [
     (["smaps", "--bogus"], "unrecognized arguments: --bogus", "smaps"),
     (["pagemap", "1", "2000", "1000"], "empty range 0x2000-0x1000", "pagemap"),
     (["vtop"], "the following arguments are required: ADDR", "vtop"),
+    (["rmap", "--pfn", "zz"], "not a PFN: 'zz'", "rmap"),
+    (["rmap", "/tmp/lab-shmem", "x"], "not a page index: 'x'", "rmap"),
+    (["smaps", "foo", "--drgn"], "not a PID or task address: 'foo'", "smaps"),
+    (["smaps", "--drgn"], "a PID (or task_struct address) or --all is needed", "smaps"),
 ]
 
 
@@ -167,15 +171,17 @@ def test_usage_errors_in_gdb_run_argv(lab61, capsys, args, message, sub):
                       message, sub)
 
 
-@pytest.mark.skipif(not shutil.which("gdb"), reason="gdb is not installed")
 def test_usage_errors_in_gdb_need_no_guest():
     """lx-pagewalk in gdb (no guest connected): a usage error is found
     before the guest is looked at, and is gdb's error line."""
+    assert shutil.which("gdb"), "gdb is not installed (setup.sh installs it)"
     root = Path(__file__).resolve().parent.parent
     ex: List[str] = ["-ex", f"source {root / 'gdb_scripts' / 'pagewalk.py'}"]
-    cases = [c for c in USAGE_ERRORS if c[0] and c[2] != "pagemap"
+    # argparse's errors; a command's own (a PID, a range, a PFN) need the guest
+    cases = [c for c in USAGE_ERRORS if c[0] and c[2] not in ("pagemap", "rmap")
+             and "--drgn" not in c[0]
              and c[1] != "a PID (or task_struct address) or --all is needed"
-             and not c[1].startswith("not a PID")]  # those need the guest
+             and not c[1].startswith("not a PID")]
     for args, _, _ in cases:
         ex += ["-ex", "lx-pagewalk " + shlex.join(args)]
     p = subprocess.run(["gdb", "-batch", "-nx", *ex], stdin=subprocess.DEVNULL,
@@ -184,15 +190,6 @@ def test_usage_errors_in_gdb_need_no_guest():
     assert "Traceback" not in p.stderr and len(lines) == len(cases), p.stderr
     for line, (args, message, sub) in zip(lines, cases):
         check_usage_error(line, "lx-pagewalk", message, sub)
-
-
-_progs: dict = {}
-
-
-def program61(lab):
-    if lab.name not in _progs:
-        _progs[lab.name] = lab.program()
-    return _progs[lab.name]
 
 
 def test_version():
@@ -254,7 +251,7 @@ def test_ps_lists_the_lab_processes(lab61):
 def test_kdump_compressed_dump_opens():
     """QEMU's kdump-zlib output names no architecture: the CLI retries it as
     x86-64 (drgn alone fails with KDUMP_ATTR_ARCH_NAME)."""
-    lab = ensure_lab("6.1-4level-kdump")
+    lab = get_lab("6.1-4level-kdump")
     code, out, err = run(base(lab) + ["smaps-rollup", str(lab.pids["workload"]),
                                       "--format", "proc"])
     assert code == 0, err
