@@ -138,17 +138,10 @@ def write_table_stream(report: StreamReport, out: TextIO) -> None:
     """The table form of a StreamReport, one line per row as it comes."""
     cols = list(report.columns)
     widths = list(report.widths)
-    last = len(cols) - 1
-
-    def line(cells: Sequence[Any]) -> str:
-        parts = [str(c).ljust(w) if i < last else str(c)
-                 for i, (c, w) in enumerate(zip(cells, widths))]
-        return "  ".join(parts).rstrip() + "\n"
-
     if report.title:
         out.write(report.title + "\n")
-    out.write(line([c.upper() for c in cols]))
-    out.write(line(["-" * w for w in widths]))
+    out.write(stream_table_line(cols, widths, [c.upper() for c in cols]) + "\n")
+    out.write(stream_table_line(cols, widths, ["-" * w for w in widths]) + "\n")
     write = out.write
     if report.table_line is not None:
         # a batch of lines per write: map() and join() run in C
