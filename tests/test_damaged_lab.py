@@ -19,10 +19,11 @@ import pytest
 
 from drgn_pagewalk import MmWalkOps, walk_page_range
 from drgn_pagewalk.drgn_target import get_target
-from vmcores.lab import LAB_NAMES, LabError, ensure_lab
+from vmcores.lab import LAB_NAMES
 
 from .counts import count
 from .damage import DamagedLab, damaged_copy
+from .labcache import get_lab, program
 
 TOOL = str(Path(sys.executable).parent / "drgn-pagewalk")
 DAMAGED_LABS = ["6.1-4level", "6.12-5level"]
@@ -41,17 +42,14 @@ def tool(core: Path, vmlinux: Path, *args: str) -> subprocess.CompletedProcess:
 def damaged(request: Any) -> DamagedLab:
     name = request.param
     if name not in _copies:
-        try:
-            lab = ensure_lab(name)
-        except LabError as e:
-            pytest.fail(f"lab {name} cannot be built: {e}", pytrace=False)
-        _copies[name] = damaged_copy(lab, lab.program())
+        lab = get_lab(name)
+        _copies[name] = damaged_copy(lab, program(lab))
     return _copies[name]
 
 
 @pytest.mark.parametrize("name", LAB_NAMES)
 def test_ptcheck_finds_nothing_on_clean_labs(name: str) -> None:
-    lab = ensure_lab(name)
+    lab = get_lab(name)
     for args in (["ptcheck", "--all"], ["ptcheck", "--kernel"]):
         p = tool(lab.vmcore, lab.vmlinux, "--format", "proc", *args)
         assert p.returncode == 0, p.stdout[-2000:] + p.stderr

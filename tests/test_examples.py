@@ -16,9 +16,10 @@ import pytest
 
 from drgn.helpers.linux.pid import find_task
 
-from vmcores.lab import Lab, ensure_lab
+from vmcores.lab import Lab
 
 from .counts import count
+from .labcache import get_lab, program
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 DRGN = str(Path(sys.executable).with_name("drgn"))
@@ -128,8 +129,8 @@ def test_rss_drift_damaged():
     raised by 1000 pages: its drift is +4000 kB of RssAnon, nothing else."""
     from .damage import damaged_copy
 
-    lab = ensure_lab("6.1-4level")
-    damaged = damaged_copy(lab, lab.program())
+    lab = get_lab("6.1-4level")
+    damaged = damaged_copy(lab, program(lab))
     assert damaged.of("rss_counter")["pid"] == lab.pids["child"]
     drift = example("rss_drift").rss_drift(damaged.program())
     child = [(name, counted - walked) for task, name, counted, walked in drift
@@ -164,7 +165,7 @@ def _run(args: List[str]) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize("name,args", SCRIPTS)
 def test_runs_by_drgn_and_by_python(name, args):
     """The same output either way, and no error."""
-    lab = ensure_lab("6.1-4level")
+    lab = get_lab("6.1-4level")
     script = str(EXAMPLES / f"{name}.py")
     by_drgn = _run([DRGN, "-q", "-c", str(lab.vmcore), "-s", str(lab.vmlinux), script,
                     *args])
