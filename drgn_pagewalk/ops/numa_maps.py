@@ -155,8 +155,8 @@ def _gather_order0_bulk(walk: MmWalk, vals: Any, normal: List[int],
             count = 0
         _gather_folio(ctx, md, flags, mapping, count, nid, arch.pte_dirty(bits), n)
     if large:
-        for i, pfn in zip(normal, pfns):
-            page = pages.page(pfn)
+        for i, pfn, raw in zip(normal, pfns, raws):
+            page = pages.decode(pfn, raw)  # read above
             if page.head_pfn != page.pfn or page.flags & ctx.m["PG_head"]:
                 page = can_gather_numa_stats(ctx, vals[i], walk.vma, walk,
                                              addr + ((i - first) << 12))

@@ -464,8 +464,8 @@ def _smaps_order0_bulk(walk: MmWalk, vals: Any, normal: List[int],
                                   arch.pte_young(bits), arch.pte_dirty(bits),
                                   locked, ctx.new, n)
     if large:
-        for i, pfn in zip(normal, pfns):
-            page = pages.page(pfn)
+        for i, pfn, raw in zip(normal, pfns, raws):
+            page = pages.decode(pfn, raw)  # read above
             if page.head_pfn != page.pfn or page.flags & ctx.m_head:
                 v = vals[i]
                 smaps_account(ctx, mss, page, False, arch.pte_young(v),

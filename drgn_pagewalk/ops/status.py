@@ -129,8 +129,8 @@ def _rss_order0_bulk(rss: _Rss, normal: List[int], pfns: List[int]) -> bool:
         else:
             rss.count(flags, mapping, n)
     if large:
-        for pfn in pfns:
-            page = pc.page(pfn)
+        for pfn, raw in zip(pfns, raws):
+            page = pc.decode(pfn, raw)  # read above
             if page.head_pfn != page.pfn or page.flags & rss.m_head:
                 rss.account(page, 1)
     return True
