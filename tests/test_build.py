@@ -58,7 +58,9 @@ def test_a_twin_is_remade_with_its_lab_or_its_options(monkeypatch, tmp_path):
     monkeypatch.setenv("DRGN_PAGEWALK_CACHE", str(tmp_path))
     options = {"lab-d31": ("lab", "sid -c -d 31")}
     monkeypatch.setattr(build, "filtered_twins", lambda: options)
-    recipe = build.recipe_hash()
+    monkeypatch.setattr(build, "source_lab", lambda name: "lab")
+    monkeypatch.setattr(build, "recipe_hash", lambda name: "R1")
+    recipe = "R1"
     for name, meta in (("lab", {"built": "T1"}),
                        ("lab-d31", {"built": "T2", "source_lab": "lab", "source_built": "T1",
                                     "twin_options": "sid -c -d 31"})):
@@ -76,23 +78,25 @@ def test_a_twin_is_remade_with_its_lab_or_its_options(monkeypatch, tmp_path):
 
 
 def test_twins_do_not_change_the_recipe_of_the_boot(monkeypatch, tmp_path):
-    """Adding or removing a lab's noinfo or filtered twins in manifest.json
-    leaves recipe_hash() (the boot's recipe) as it was."""
+    """Adding or removing a lab's noinfo or filtered twins, or another lab,
+    in manifest.json leaves recipe_hash(lab) (the boot's recipe) as it was;
+    changing the lab's own entry or its kernel does not."""
     from vmcores import build
 
-    before = build.recipe_hash()
+    before = build.recipe_hash("6.1-4level")
     text = (build.HERE / "manifest.json").read_text()
     for name in build.SOURCES:
-        if name != "manifest.json":
-            (tmp_path / name).write_bytes((build.HERE / name).read_bytes())
+        (tmp_path / name).write_bytes((build.HERE / name).read_bytes())
     monkeypatch.setattr(build, "HERE", tmp_path)
-    twin = '"6.1-5level-d31": "sid -c -d 31"'
-    more = text.replace(twin, twin + ', "6.1-5level-d31-lzo": "sid -l -d 31"')
-    fewer = text.replace(',\n                   "filtered": {' + twin + '}', "")
-    fewer = fewer.replace(', "noinfo": "6.1-4level-noinfo"', "")
-    for variant in (more, fewer):
+    twin = '"6.1-4level-d31": "sid -c -d 31"'
+    more = text.replace(twin, twin + ', "6.1-4level-d31-bz": "sid -c -d 31"')
+    fewer = text.replace(', "noinfo": "6.1-4level-noinfo"', "")
+    other = text.replace('"labs": {', '"labs": {\n    "9.9-4level": {"kernel": "6.1", "cpu": "max", "levels": 4},')
+    for variant in (more, fewer, other):
         assert variant != text
         (tmp_path / "manifest.json").write_text(variant)
-        assert build.recipe_hash() == before
-    (tmp_path / "manifest.json").write_text(text.replace('"levels": 5', '"levels": 6', 1))
-    assert build.recipe_hash() != before
+        assert build.recipe_hash("6.1-4level") == before
+    (tmp_path / "manifest.json").write_text(text.replace('"levels": 4', '"levels": 6', 1))
+    assert build.recipe_hash("6.1-4level") != before
+    (tmp_path / "manifest.json").write_text(text.replace('"6.1.192-2"', '"6.1.192-3"'))
+    assert build.recipe_hash("6.1-4level") != before

@@ -30,7 +30,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 HERE = Path(__file__).resolve().parent
 BOOT_TIMEOUT = 300  # seconds from QEMU start to LAB-READY
-SOURCES = ("workload.c", "capture.c", "init.sh", "manifest.json")
+SOURCES = ("workload.c", "capture.c", "init.sh")
 
 
 class LabError(Exception):
@@ -46,20 +46,32 @@ def manifest() -> Dict[str, Any]:
     return json.loads((HERE / "manifest.json").read_text())
 
 
-def recipe_hash() -> str:
-    """The recipe a lab was built from: guest sources and package versions.
+def recipe_hash(name: str) -> str:
+    """The recipe lab ``name`` was built from: the guest sources, its own
+    entry in manifest.json, its kernel's packages and the guest parameters.
 
-    A lab's "noinfo" and "filtered" twins are made from its dump after the
-    boot, so naming them in manifest.json does not change the recipe of the
-    boot (a filtered twin's own recipe is its makedumpfile command)."""
+    Only what goes into that lab's boot counts: adding another lab or kernel
+    to manifest.json leaves a built lab current.  A lab's "noinfo" and
+    "filtered" twins are made from its dump after the boot, so naming them
+    does not change the recipe of the boot either (a filtered twin's own
+    recipe is its makedumpfile command)."""
+    m = manifest()
+    spec = {k: v for k, v in m["labs"][name].items() if k not in ("noinfo", "filtered")}
     h = hashlib.sha256()
-    for name in SOURCES:
-        data = (HERE / name).read_bytes()
-        if name == "manifest.json":
-            data = re.sub(rb',\s*"noinfo":\s*"[^"]*"', b"", data)
-            data = re.sub(rb',\s*"filtered":\s*\{[^{}]*\}', b"", data)
-        h.update(data)
+    for source in SOURCES:
+        h.update((HERE / source).read_bytes())
+    h.update(json.dumps([spec, m["kernels"][spec["kernel"]], m["guest"]],
+                        sort_keys=True).encode())
     return h.hexdigest()[:16]
+
+
+def source_lab(name: str) -> str:
+    """The lab whose boot made lab or twin ``name``."""
+    for lab, spec in manifest()["labs"].items():
+        if name == lab or name in (spec.get("kdump"), spec.get("noinfo")) \
+                or name in spec.get("filtered", {}):
+            return lab
+    raise LabError(f"unknown lab {name}")
 
 
 TWINS = ("kdump", "noinfo")  # manifest keys of the dumps made from a lab's boot
@@ -537,7 +549,7 @@ def build_lab(name: str, force: bool = False) -> None:
     spec = m["labs"][name]
     labs = cache_dir() / "labs"
     outputs = [name] + ([spec["kdump"]] if spec.get("kdump") else [])
-    recipe = recipe_hash()
+    recipe = recipe_hash(name)
     booted = force or not all(_current(labs / n, recipe) for n in outputs)
     if booted:
         _boot_lab(name, spec, labs, recipe)
@@ -620,7 +632,7 @@ def lab_current(name: str) -> bool:
     or filtered twin must also come from its lab's current dump (and a
     filtered one with its current makedumpfile options)."""
     labs = cache_dir() / "labs"
-    if not _current(labs / name, recipe_hash()):
+    if not _current(labs / name, recipe_hash(source_lab(name))):
         return False
     meta = json.loads((labs / name / "lab.json").read_text())
     source = meta.get("source_lab")

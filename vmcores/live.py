@@ -43,11 +43,11 @@ from .build import (
 )
 
 
-def live_recipe() -> str:
-    """The dump labs' recipe plus what only live guests have."""
+def live_recipe(name: str) -> str:
+    """Lab ``name``'s recipe plus what only live guests have."""
     import hashlib
 
-    h = hashlib.sha256(recipe_hash().encode())
+    h = hashlib.sha256(recipe_hash(name).encode())
     for name in ("churn.c", "live.py", "overlay.py"):
         h.update(Path(__file__).with_name(name).read_bytes())
     return h.hexdigest()[:16]
@@ -90,7 +90,7 @@ def start(name: str) -> Dict[str, Any]:
     if name not in labs:
         raise LabError(f"unknown lab {name} (known: {', '.join(labs)})")
     meta = read_meta(name)
-    if meta is not None and meta.get("recipe") == live_recipe():
+    if meta is not None and meta.get("recipe") == live_recipe(name):
         return meta
     stop(name)
     spec = labs[name]
@@ -124,7 +124,7 @@ def start(name: str) -> Dict[str, Any]:
         raise
     k = manifest()["kernels"][spec["kernel"]]
     meta = {
-        "name": name, "recipe": live_recipe(), "kernel_release": k["release"],
+        "name": name, "recipe": live_recipe(name), "kernel_release": k["release"],
         "levels": spec["levels"], "cpu": spec["cpu"], "qemu_pid": qemu.pid,
         "gdb_port": port, "qmp_control": str(work / "qmp.sock"),
         "qmp_tool": str(work / "qmp-tool.sock"), "vmlinux": str(kernel["vmlinux"]),

@@ -248,10 +248,10 @@ def local_dir(name: str) -> Path:
     return cache_dir() / "local" / name
 
 
-def local_recipe() -> str:
-    """The lab's recipe plus this file, the project's sources and the
+def local_recipe(name: str) -> str:
+    """Lab ``name``'s recipe plus this file, the project's sources and the
     runtime that goes into the guest."""
-    h = hashlib.sha256(recipe_hash().encode())
+    h = hashlib.sha256(recipe_hash(name).encode())
     h.update(Path(__file__).read_bytes())
     h.update(Path(overlay.__file__).read_bytes())
     for p in sorted((PROJECT / "drgn_pagewalk").rglob("*.py")):
@@ -415,7 +415,7 @@ def run_local(name: str = DEFAULT, force: bool = False) -> Dict[str, Any]:
     if name not in labs:
         raise LabError(f"unknown lab {name} (known: {', '.join(labs)})")
     final = local_dir(name)
-    recipe = local_recipe()
+    recipe = local_recipe(name)
     if not force:
         try:
             meta = json.loads((final / "local.json").read_text())
