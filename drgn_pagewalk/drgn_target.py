@@ -12,6 +12,8 @@ from drgn import FaultError, Object, Program
 from drgn.helpers.linux.mm import for_each_vma
 from drgn.helpers.linux.rbtree import rbtree_inorder_for_each_entry
 
+from .arch.arm64 import Arm64
+from .arch.base import MASK64, Arch
 from .arch.x86_64 import START_KERNEL_MAP, X86_64
 from .target import (
     Hstate,
@@ -24,6 +26,7 @@ from .target import (
 )
 
 X86_FEATURE_PTI = 7 * 32 + 11
+X86_FEATURE_OSPKE = 16 * 32 + 4
 RWSEM_WRITER_LOCKED = 1
 
 
@@ -34,25 +37,78 @@ def _kernel_version(release: str) -> Tuple[int, int]:
     return int(m.group(1)), int(m.group(2))
 
 
+def _vmcoreinfo_number(prog: Program, name: str) -> Optional[int]:
+    """NUMBER(name) of the kernel's own VMCOREINFO (vmcoreinfo_data)."""
+    try:
+        info = prog["vmcoreinfo_data"].string_()
+    except (LookupError, FaultError):
+        return None
+    m = re.search(rb"NUMBER\(" + re.escape(name.encode()) + rb"\)=(-?\w+)", info)
+    return int(m.group(1), 0) if m else None
+
+
 def _pgtable_levels(prog: Program) -> int:
     """4 or 5: __pgtable_l5_enabled, else vmcoreinfo's pgtable_l5_enabled."""
     try:
         return 5 if int(prog["__pgtable_l5_enabled"]) else 4
     except LookupError:
         pass
-    try:
-        info = prog["vmcoreinfo_data"].string_()
-    except (LookupError, FaultError):
-        info = b""
-    m = re.search(rb"NUMBER\(pgtable_l5_enabled\)=(\d+)", info)
-    return 5 if m and int(m.group(1)) else 4
+    return 5 if _vmcoreinfo_number(prog, "pgtable_l5_enabled") else 4
 
 
-def _pti_enabled(prog: Program) -> bool:
-    """boot_cpu_has(X86_FEATURE_PTI)."""
+def _boot_cpu_has(prog: Program, feature: int) -> bool:
+    """boot_cpu_has(X86_FEATURE_...)."""
     caps = prog["boot_cpu_data"].x86_capability
-    word, bit = divmod(X86_FEATURE_PTI, 32)
+    word, bit = divmod(feature, 32)
     return bool(int(caps[word]) & (1 << bit))
+
+
+class X86_64Memory:
+    """__va()/__pa() of arch/x86/include/asm/page_64.h and the struct page
+    array (vmemmap_base), all randomized by KASLR and read from the dump."""
+
+    def __init__(self, prog: Program) -> None:
+        self.page_offset_base = int(prog["page_offset_base"])
+        # phys_base is defined in assembly: a symbol without a type.
+        self.phys_base = prog.read_u64(prog.symbol("phys_base").address)
+        self.vmemmap = prog["vmemmap_base"].value_()
+
+    def phys_to_virt(self, phys: int) -> int:
+        return phys + self.page_offset_base
+
+    def virt_to_phys(self, addr: int) -> int:
+        """__pa(): direct map or kernel image (START_KERNEL_MAP)."""
+        if addr >= START_KERNEL_MAP:
+            # phys_base is a u64 that may "wrap" (kernel loaded below its
+            # link address): the kernel's unsigned arithmetic, masked.
+            return (addr - START_KERNEL_MAP + self.phys_base) & MASK64
+        return addr - self.page_offset_base
+
+
+class Arm64Memory:
+    """__phys_to_virt()/__virt_to_phys() of arch/arm64/include/asm/memory.h
+    (6.1, 6.12; no KASAN: PAGE_END is _PAGE_END(VA_BITS_MIN)): the linear
+    map from PAGE_OFFSET, the kernel image at kimage_voffset; vmemmap is
+    VMEMMAP_START - (memstart_addr >> PAGE_SHIFT)."""
+
+    def __init__(self, prog: Program, va_bits: int) -> None:
+        self.page_offset = -(1 << va_bits) & MASK64
+        va_bits_min = 48 if va_bits > 48 else va_bits
+        self.page_end = -(1 << (va_bits_min - 1)) & MASK64
+        phys_offset = _vmcoreinfo_number(prog, "PHYS_OFFSET")
+        self.phys_offset = int(prog["memstart_addr"]) if phys_offset is None else phys_offset
+        voffset = _vmcoreinfo_number(prog, "kimage_voffset")
+        self.kimage_voffset = int(prog["kimage_voffset"]) if voffset is None else voffset
+        self.vmemmap = prog["vmemmap"].value_()
+
+    def phys_to_virt(self, phys: int) -> int:
+        return ((phys - self.phys_offset) | self.page_offset) & MASK64
+
+    def virt_to_phys(self, addr: int) -> int:
+        """__is_lm_address(addr) ? __lm_to_phys(addr) : __kimg_to_phys(addr)."""
+        if (addr - self.page_offset) & MASK64 < (self.page_end - self.page_offset) & MASK64:
+            return (addr - self.page_offset + self.phys_offset) & MASK64
+        return (addr - self.kimage_voffset) & MASK64
 
 
 def _has_symbol(prog: Program, name: str) -> bool:
@@ -66,32 +122,79 @@ def _has_symbol(prog: Program, name: str) -> bool:
     return True
 
 
+def _x86_64(prog: Program, version: Tuple[int, int]) -> Tuple[Arch, Any]:
+    """The x86-64 page-table format and memory model of the dump's kernel."""
+    try:
+        physical_mask = int(prog["physical_mask"])
+        shift = physical_mask.bit_length()
+    except LookupError:
+        shift = 52
+    arch = X86_64(levels=_pgtable_levels(prog), pti=_boot_cpu_has(prog, X86_FEATURE_PTI),
+                  physical_mask_shift=shift, kernel_version=version,
+                  pti_config=_has_symbol(prog, "pti_init"),
+                  memory_failure=_has_symbol(prog, "memory_failure"))
+    # arch_pkeys_enabled(): boot_cpu_has(X86_FEATURE_OSPKE)
+    arch.pkeys_enabled = _boot_cpu_has(prog, X86_FEATURE_OSPKE)
+    return arch, X86_64Memory(prog)
+
+
+def _arm64(prog: Program, version: Tuple[int, int]) -> Tuple[Arch, Any]:
+    """The arm64 page-table format and memory model of the dump's kernel,
+    from its VMCOREINFO: VA_BITS (configured), TCR_EL1_T1SZ (the VA bits in
+    use: 64 - T1SZ), MAX_PHYSMEM_BITS (52: CONFIG_ARM64_PA_BITS_52)."""
+    page_size = _vmcoreinfo_number(prog, "PAGESIZE")
+    if page_size not in (None, 4096):
+        raise TargetError(f"arm64 with {page_size} byte pages is not supported "
+                          "(4 KiB pages only so far)")
+    va_bits = _vmcoreinfo_number(prog, "VA_BITS")
+    if va_bits is None:
+        raise TargetError("arm64 dump without NUMBER(VA_BITS) in its VMCOREINFO")
+    t1sz = _vmcoreinfo_number(prog, "TCR_EL1_T1SZ")
+    vabits_actual = 64 - t1sz if t1sz else va_bits
+    pa_bits = _vmcoreinfo_number(prog, "MAX_PHYSMEM_BITS")
+    arch = Arm64(va_bits=va_bits, vabits_actual=vabits_actual,
+                 pa_bits_52=pa_bits == 52, kernel_version=version,
+                 memory_failure=_has_symbol(prog, "memory_failure"))
+    arch.pkeys_enabled = _arm64_has_cap(prog, "ARM64_HAS_S1POE")
+    return arch, Arm64Memory(prog, va_bits)
+
+
+def _arm64_has_cap(prog: Program, cap: str) -> bool:
+    """cpus_have_final_cap(cap): its bit in system_cpucaps (6.x), false
+    on a kernel without that capability."""
+    try:
+        n = int(prog[cap])
+        caps = prog["system_cpucaps"]
+    except LookupError:
+        return False
+    word = int(caps[n // 64])
+    return bool(word & (1 << (n % 64)))
+
+
+#: drgn's architecture -> the setup of its page-table format and memory model
+ARCHES = {
+    drgn.Architecture.X86_64: _x86_64,
+    drgn.Architecture.AARCH64: _arm64,
+}
+
+
 class DrgnTarget(Target):
     """Target over a drgn Program.  One per Program: see :func:`get_target`."""
 
     def __init__(self, prog: Program) -> None:
         self.prog = prog
-        if prog.platform is None or prog.platform.arch != drgn.Architecture.X86_64:
+        setup = ARCHES.get(prog.platform.arch) if prog.platform is not None else None
+        if setup is None:
             arch = prog.platform.arch.name if prog.platform else "unknown"
-            raise TargetError(f"unsupported architecture {arch}: only x86-64 so far")
+            raise TargetError(f"unsupported architecture {arch}: x86-64 and arm64 only")
         try:
             release = prog["UTS_RELEASE"].string_().decode()
         except LookupError:
             release = prog["init_uts_ns"].name.release.string_().decode()
         self.release = release
-        self.page_offset_base = int(prog["page_offset_base"])
-        # phys_base is defined in assembly: a symbol without a type.
-        self.phys_base = prog.read_u64(prog.symbol("phys_base").address)
-        try:
-            physical_mask = int(prog["physical_mask"])
-            shift = physical_mask.bit_length()
-        except LookupError:
-            shift = 52
-        self.arch = X86_64(levels=_pgtable_levels(prog), pti=_pti_enabled(prog),
-                           physical_mask_shift=shift,
-                           kernel_version=_kernel_version(release),
-                           pti_config=_has_symbol(prog, "pti_init"),
-                           memory_failure=_has_symbol(prog, "memory_failure"))
+        self.arch, self.memory = setup(prog, _kernel_version(release))
+        #: the struct page array: pfn_to_page(pfn) is vmemmap + pfn * size
+        self.vmemmap: int = self.memory.vmemmap
         #: A running kernel: page tables may change under a walk.  The
         #: bytes of every table page read are kept so that
         #: :meth:`changed_tables` can say which changed.
@@ -134,15 +237,11 @@ class DrgnTarget(Target):
         return changed
 
     def phys_to_virt(self, phys: int) -> int:
-        return phys + self.page_offset_base
+        return self.memory.phys_to_virt(phys)
 
     def virt_to_phys(self, addr: int) -> int:
-        """__pa(): direct map or kernel image (START_KERNEL_MAP)."""
-        if addr >= START_KERNEL_MAP:
-            # phys_base is a u64 that may "wrap" (kernel loaded below its
-            # link address): the kernel's unsigned arithmetic, masked.
-            return (addr - START_KERNEL_MAP + self.phys_base) & 0xFFFFFFFFFFFFFFFF
-        return addr - self.page_offset_base
+        """__pa(): the arch's memory model."""
+        return self.memory.virt_to_phys(addr)
 
     # -- mm and vma --------------------------------------------------------
     def mm(self, obj: Object) -> Mm:
@@ -262,12 +361,12 @@ def describe_address(prog: Program, addr: int) -> str:
     except (FaultError, LookupError, ValueError, OverflowError):
         pass
     try:
-        base = prog["vmemmap_base"].value_()
+        base = get_target(prog).vmemmap
         size = prog.type("struct page").size
         pfn = (addr - base) // size
         if 0 <= pfn <= prog["max_pfn"].value_():
             return f"the struct page of PFN {pfn:#x}"
-    except (FaultError, LookupError):
+    except (FaultError, LookupError, TargetError):
         pass
     return "kernel memory"
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from itertools import compress
 from typing import Any, Callable, Dict, List, Optional
 
-from .arch.base import LEVEL_NAMES, P4D, PGD, PMD, PTE, PUD, Arch
+from .arch.base import LEVEL_NAMES, MASK64, P4D, PGD, PMD, PTE, PUD, Arch
 from .target import (
     VM_HUGETLB,
     VM_PFNMAP,
@@ -214,7 +214,7 @@ class MmWalk:
                     phys, f"already used as a {LEVEL_NAMES[table.level]} "
                     f"table: page tables form a cycle")
             return table
-        nr = self.arch.ptrs_per[level]
+        nr = self.arch.table_entries(level)
         vals = self.target.read_table(phys, nr)
         table = TablePage(phys, self.target.phys_to_virt(phys), level, vals)
         self._tables[phys] = table
@@ -276,6 +276,10 @@ def _offset(walk: MmWalk, parent: Entry, level: int, addr: int) -> Optional[Entr
     arch = walk.arch
     if arch.folded(level):
         return Entry(parent.table, parent.index, level)
+    if arch.folded_in_place(level):
+        # arm64's pgd_to_folded_p4d(): PTR_ALIGN_DOWN(pgdp, PAGE_SIZE) +
+        # p4d_index(addr), the parent's own table page
+        return Entry(parent.table, arch.index(level, addr), level)
     phys = arch.table_paddr(parent.level, parent.val)
     try:
         table = walk.table(phys, level)
@@ -734,12 +738,16 @@ def hugetlb_entry_end(hmask: int, size: int, addr: int, end: int) -> int:
 
 
 def hugetlb_walk(walk: MmWalk, vma: Vma, addr: int, sz: int) -> Optional[Entry]:
-    """hugetlb_walk() -> huge_pte_offset() (mm/hugetlb.c, generic version).
+    """hugetlb_walk() -> huge_pte_offset(): the generic version of
+    mm/hugetlb.c, or arm64's (:func:`huge_pte_offset_arm64`) where the arch
+    has its own (``Arch.contiguous_hugetlb``).
 
     Returns the pud for a PUD-sized page and the pmd otherwise, even when
     that entry is none: callers see none hugetlb entries, as in the kernel.
     """
     arch = walk.arch
+    if arch.contiguous_hugetlb:
+        return huge_pte_offset_arm64(walk, addr, sz)
     pgd = pgd_offset(walk, addr)
     if pgd is None or not arch.pgd_present(pgd.get()):
         return None
@@ -756,6 +764,65 @@ def hugetlb_walk(walk: MmWalk, vma: Vma, addr: int, sz: int) -> Optional[Entry]:
         return None
     # must be pmd huge, non-present or none
     return _offset(walk, pud, PMD, addr)
+
+
+def huge_pte_offset_arm64(walk: MmWalk, addr: int, sz: int) -> Optional[Entry]:
+    """huge_pte_offset() of arch/arm64/mm/hugetlbpage.c (6.1: pud_huge()/
+    pmd_huge() where 6.12 has pud_leaf()/pmd_leaf(): the same for the
+    entries a hugetlb vma holds): the pud or pmd of a block mapping, the
+    first pmd of a contiguous-PMD page (CONT_PMD_SIZE) or the first PTE of
+    a contiguous-PTE page (CONT_PTE_SIZE)."""
+    arch = walk.arch
+    pmd_size = 1 << arch.shifts[PMD]
+    cont_pmd_size = arch.cont_pmd_size
+    cont_pte_size = arch.cont_pte_size
+    pgd = pgd_offset(walk, addr)
+    if pgd is None or not arch.pgd_present(pgd.get()):
+        return None
+    p4d = _offset(walk, pgd, P4D, addr)
+    if p4d is None or not arch.p4d_present(p4d.get()):
+        return None
+    pud = _offset(walk, p4d, PUD, addr)
+    if pud is None:
+        return None
+    pudval = pud.get()
+    if sz != 1 << arch.shifts[PUD] and arch.pud_none(pudval):
+        return None
+    # hugepage or swap?
+    if arch.pud_leaf(pudval) or not arch.pud_present(pudval):
+        return pud
+    # table; check the next level
+    if sz == cont_pmd_size:
+        addr &= ~(cont_pmd_size - 1)
+    pmd = _offset(walk, pud, PMD, addr)
+    if pmd is None:
+        return None
+    pmdval = pmd.get()
+    if not (sz == pmd_size or sz == cont_pmd_size) and arch.pmd_none(pmdval):
+        return None
+    if arch.pmd_leaf(pmdval) or not arch.pmd_present(pmdval):
+        return pmd
+    if sz == cont_pte_size:
+        return _offset(walk, pmd, PTE, addr & ~(cont_pte_size - 1))
+    return None
+
+
+def huge_ptep_get(walk: MmWalk, pte: Entry, hmask: int) -> int:
+    """huge_ptep_get(): the entry's value; arm64 (``contiguous_hugetlb``)
+    folds the dirty and young bits of every entry of a contiguous huge page
+    into the first one's, as the CPU may set them on any of them."""
+    val = pte.get()
+    arch = walk.arch
+    if not arch.contiguous_hugetlb or not arch.pte_present(val) or not arch.pte_cont(val):
+        return val
+    ncontig, _ = arch.num_contig_ptes((~hmask & MASK64) + 1)
+    for i in range(ncontig):
+        v = pte.table.vals[pte.index + i]
+        if arch.pte_dirty(v):
+            val = arch.pte_mkdirty(val)
+        if arch.pte_young(v):
+            val = arch.pte_mkyoung(val)
+    return val
 
 
 def walk_hugetlb_range(addr: int, end: int, walk: MmWalk) -> int:

@@ -276,13 +276,19 @@ class KernelLeaves:
         raise KeyError(hex(addr))
 
 
+def _direct_map_start(prog) -> int:
+    """The direct map's address of the first RAM (memblock's first region):
+    x86-64's page_offset_base + 0x1000, arm64's PAGE_OFFSET."""
+    ram = prog["memblock"].memory.regions[0].base.value_()
+    return get_target(prog).phys_to_virt(ram)
+
+
 def _kernel_samples(prog) -> Dict[str, List[int]]:
-    target = get_target(prog)
+    start = _direct_map_start(prog)
     samples = {
         "text": [prog.symbol("_text").address, prog.symbol("schedule").address],
         "data": [prog["jiffies"].address_, prog["init_mm"].address_],
-        "direct map": [target.page_offset_base + off
-                       for off in (0x1000, 0x100000, 0x1234000, 0x7000000)],
+        "direct map": [start + off for off in (0x1000, 0x100000, 0x1234000, 0x7000000)],
         "vmemmap": [pfn_to_page(prog, pfn).value_() for pfn in (1, 0x1000, 0x10000)],
         "vmalloc": [],
     }
@@ -296,7 +302,7 @@ def _kernel_walk(prog, pgd=None) -> KernelLeaves:
     target = get_target(prog)
     rec = KernelLeaves(target.arch)
     init_mm = prog["init_mm"].address_of_()
-    start = target.page_offset_base
+    start = _direct_map_start(prog) & ~0xFFF
     assert walk_page_range_novma(init_mm, start, 0xFFFFFFFFFFFFF000, rec.ops,
                                  pgd=pgd) == 0
     return rec

@@ -9,7 +9,7 @@ the parent's none/bad/present answers are the constants 0/0/1.
 
 from __future__ import annotations
 
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 PGD, P4D, PUD, PMD, PTE = range(5)
 LEVEL_NAMES = ("pgd", "p4d", "pud", "pmd", "pte")
@@ -47,6 +47,13 @@ class Arch:
     task_size = (1 << 47) - (1 << 12)
     #: Bytes per entry.
     entry_size = 8
+    #: The arch has its own huge_pte_offset()/huge_ptep_get() for huge
+    #: pages of contiguous entries (arm64); else mm/hugetlb.c's generic one.
+    contiguous_hugetlb = False
+    #: arch_pkeys_enabled(), decided from the dump by the target
+    pkeys_enabled = False
+    #: CONFIG_ARCH_PKEY_BITS: vma_pkey() is that many vm_flags bits from 32
+    pkey_bits = 4
 
     @property
     def page_size(self) -> int:
@@ -55,6 +62,29 @@ class Arch:
     def folded(self, level: int) -> bool:
         """True if ``level`` is folded into the level above (PTRS_PER_X == 1)."""
         return level > PGD and self.ptrs_per[level] == 1
+
+    def vm_flag_mnemonics(self) -> Dict[int, str]:
+        """The arch's entries of show_smap_vma_flags()'s table (bit -> name;
+        "" prints nothing), over the generic ones."""
+        return {}
+
+    def table_entries(self, level: int) -> int:
+        """Entries to read for a table of ``level``: PTRS_PER_X."""
+        return self.ptrs_per[level]
+
+    def folded_in_place(self, level: int) -> bool:
+        """True if ``level`` is folded at run time into its parent's table
+        page, which it indexes with its own index (arm64's
+        pgd_to_folded_p4d()); x86 folds by returning the parent's slot."""
+        return False
+
+    def num_contig_ptes(self, size: int) -> Tuple[int, int]:
+        """(entries, bytes each) of a huge page of ``size``: one entry."""
+        return 1, size
+
+    def pte_cont(self, val: int) -> bool:
+        """The contiguous hint (arm64's PTE_CONT); none elsewhere."""
+        return False
 
     def index(self, level: int, addr: int) -> int:
         """pgd_index() / p4d_index() / pud_index() / pmd_index() / pte_index()."""

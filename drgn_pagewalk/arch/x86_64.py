@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import operator
 from itertools import compress
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from .base import MASK64, PMD, PTE, PUD, Arch, swap_type_layout
 
@@ -124,6 +124,16 @@ class X86_64(Arch):
 
     def __repr__(self) -> str:
         return f"X86_64(levels={self.levels}, pti={self.pti})"
+
+    def vm_flag_mnemonics(self) -> Dict[int, str]:
+        """show_smap_vma_flags() on x86-64: VM_PAT is VM_ARCH_1 ("ar", the
+        generic name), the four pkey bits print nothing, and from 6.6
+        VM_SHADOW_STACK (VM_HIGH_ARCH_5) is "ss" (CONFIG_X86_USER_SHADOW_STACK,
+        set by Debian)."""
+        names = {32: "", 33: "", 34: "", 35: ""}
+        if self.kernel_version >= (6, 6):
+            names[37] = "ss"
+        return names
 
     def is_canonical(self, addr: int) -> bool:
         """__is_canonical_address() with __VIRTUAL_MASK_SHIFT 47 or 56."""

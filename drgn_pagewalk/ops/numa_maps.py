@@ -15,7 +15,7 @@ from drgn.helpers.linux.nodemask import for_each_node_state
 
 from ..drgn_target import get_target
 from ..target import VM_HUGETLB, Vma
-from ..walk import MmWalk, MmWalkOps, walk_page_vma
+from ..walk import MmWalk, MmWalkOps, huge_ptep_get, walk_page_vma
 from .maps import file_path
 from .page import (
     PAGE_MAPPING_ANON,
@@ -218,13 +218,14 @@ def gather_hugetlb_stats(pte: Any, hmask: int, addr: int, end: int,
     """gather_hugetlb_stats()."""
     ctx, md = walk.private
     arch = walk.arch
-    if not arch.pte_present(pte.val):
+    huge_pte = huge_ptep_get(walk, pte, hmask)
+    if not arch.pte_present(huge_pte):
         return 0
-    page = entry_page(ctx.pages, arch.leaf_pfn(pte.level, pte.val), walk,
-                      pte.level_name, addr, pte.val)
+    page = entry_page(ctx.pages, arch.leaf_pfn(pte.level, huge_pte), walk,
+                      pte.level_name, addr, huge_pte)
     if page is None:
         return 0
-    gather_stats(ctx, page, md, arch.pte_dirty(pte.val), 1)
+    gather_stats(ctx, page, md, arch.pte_dirty(huge_pte), 1)
     return 0
 
 

@@ -18,6 +18,7 @@ from typing import Any, Dict, Iterable, List, Optional
 
 from drgn import FaultError, offsetof
 
+from ..drgn_target import get_target
 from ..target import VM_MIXEDMAP, VM_PFNMAP
 
 PAGE_MAPPING_ANON = 0x1
@@ -49,7 +50,7 @@ class PageCache:
     def __init__(self, prog: Any, kernel_version: tuple) -> None:
         self.prog = prog
         self.new = kernel_version >= (6, 12)
-        self.vmemmap = prog["vmemmap_base"].value_()
+        self.vmemmap = get_target(prog).vmemmap
         page = prog.type("struct page")
         self.size = page.sizeof() if hasattr(page, "sizeof") else page.size
         self.off = {f: offsetof(page, f) for f in

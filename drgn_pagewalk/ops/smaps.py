@@ -63,7 +63,6 @@ VM_STACK_INCOMPLETE_SETUP = VM_RAND_READ | VM_SEQ_READ  # VM_STACK_EARLY is 0
 SWAP_HAS_CACHE = 0x40
 COUNT_CONTINUED = 0x80
 S_DAX = 8192
-X86_FEATURE_OSPKE = 16 * 32 + 4
 
 
 @dataclass
@@ -106,9 +105,8 @@ class SmapsContext:
         self.pages = PageCache(prog, self.version)
         self.max_swapfiles = self.arch.max_swapfiles
         self.thp_flags = prog["transparent_hugepage_flags"].value_()
-        caps = prog["boot_cpu_data"].x86_capability
-        word, bit = divmod(X86_FEATURE_OSPKE, 32)
-        self.pkeys = bool(caps[word].value_() & (1 << bit))
+        #: arch_pkeys_enabled(): the ProtectionKey line
+        self.pkeys = self.arch.pkeys_enabled
         self.shmem_aops = prog["shmem_aops"].address_
         self._masks: Dict[str, int] = {}
         # the page flags of the order-0 path, looked up once
@@ -761,18 +759,20 @@ def _show_smap_fields(ctx: SmapsContext, mss: MemSizeStats, rollup: bool) -> str
 
 
 def _mnemonics(ctx: SmapsContext) -> Dict[int, str]:
-    """show_smap_vma_flags()'s table for this kernel (x86-64, Debian config);
-    bits not in it print as "??", the pkey bits print nothing."""
+    """show_smap_vma_flags()'s table for this kernel (Debian config): the
+    generic entries, then the arch's (Arch.vm_flag_mnemonics(): VM_ARCH_1,
+    pkeys, MTE, shadow stack), which win where both name a bit, as the
+    later designated initializer does.  Bits not in it print as "??"."""
     names = {0: "rd", 1: "wr", 2: "ex", 3: "sh", 4: "mr", 5: "mw", 6: "me",
              7: "ms", 8: "gd", 10: "pf", 13: "lo", 14: "io", 15: "sr",
              16: "rr", 17: "dc", 18: "de", 20: "ac", 21: "nr", 22: "ht",
              23: "sf", 24: "ar", 25: "wf", 26: "dd", 27: "sd", 28: "mm",
-             29: "hg", 30: "nh", 31: "mg", 9: "um", 12: "uw",
-             32: "", 33: "", 34: "", 35: ""}
+             29: "hg", 30: "nh", 31: "mg", 9: "um", 12: "uw"}
     if ctx.new:
-        names.update({19: "lf", 38: "ui", 37: "ss", 40: "dp", 63: "sl"})
+        names.update({19: "lf", 38: "ui", 40: "dp", 63: "sl"})
     else:
         names[37] = "ui"
+    names.update(ctx.arch.vm_flag_mnemonics())
     return names
 
 
@@ -794,8 +794,9 @@ def vma_kernel_pagesize(ctx: SmapsContext, vma: Vma) -> int:
     return PAGE_SIZE
 
 
-def vma_pkey(vma: Vma) -> int:
-    return (vma.vm_flags >> 32) & 0xF
+def vma_pkey(ctx: SmapsContext, vma: Vma) -> int:
+    """vma_pkey(): the VM_PKEY_BIT* of vm_flags (VM_PKEY_SHIFT 32)."""
+    return (vma.vm_flags >> 32) & ((1 << ctx.arch.pkey_bits) - 1)
 
 
 def show_smap(ctx: SmapsContext, task: Any, vma: Vma) -> str:
@@ -814,7 +815,7 @@ def show_smap(ctx: SmapsContext, task: Any, vma: Vma) -> str:
     else:
         s += f"THPeligible:    {thp_eligible(ctx, vma)}\n"
     if ctx.pkeys:
-        s += f"ProtectionKey:  {vma_pkey(vma):>8}\n"
+        s += f"ProtectionKey:  {vma_pkey(ctx, vma):>8}\n"
     s += "VmFlags: " + "".join(f + " " for f in show_smap_vma_flags(ctx, vma.vm_flags)) + "\n"
     return s
 
@@ -883,7 +884,7 @@ def smaps_records(task: Any) -> List[Dict[str, Any]]:
             rec[name] = _kb(mss, attr, shift)
         rec["THPeligible"] = thp_eligible(ctx, vma)
         if ctx.pkeys:
-            rec["ProtectionKey"] = vma_pkey(vma)
+            rec["ProtectionKey"] = vma_pkey(ctx, vma)
         rec["VmFlags"] = show_smap_vma_flags(ctx, vma.vm_flags)
         out.append(rec)
     return out

@@ -1,0 +1,432 @@
+"""arm64 page tables: arch/arm64/include/asm/pgtable*.h of Linux 6.1 and 6.12,
+4 KiB granule.
+
+What the dump decides (never a build-time choice here):
+
+- the configured levels (``CONFIG_PGTABLE_LEVELS``: 3 for 39-bit, 4 for
+  48-bit, 5 for 52-bit ``VA_BITS``) and the levels in use: a 52-bit kernel
+  (6.12 with LPA2) runs with 4 levels when the CPU lacks FEAT_LPA2
+  (``vabits_actual`` 48).  Then ``pgtable_l5_enabled()`` is false:
+  ``pgd_none()``/``pgd_bad()`` are 0 and ``p4d_offset()`` is
+  ``pgd_to_folded_p4d()``: the same table page, indexed by ``p4d_index()``
+  (see :meth:`Arm64.folded_in_place`);
+- where a descriptor keeps output address bits [51:48] (52-bit PAs): in bits
+  [15:12] with 64 KiB pages, in bits [9:8] with LPA2 on 4 KiB pages, nowhere
+  otherwise (``__pte_to_phys()``);
+- the kernel's software bits, which changed in 6.10: 6.1 marks PROT_NONE
+  with ``PTE_PROT_NONE`` (bit 58) and present-invalid pmds with
+  ``PMD_PRESENT_INVALID`` (bit 59), and keeps the swap type in bits [7:3];
+  6.12 has one ``PTE_PRESENT_INVALID`` (nG, bit 11, valid bit clear), the
+  swap type in bits [10:6], the offset from bit 12, and uffd-wp (bit 58,
+  swap bit 3).  Kernels between 6.1 and 6.12 take the variant of the
+  nearest proven side by release (6.10 on: 6.12's); only 6.1 and 6.12 are
+  proven.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from .base import MASK64, P4D, PGD, PMD, PTE, PUD, Arch, swap_type_layout
+
+# pgtable-hwdef.h: descriptor bits
+PTE_VALID = 1 << 0
+PTE_TABLE_BIT = 1 << 1
+PTE_TYPE_MASK = 3
+PTE_TYPE_PAGE = 3
+PMD_TYPE_TABLE = 3
+PMD_TYPE_SECT = 1
+PTE_USER = 1 << 6  # AP[1]
+PTE_RDONLY = 1 << 7  # AP[2]
+PTE_SHARED = 3 << 8  # SH[1:0]
+PTE_AF = 1 << 10
+PTE_NG = 1 << 11
+PTE_GP = 1 << 50
+PTE_DBM = 1 << 51
+PTE_CONT = 1 << 52
+PTE_PXN = 1 << 53
+PTE_UXN = 1 << 54
+PTE_ATTRINDX_MASK = 7 << 2
+PMD_TABLE_PXN = 1 << 59
+# pgtable-prot.h: software bits
+PTE_WRITE = PTE_DBM
+PTE_SWP_EXCLUSIVE = 1 << 2
+PTE_DIRTY = 1 << 55
+PTE_SPECIAL = 1 << 56
+PTE_DEVMAP = 1 << 57
+PTE_PROT_NONE = 1 << 58  # up to 6.9, only when !PTE_VALID
+PMD_PRESENT_INVALID = 1 << 59  # up to 6.9, only when !PMD_SECT_VALID
+PTE_PRESENT_INVALID = PTE_NG  # 6.10 on, only when !PTE_VALID
+PTE_UFFD_WP = 1 << 58  # 6.10 on (CONFIG_HAVE_ARCH_USERFAULTFD_WP)
+PTE_SWP_UFFD_WP = 1 << 3  # 6.10 on
+PTE_PO_IDX_SHIFT = 60  # 6.12: POE overlay index, bits [62:60]
+
+# CONFIG_ARM64_CONT_PTE_SHIFT / CONT_PMD_SHIFT for 4 KiB pages
+CONT_PTES = 16
+CONT_PMDS = 16
+
+_NAMES: List[Tuple[int, str]] = [
+    (PTE_VALID, "VALID"), (PTE_USER, "USER"), (PTE_RDONLY, "RDONLY"),
+    (PTE_AF, "AF"), (PTE_NG, "nG"), (PTE_GP, "GP"), (PTE_DBM, "DBM"),
+    (PTE_CONT, "CONT"), (PTE_PXN, "PXN"), (PTE_UXN, "UXN"),
+]
+_SW_NAMES: List[Tuple[int, str]] = [
+    (PTE_DIRTY, "DIRTY"), (PTE_SPECIAL, "SPECIAL"), (PTE_DEVMAP, "DEVMAP"),
+]
+
+
+class Arm64(Arch):
+    """arm64 with a 4 KiB granule and 3, 4 or 5 levels."""
+
+    name = "arm64"
+    #: CONFIG_ARCH_PKEY_BITS (6.12, POE)
+    pkey_bits = 3
+    #: huge_pte_offset()/huge_ptep_get() of arch/arm64/mm/hugetlbpage.c
+    contiguous_hugetlb = True
+    #: CONT_PTE_SIZE, CONT_PMD_SIZE
+    cont_pte_size = CONT_PTES << 12
+    cont_pmd_size = CONT_PMDS << 21
+
+    def __init__(self, va_bits: int = 48, vabits_actual: Optional[int] = None,
+                 pa_bits_52: bool = False,
+                 kernel_version: Tuple[int, int] = (6, 12),
+                 memory_failure: Optional[bool] = None) -> None:
+        """``va_bits``: CONFIG_ARM64_VA_BITS (VMCOREINFO's NUMBER(VA_BITS));
+        ``vabits_actual``: the VA bits in use (64 - TCR_EL1.T1SZ; default
+        ``va_bits``); ``pa_bits_52``: CONFIG_ARM64_PA_BITS_52 (with 4 KiB
+        pages the address bits [51:50] are kept in [9:8] when LPA2 is on).
+        """
+        if va_bits not in (39, 48, 52):
+            raise ValueError(f"arm64 with 4 KiB pages has 39, 48 or 52 VA bits, not {va_bits}")
+        self.va_bits = va_bits
+        self.vabits_actual = vabits_actual or va_bits
+        #: CONFIG_PGTABLE_LEVELS: ARM64_HW_PGTABLE_LEVELS(VA_BITS)
+        self.config_levels = (va_bits - 4) // 9
+        #: pgtable_l5_enabled(): vabits_actual == VA_BITS on a 52-bit kernel
+        self.l5 = self.config_levels == 5 and self.vabits_actual == 52
+        self.levels = 5 if self.l5 else min(self.config_levels, 4)
+        #: lpa2_is_enabled(): 52-bit VA in use with 4 KiB pages needs LPA2
+        self.lpa2 = self.vabits_actual == 52
+        self.kernel_version = kernel_version
+        #: 6.10 on: PTE_PRESENT_INVALID, new swap layout, uffd-wp
+        self.present_invalid = kernel_version >= (6, 10)
+        self.max_swapfiles, self.swp_hwpoison_num = swap_type_layout(
+            kernel_version, memory_failure)
+        self.swp_migration_read = self.max_swapfiles + self.swp_hwpoison_num
+        if self.present_invalid:
+            self.swp_type_shift, self.swp_offset_shift = 6, 12
+        else:
+            self.swp_type_shift, self.swp_offset_shift = 3, 8
+        # PGDIR_SHIFT = ARM64_HW_PGTABLE_LEVEL_SHIFT(4 - CONFIG_PGTABLE_LEVELS)
+        pgdir_shift = (4 - (4 - self.config_levels)) * 9 + 3
+        ptrs_per_pgd = 1 << (va_bits - pgdir_shift)
+        if self.config_levels == 5:
+            self.ptrs_per = (ptrs_per_pgd, 512, 512, 512, 512)
+            self.shifts = (pgdir_shift, 39, 30, 21, 12)
+        elif self.config_levels == 4:
+            self.ptrs_per = (ptrs_per_pgd, 1, 512, 512, 512)
+            self.shifts = (pgdir_shift, pgdir_shift, 30, 21, 12)
+        else:
+            self.ptrs_per = (ptrs_per_pgd, 1, 1, 512, 512)
+            self.shifts = (pgdir_shift, pgdir_shift, pgdir_shift, 21, 12)
+        #: TASK_SIZE_64: 1 << vabits_actual
+        self.task_size = 1 << self.vabits_actual
+        # PTE_ADDR_LOW: bits [49:12] with 52-bit PAs, else [47:12]
+        self.addr_low = ((1 << ((50 if pa_bits_52 else 48) - 12)) - 1) << 12
+        self.addr_high = (3 << 8) if pa_bits_52 and self.lpa2 else 0
+        self.young_dirty = PTE_AF | PTE_DIRTY | PTE_WRITE | PTE_RDONLY
+
+    def __repr__(self) -> str:
+        return f"Arm64(va_bits={self.va_bits}, vabits_actual={self.vabits_actual})"
+
+    def vm_flag_mnemonics(self) -> Dict[int, str]:
+        """show_smap_vma_flags() on arm64 (Debian: CONFIG_ARM64_BTI,
+        CONFIG_ARM64_MTE; 6.12 also CONFIG_ARM64_POE, 3 pkey bits):
+        VM_ARM64_BTI is VM_ARCH_1 ("bt" over the generic "ar"), VM_MTE "mt"
+        and VM_MTE_ALLOWED "" (VM_HIGH_ARCH_0/1 in 6.1, _4/_5 from 6.10 on,
+        when the pkey bits took 0..2)."""
+        if self.kernel_version >= (6, 10):
+            return {24: "bt", 36: "mt", 37: "", 32: "", 33: "", 34: ""}
+        return {24: "bt", 32: "mt", 33: ""}
+
+    def folded_in_place(self, level: int) -> bool:
+        """pgd_to_folded_p4d() (6.9 on, 52-bit kernels on 48-bit CPUs): the
+        p4d "table" is the pgd's own page, indexed by p4d_index()."""
+        return level == P4D and self.config_levels == 5 and not self.l5
+
+    def table_entries(self, level: int) -> int:
+        """A pgd whose p4d is folded in place is read as the p4d table it
+        is: PTRS_PER_P4D entries, not PTRS_PER_PGD."""
+        if level == PGD and self.folded_in_place(P4D):
+            return self.ptrs_per[P4D]
+        return self.ptrs_per[level]
+
+    def is_canonical(self, addr: int) -> bool:
+        """TTBR0 (user) or TTBR1 (kernel) range of vabits_actual bits."""
+        bits = self.vabits_actual
+        return addr < (1 << bits) or addr >= (1 << 64) - (1 << bits)
+
+    # where entries point: __pte_to_phys()
+    def _phys(self, val: int) -> int:
+        if self.addr_high:
+            return (val & self.addr_low) | ((val & self.addr_high) << 42)
+        return val & self.addr_low
+
+    def table_paddr(self, level: int, val: int) -> int:
+        return self._phys(val)
+
+    def pte_pfn(self, val: int) -> int:
+        return self._phys(val) >> 12
+
+    def pmd_pfn(self, val: int) -> int:
+        return (self._phys(val) & ~((1 << 21) - 1)) >> 12
+
+    def pud_pfn(self, val: int) -> int:
+        return (self._phys(val) & ~((1 << 30) - 1)) >> 12
+
+    def leaf_pfn(self, level: int, val: int) -> int:
+        if level == PMD:
+            return self.pmd_pfn(val)
+        if level == PUD:
+            return self.pud_pfn(val)
+        return self.pte_pfn(val)
+
+    # pgd (5 levels) and p4d (4 or 5 levels)
+    def pgd_none(self, val: int) -> bool:
+        return self.l5 and val == 0
+
+    def pgd_bad(self, val: int) -> bool:
+        return self.l5 and not val & PTE_TABLE_BIT
+
+    def pgd_present(self, val: int) -> bool:
+        return not self.pgd_none(val)
+
+    def p4d_none(self, val: int) -> bool:
+        return self.config_levels >= 4 and val == 0
+
+    def p4d_bad(self, val: int) -> bool:
+        return self.config_levels >= 4 and not val & PTE_TABLE_BIT
+
+    def p4d_present(self, val: int) -> bool:
+        return self.config_levels < 4 or val != 0
+
+    # pte
+    def pte_none(self, val: int) -> bool:
+        return val == 0
+
+    def pte_present(self, val: int) -> bool:
+        """pte_valid() || pte_present_invalid() (6.10 on), or the valid or
+        PTE_PROT_NONE bit (6.1)."""
+        if self.present_invalid:
+            return bool(val & PTE_VALID) or val & (PTE_VALID | PTE_PRESENT_INVALID) \
+                == PTE_PRESENT_INVALID
+        return bool(val & (PTE_VALID | PTE_PROT_NONE))
+
+    def pte_protnone(self, val: int) -> bool:
+        if self.present_invalid:
+            return (val & (PTE_VALID | PTE_PRESENT_INVALID) == PTE_PRESENT_INVALID
+                    and not val & PTE_USER and bool(val & PTE_UXN))
+        return val & (PTE_VALID | PTE_PROT_NONE) == PTE_PROT_NONE
+
+    # pud
+    def pud_none(self, val: int) -> bool:
+        return val == 0
+
+    def pud_bad(self, val: int) -> bool:
+        return val & PTE_TYPE_MASK != PMD_TYPE_TABLE
+
+    def pud_present(self, val: int) -> bool:
+        return self.pte_present(val)
+
+    def pud_leaf(self, val: int) -> bool:
+        """pud_leaf() (6.1: pud_huge(); same for present entries)."""
+        return self.pud_present(val) and val & PTE_TYPE_MASK != PMD_TYPE_TABLE
+
+    # pmd
+    def pmd_none(self, val: int) -> bool:
+        return val == 0
+
+    def pmd_present(self, val: int) -> bool:
+        if self.present_invalid:
+            return self.pte_present(val)
+        return self.pte_present(val) or bool(val & PMD_PRESENT_INVALID)
+
+    def pmd_leaf(self, val: int) -> bool:
+        return self.pmd_present(val) and val & PTE_TYPE_MASK != PMD_TYPE_TABLE
+
+    def pmd_bad(self, val: int) -> bool:
+        return val & PTE_TYPE_MASK != PMD_TYPE_TABLE
+
+    def pmd_trans_huge(self, val: int) -> bool:
+        if not val or not self.pmd_present(val):
+            return False
+        if self.present_invalid:
+            return (val | PTE_VALID) & PTE_TYPE_MASK != PMD_TYPE_TABLE
+        return not val & PTE_TABLE_BIT
+
+    def pmd_devmap(self, val: int) -> bool:
+        return bool(val & PTE_DEVMAP)
+
+    def is_pmd_migration_entry(self, val: int) -> bool:
+        if not self.is_swap_pmd(val):
+            return False
+        swp_type = self.swp_type_offset(val)[0]
+        return self.swp_migration_read <= swp_type < self.swp_migration_read + 3
+
+    def pmd_populate_val(self, table_phys: int) -> int:
+        """__pmd_populate(..., PMD_TYPE_TABLE | PMD_TABLE_PXN) of a user table."""
+        return self._phys_to_val(table_phys) | PMD_TYPE_TABLE | PMD_TABLE_PXN
+
+    def _phys_to_val(self, phys: int) -> int:
+        """__phys_to_pte_val()."""
+        if self.addr_high:
+            return (phys | (phys >> 42)) & (self.addr_low | self.addr_high)
+        return phys & self.addr_low
+
+    def synthetic_table_phys(self, n: int) -> int:
+        top = self.addr_low & ~(self.addr_low >> 1)
+        return top + (n << 12)
+
+    # flags the callers read
+    @staticmethod
+    def pte_write(val: int) -> bool:
+        return bool(val & PTE_WRITE)
+
+    @staticmethod
+    def pte_dirty(val: int) -> bool:
+        """pte_sw_dirty() || pte_hw_dirty() (writable and not read-only:
+        the CPU cleared PTE_RDONLY through DBM)."""
+        return bool(val & PTE_DIRTY) or (bool(val & PTE_WRITE) and not val & PTE_RDONLY)
+
+    @staticmethod
+    def pte_young(val: int) -> bool:
+        return bool(val & PTE_AF)
+
+    @staticmethod
+    def pte_soft_dirty(val: int) -> bool:
+        """No CONFIG_HAVE_ARCH_SOFT_DIRTY on arm64: asm-generic's 0."""
+        return False
+
+    def pte_uffd_wp(self, val: int) -> bool:
+        return self.present_invalid and bool(val & PTE_UFFD_WP)
+
+    @staticmethod
+    def pte_special(val: int) -> bool:
+        return bool(val & PTE_SPECIAL)
+
+    @staticmethod
+    def pte_cont(val: int) -> bool:
+        return bool(val & PTE_CONT)
+
+    @staticmethod
+    def pte_pkey(val: int) -> int:
+        """pte_po_index() (6.12, CONFIG_ARM64_POE)."""
+        return (val >> PTE_PO_IDX_SHIFT) & 7
+
+    def young_dirty_mask(self) -> int:
+        return self.young_dirty
+
+    @staticmethod
+    def pte_mkdirty(val: int) -> int:
+        val |= PTE_DIRTY
+        if val & PTE_WRITE:
+            val &= ~PTE_RDONLY
+        return val
+
+    @staticmethod
+    def pte_mkyoung(val: int) -> int:
+        return val | PTE_AF
+
+    # swap entries
+    def is_swap_pte(self, val: int) -> bool:
+        return not self.pte_none(val) and not self.pte_present(val)
+
+    @staticmethod
+    def pte_swp_soft_dirty(val: int) -> bool:
+        return False
+
+    def pte_swp_uffd_wp(self, val: int) -> bool:
+        return self.present_invalid and bool(val & PTE_SWP_UFFD_WP)
+
+    @staticmethod
+    def pte_swp_exclusive(val: int) -> bool:
+        return bool(val & PTE_SWP_EXCLUSIVE)
+
+    def swp_type_offset(self, val: int) -> Tuple[int, int]:
+        """__swp_type() and __swp_offset() of __pte_to_swp_entry(): the
+        flag bits (exclusive, uffd-wp) lie outside both fields."""
+        return ((val >> self.swp_type_shift) & 31,
+                (val >> self.swp_offset_shift) & ((1 << 50) - 1))
+
+    def swp_entry_to_pte(self, swp_type: int, offset: int) -> int:
+        return (swp_type << self.swp_type_shift) | (offset << self.swp_offset_shift)
+
+    # hugetlb: arch/arm64/mm/hugetlbpage.c
+    def num_contig_ptes(self, size: int) -> Tuple[int, int]:
+        """num_contig_ptes(): (entries, size of each) of a huge page."""
+        if size == CONT_PMDS << 21:
+            return CONT_PMDS, 1 << 21
+        if size == CONT_PTES << 12:
+            return CONT_PTES, 1 << 12
+        return 1, size
+
+    def split_huge_pmd_ptes(self, val: int, vma_flags: int, page_prot: int,
+                            zero_pfn: int, huge_zero: bool) -> List[int]:
+        """The 512 PTEs __split_huge_pmd_locked() makes of an anonymous pmd:
+        mk_pte(page + i, vm_page_prot), maybe_mkwrite() (pte_mkwrite clears
+        PTE_RDONLY when dirty), pte_wrprotect() if the pmd was not writable,
+        pte_mkold() if not young, dirty and uffd-wp copied."""
+        if huge_zero:
+            pte = self.pfn_pte(zero_pfn, (page_prot & ~PTE_WRITE) | PTE_RDONLY) | PTE_SPECIAL
+            return [pte] * 512
+        if not self.pmd_present(val):
+            swp_type, offset = self.swp_type_offset(val)
+            flags = val & (PTE_SWP_UFFD_WP if self.present_invalid else 0)
+            return [self.swp_entry_to_pte(swp_type, offset + i) | flags for i in range(512)]
+        prot = page_prot
+        if self.pte_dirty(val):
+            prot = self.pte_mkdirty(prot)
+        if vma_flags & 0x2 and val & PTE_WRITE:
+            prot |= PTE_WRITE
+            if prot & PTE_DIRTY:
+                prot &= ~PTE_RDONLY
+        else:
+            prot = (prot & ~PTE_WRITE) | PTE_RDONLY
+        prot = prot | PTE_AF if val & PTE_AF else prot & ~PTE_AF
+        if self.present_invalid and val & PTE_UFFD_WP:
+            prot |= PTE_UFFD_WP
+        pfn = self.pmd_pfn(val)
+        return [self.pfn_pte(pfn + i, prot) for i in range(512)]
+
+    def pfn_pte(self, pfn: int, prot: int) -> int:
+        return self._phys_to_val(pfn << 12) | (prot & ~(self.addr_low | self.addr_high) & MASK64)
+
+    # names, for vtop and reports
+    def entry_flag_names(self, level: int, val: int) -> List[str]:
+        """The descriptor's bits by name (the Arm ARM's and pgtable-hwdef.h's),
+        then the kernel's software bits, ATTRINDX=n on leaves."""
+        table = level != PTE and val & PTE_TYPE_MASK == PMD_TYPE_TABLE
+        names = [name for bit, name in _NAMES if val & bit]
+        if table:
+            return names
+        names.append(f"SH={(val >> 8) & 3}" if not self.lpa2 else "")
+        names = [n for n in names if n]
+        names.append(f"ATTRINDX={(val & PTE_ATTRINDX_MASK) >> 2}")
+        names += [name for bit, name in _SW_NAMES if val & bit]
+        if not val & PTE_VALID and self.pte_present(val):
+            names.append("PROT_NONE" if self.pte_protnone(val) else "PRESENT_INVALID")
+        if self.present_invalid and val & PTE_UFFD_WP:
+            names.append("UFFD_WP")
+        return names
+
+    def swap_flag_names(self, val: int) -> List[str]:
+        names = ["SWP_EXCLUSIVE"] if val & PTE_SWP_EXCLUSIVE else []
+        if self.pte_swp_uffd_wp(val):
+            names.append("SWP_UFFD_WP")
+        return names
+
+    def describe(self, level: int, val: int) -> str:
+        if val and not self.pte_present(val) and not (level == PGD or level == P4D):
+            swp_type, offset = self.swp_type_offset(val)
+            return f"SWAP type {swp_type} offset {offset:#x}"
+        return "|".join(self.entry_flag_names(level, val)) or "(none)"
