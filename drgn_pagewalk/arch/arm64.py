@@ -25,7 +25,7 @@ What the dump decides (never a build-time choice here):
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from .base import MASK64, P4D, PGD, PMD, PTE, PUD, Arch, swap_type_layout
 
