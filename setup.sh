@@ -45,7 +45,9 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import drgn_pagewalk, drg
     .venv/bin/pip install -q -e '.[test]'
 fi
 
-# The labs: real Debian kernels booted under QEMU, dumped with ground truth.
+# The labs: real Debian kernels booted under QEMU, dumped with ground truth
+# (x86-64 and arm64 guests; the arm64 kernels, busybox and makedumpfile are
+# fetched from Debian's archive through the builder's own apt configuration).
 say "building the lab dumps (cached in ${DRGN_PAGEWALK_CACHE:-$HOME/.cache/drgn-pagewalk})"
 .venv/bin/python -m vmcores.build
 

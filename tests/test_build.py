@@ -45,7 +45,8 @@ def test_unknown_lab_is_a_usage_error():
     assert p.returncode == 2
     assert p.stderr.strip().splitlines() == [
         "vmcores.build: error: unknown lab 2.6-3level "
-        "(known: 6.1-4level, 6.1-5level, 6.12-4level, 6.12-5level)"]
+        "(known: 6.1-4level, 6.1-5level, 6.12-4level, 6.12-5level, "
+        "6.1-arm64, 6.12-arm64-4level, 6.12-arm64-5level)"]
 
 
 def test_a_twin_is_remade_with_its_lab_or_its_options(monkeypatch, tmp_path):
@@ -100,3 +101,47 @@ def test_twins_do_not_change_the_recipe_of_the_boot(monkeypatch, tmp_path):
     assert build.recipe_hash("6.1-4level") != before
     (tmp_path / "manifest.json").write_text(text.replace('"6.1.192-2"', '"6.1.192-3"'))
     assert build.recipe_hash("6.1-4level") != before
+
+
+def test_console_truth_is_cut_out_of_the_console(tmp_path):
+    """An arm64 guest sends its ground truth over the console between marker
+    lines: console_truth() returns the frames and leaves the boot log."""
+    from vmcores.build import TRUTH_BEGIN, TRUTH_END, console_truth
+
+    frames = frame("1/maps", b"aaaa-bbbb r--p\n") + b"@@DONE\n"
+    console = tmp_path / "console.txt"
+    console.write_bytes(b"boot log\n\n" + TRUTH_BEGIN + frames + TRUTH_END
+                        + b"\nLAB-READY capture=9\n")
+    assert parse_frames(console_truth(console)) == {"1/maps": b"aaaa-bbbb r--p\n"}
+    text = console.read_text()
+    assert text.startswith("boot log\n") and "@@FILE" not in text
+    assert text.endswith("LAB-READY capture=9\n")
+    console.write_bytes(b"boot log\n" + TRUTH_BEGIN + frames[:-10])
+    with pytest.raises(LabError, match="truncated"):
+        console_truth(console)
+
+
+def test_a_lab_hashes_only_its_own_architecture_s_guest(monkeypatch, tmp_path):
+    """manifest.json's "guest" is keyed by architecture: changing the arm64
+    guest leaves the x86-64 labs' recipes as they were, and the reverse."""
+    import json
+
+    from vmcores import build
+
+    m = json.loads((build.HERE / "manifest.json").read_text())
+    x86, arm = "6.1-4level", "6.1-arm64"
+    assert build.lab_arch(m["labs"][x86]) == "x86_64"
+    assert build.lab_arch(m["labs"][arm]) == "arm64"
+    before = {n: build.recipe_hash(n) for n in (x86, arm)}
+    for name in build.SOURCES:
+        (tmp_path / name).write_bytes((build.HERE / name).read_bytes())
+    monkeypatch.setattr(build, "HERE", tmp_path)
+    for arch, same, changed in (("arm64", x86, arm), ("x86_64", arm, x86)):
+        variant = json.loads(json.dumps(m))
+        variant["guest"][arch]["cmdline"] += " foo=1"
+        (tmp_path / "manifest.json").write_text(json.dumps(variant))
+        assert build.recipe_hash(same) == before[same]
+        assert build.recipe_hash(changed) != before[changed]
+    assert all(n not in build.lab_names() for n in (arm, arm + "-kdump"))
+    assert build.lab_names("arm64") == ["6.1-arm64", "6.1-arm64-kdump",
+                                        "6.12-arm64-4level", "6.12-arm64-5level"]

@@ -1,7 +1,13 @@
 """Build the lab: real Debian kernels booted under QEMU, with the guest's own
 /proc output captured just before a dump.
 
-    python -m vmcores.build [--only NAME ...] [--force]
+    python -m vmcores.build [--only NAME ...] [--arch ARCH] [--force]
+
+A lab's "arch" in manifest.json (default "x86_64") picks its guest: x86-64
+under qemu-system-x86_64 (q35, ground truth on ttyS1), or arm64 under
+qemu-system-aarch64 (virt, TCG, the workload cross-compiled, Debian's arm64
+kernel and busybox-static, ground truth on the console; its kdump twin is
+the ELF dump through Debian's makedumpfile:arm64 under qemu-user).
 
 Labs go to $DRGN_PAGEWALK_CACHE/labs/NAME (default ~/.cache/drgn-pagewalk).
 Each is built in a temporary directory and renamed into place with lab.json
@@ -46,12 +52,47 @@ def manifest() -> Dict[str, Any]:
     return json.loads((HERE / "manifest.json").read_text())
 
 
+#: What differs between the guest architectures: the C compiler of the
+#: workload, QEMU, Debian's architecture name (its packages come through a
+#: separate apt configuration, foreign_apt_options) and how the ground truth
+#: leaves the guest ("serial": a second serial port, ttyS1; "console": the
+#: only UART, between marker lines, LAB.md).
+ARCHES: Dict[str, Dict[str, str]] = {
+    "x86_64": {"gcc": "gcc", "qemu": "qemu-system-x86_64", "deb": "amd64",
+               "truth": "serial"},
+    "arm64": {"gcc": "aarch64-linux-gnu-gcc", "qemu": "qemu-system-aarch64", "deb": "arm64",
+              "truth": "console", "qemu_user": "qemu-aarch64-static"},
+}
+HOST_ARCH = "x86_64"
+# The marker lines around the ground truth on an arm64 guest's console.
+TRUTH_BEGIN = b"LAB-TRUTH-BEGIN\n"
+TRUTH_END = b"LAB-TRUTH-END\n"
+# makedumpfile options of an arm64 lab's kdump twin (LAB.md: what a real arm64
+# machine writes, from the ELF dump, nothing filtered out).
+ARM64_KDUMP_OPTIONS = ["-c", "-d", "0"]
+
+
+def lab_arch(spec: Dict[str, Any]) -> str:
+    """The architecture of a manifest lab or kernel entry ("x86_64" unless
+    it says otherwise)."""
+    arch = spec.get("arch", HOST_ARCH)
+    if arch not in ARCHES:
+        raise LabError(f"unknown architecture {arch!r} in manifest.json")
+    return arch
+
+
+def guest_settings(arch: str = HOST_ARCH) -> Dict[str, Any]:
+    """manifest.json's guest parameters of architecture ``arch``."""
+    return manifest()["guest"][arch]
+
+
 def recipe_hash(name: str) -> str:
     """The recipe lab ``name`` was built from: the guest sources, its own
     entry in manifest.json, its kernel's packages and the guest parameters.
 
     Only what goes into that lab's boot counts: adding another lab or kernel
-    to manifest.json leaves a built lab current.  A lab's "noinfo" and
+    to manifest.json leaves a built lab current, and so does changing the
+    guest parameters of another architecture.  A lab's "noinfo" and
     "filtered" twins are made from its dump after the boot, so naming them
     does not change the recipe of the boot either (a filtered twin's own
     recipe is its makedumpfile command)."""
@@ -60,7 +101,7 @@ def recipe_hash(name: str) -> str:
     h = hashlib.sha256()
     for source in SOURCES:
         h.update((HERE / source).read_bytes())
-    h.update(json.dumps([spec, m["kernels"][spec["kernel"]], m["guest"]],
+    h.update(json.dumps([spec, m["kernels"][spec["kernel"]], m["guest"][lab_arch(spec)]],
                         sort_keys=True).encode())
     return h.hexdigest()[:16]
 
@@ -77,11 +118,14 @@ def source_lab(name: str) -> str:
 TWINS = ("kdump", "noinfo")  # manifest keys of the dumps made from a lab's boot
 
 
-def lab_names() -> List[str]:
-    """The labs and their kdump and noinfo twins: every test of a lab runs
-    on each of them.  The filtered twins are apart (filtered_names)."""
+def lab_names(arch: Optional[str] = HOST_ARCH) -> List[str]:
+    """The labs of architecture ``arch`` (None: all) and their kdump and
+    noinfo twins: every test of a lab runs on each of them.  The filtered
+    twins are apart (filtered_names)."""
     names = []
     for name, lab in manifest()["labs"].items():
+        if arch is not None and lab_arch(lab) != arch:
+            continue
         names.append(name)
         names.extend(lab[t] for t in TWINS if lab.get(t))
     return names
@@ -118,17 +162,48 @@ def _run(cmd: List[str], what: str, **kw: Any) -> subprocess.CompletedProcess:
 
 # -- kernels -------------------------------------------------------------------
 
-def _download(package: str, version: str, debs: Path) -> Path:
-    """apt-get download PACKAGE=VERSION into the cache (once)."""
+BOOKWORM_APT_SOURCES = "".join(
+    f"deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] {url} {suite} main\n"
+    for url, suite in (("http://deb.debian.org/debian", "bookworm"),
+                       ("http://deb.debian.org/debian", "bookworm-updates"),
+                       ("http://deb.debian.org/debian-security", "bookworm-security")))
+
+
+def foreign_apt_options(arch: str) -> List[str]:
+    """apt-get options that see Debian 12's packages of architecture
+    ``arch`` (a Debian name, e.g. "arm64") through a separate sources list,
+    lists directory and empty status under tools/bookworm-ARCH-apt of the
+    cache: the host's apt and dpkg architectures are left alone."""
+    apt = cache_dir() / "tools" / f"bookworm-{arch}-apt"
+    for sub in ("lists/partial", "cache/archives/partial"):
+        (apt / sub).mkdir(parents=True, exist_ok=True)
+    (apt / "sources.list").write_text(BOOKWORM_APT_SOURCES)
+    if not (apt / "status").exists():
+        (apt / "status").write_text("")
+    return [f"-oDir::Etc::sourcelist={apt / 'sources.list'}",
+            "-oDir::Etc::sourceparts=-", f"-oDir::State::Lists={apt / 'lists'}",
+            f"-oDir::State::status={apt / 'status'}", f"-oDir::Cache={apt / 'cache'}",
+            f"-oAPT::Architecture={arch}", f"-oAPT::Architectures::={arch}"]
+
+
+def _apt_options(arch: str) -> List[str]:
+    """apt-get options for packages of guest architecture ``arch``."""
+    return [] if arch == HOST_ARCH else foreign_apt_options(ARCHES[arch]["deb"])
+
+
+def _download(package: str, version: str, debs: Path, arch: str = HOST_ARCH) -> Path:
+    """apt-get download PACKAGE=VERSION (of guest architecture ``arch``)
+    into the cache (once)."""
     debs.mkdir(parents=True, exist_ok=True)
     found = sorted(debs.glob(f"{package}_*.deb"))
     if found:
         return found[-1]
-    cmd = ["apt-get", "download", f"{package}={version}"]
+    opts = _apt_options(arch)
+    cmd = ["apt-get", *opts, "download", f"{package}={version}"]
     try:
         _run(cmd, f"download {package}", cwd=debs)
     except LabError:
-        _run(["apt-get", "update", "-qq"], "apt-get update")
+        _run(["apt-get", *opts, "update", "-qq"], "apt-get update")
         try:
             _run(cmd, f"download {package}", cwd=debs)
         except LabError:
@@ -148,15 +223,18 @@ def _modinfo_depends(path: Path) -> List[str]:
 def ensure_kernel(key: str) -> Dict[str, Path]:
     """vmlinuz, vmlinux and the guest's modules of a manifest kernel."""
     k = manifest()["kernels"][key]
-    root = cache_dir() / "kernels" / k["version"]
+    arch = lab_arch(k)
+    # x86-64 kernels under kernels/VERSION, the others under kernels/ARCH/VERSION
+    root = cache_dir() / "kernels" / k["version"] if arch == HOST_ARCH \
+        else cache_dir() / "kernels" / arch / k["version"]
     done = root / ".done"
     paths = {"vmlinuz": root / "vmlinuz", "vmlinux": root / "vmlinux",
              "modules": root / "modules"}
     if done.exists():
         return paths
     debs = cache_dir() / "debs"
-    image = _download(k["image"], k["version"], debs)
-    dbg = _download(k["dbg"], k["version"], debs)
+    image = _download(k["image"], k["version"], debs, arch)
+    dbg = _download(k["dbg"], k["version"], debs, arch)
     tmp = Path(tempfile.mkdtemp(dir=cache_dir(), prefix=".kernel-"))
     try:
         ex = tmp / "x"
@@ -182,6 +260,61 @@ def ensure_kernel(key: str) -> Dict[str, Path]:
             shutil.rmtree(tmp, ignore_errors=True)
     done.write_text(k["version"] + "\n")
     return paths
+
+
+def ensure_busybox(arch: str = HOST_ARCH) -> Tuple[Path, List[str]]:
+    """The guest's busybox for ``arch`` and its applet names: the host's
+    busybox-static (APT_PACKAGES) on x86-64; otherwise bin/busybox of
+    Debian 12's busybox-static for that architecture, unpacked once under
+    tools/busybox-ARCH of the cache, its applets listed by running it under
+    qemu-user (qemu-user-static)."""
+    if arch == HOST_ARCH:
+        busybox = shutil.which("busybox") or "/bin/busybox"
+        if not Path(busybox).exists():
+            raise LabError("busybox is not installed (run setup.sh)")
+        applets = _run([busybox, "--list"], "busybox --list").stdout.decode().split()
+        return Path(busybox), applets
+    d = cache_dir() / "tools" / f"busybox-{arch}"
+    if not (d / ".done").exists():
+        tmp = Path(tempfile.mkdtemp(dir=cache_dir(), prefix=f".busybox-{arch}-"))
+        try:
+            deb = foreign_download(["busybox-static"], arch, tmp / "debs")[0]
+            _run(["dpkg-deb", "-x", str(deb), str(tmp / "x")], f"unpack {deb.name}")
+            shutil.move(str(tmp / "x" / "bin" / "busybox"), tmp / "busybox")
+            (tmp / "version").write_text(deb.name + "\n")
+            shutil.rmtree(tmp / "x")
+            shutil.rmtree(tmp / "debs")
+            if d.exists():
+                shutil.rmtree(d)
+            d.parent.mkdir(parents=True, exist_ok=True)
+            tmp.rename(d)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+        (d / ".done").write_text("")
+    applets = _run([ARCHES[arch]["qemu_user"], str(d / "busybox"), "--list"],
+                   f"busybox --list ({arch})").stdout.decode().split()
+    return d / "busybox", applets
+
+
+def foreign_download(packages: List[str], arch: str, dest: Path) -> List[Path]:
+    """apt-get download Debian 12's PACKAGES of guest architecture ``arch``
+    into ``dest``, in the order given."""
+    opts = _apt_options(arch)
+    dest.mkdir(parents=True, exist_ok=True)
+    cmd = ["apt-get", *opts, "download", *packages]
+    try:
+        _run(cmd, f"download {arch} packages", cwd=dest)
+    except LabError:
+        _run(["apt-get", *opts, "update", "-qq"], f"apt-get update ({arch})")
+        _run(cmd, f"download {arch} packages", cwd=dest)
+    out = []
+    for package in packages:
+        found = sorted(dest.glob(f"{package}_*.deb"))
+        if not found:
+            raise LabError(f"download of {package} ({arch}) left no .deb")
+        out.append(found[-1])
+    return out
 
 
 def _module_order(moddir: Path, wanted: List[str], dest: Path) -> List[str]:
@@ -221,10 +354,12 @@ def _module_order(moddir: Path, wanted: List[str], dest: Path) -> List[str]:
 def build_initramfs(modules: Path, out: Path,
                     programs: Sequence[str] = ("workload", "capture"),
                     init: Optional[str] = None,
-                    module_names: Optional[List[str]] = None) -> None:
+                    module_names: Optional[List[str]] = None,
+                    arch: str = HOST_ARCH) -> None:
     """busybox + the static workload and capturer + modules, as newc cpio.
 
-    ``programs``: the C files of vmcores/ compiled statically into /;
+    ``programs``: the C files of vmcores/ compiled statically into / (by
+    ``arch``'s compiler, with ``arch``'s busybox);
     ``init``: the text of /init (default: init.sh); ``module_names``: load
     only these (in this order) instead of every module of the kernel's
     list."""
@@ -232,17 +367,15 @@ def build_initramfs(modules: Path, out: Path,
     try:
         for d in ("bin", "proc", "sys", "dev", "tmp", "modules"):
             (root / d).mkdir()
-        busybox = shutil.which("busybox") or "/bin/busybox"
-        if not Path(busybox).exists():
-            raise LabError("busybox is not installed (run setup.sh)")
+        busybox, applets = ensure_busybox(arch)
         shutil.copy(busybox, root / "bin" / "busybox")
-        applets = _run([busybox, "--list"], "busybox --list").stdout.decode().split()
         for a in applets:
             if a != "busybox":
                 (root / "bin" / a).symlink_to("busybox")
+        gcc = ARCHES[arch]["gcc"]
         for prog in programs:
-            _run(["gcc", "-static", "-O2", "-o", str(root / prog), str(HERE / f"{prog}.c")],
-                 f"compile {prog}.c")
+            _run([gcc, "-static", "-O2", "-o", str(root / prog), str(HERE / f"{prog}.c")],
+                 f"compile {prog}.c ({arch})")
         if module_names is None:
             for m in modules.iterdir():
                 shutil.copy(m, root / "modules" / m.name)
@@ -435,8 +568,18 @@ def strip_vmcoreinfo(src: Path, dst: Path) -> int:
 def qemu_command(spec: Dict[str, Any], kernel: Dict[str, Path], initrd: Path,
                  work: Path) -> List[str]:
     """The QEMU command line of a lab guest: console on ttyS0, the ground
-    truth on ttyS1, QMP on work/qmp.sock."""
-    guest = manifest()["guest"]
+    truth on ttyS1, QMP on work/qmp.sock.  An arm64 guest (``virt``, one
+    PL011 UART) has its console, and the ground truth on it, on ttyAMA0."""
+    arch = lab_arch(spec)
+    guest = guest_settings(arch)
+    if arch != HOST_ARCH:
+        return [ARCHES[arch]["qemu"], "-machine", guest["machine"], "-accel", guest["accel"],
+                "-cpu", spec["cpu"], "-m", str(guest["memory_mb"]), "-smp", "1",
+                "-nographic", "-no-reboot",
+                "-kernel", str(kernel["vmlinuz"]), "-initrd", str(initrd),
+                "-append", guest["cmdline"], "-device", "vmcoreinfo",
+                "-serial", f"file:{work / 'console.txt'}",
+                "-monitor", "none", "-qmp", f"unix:{work / 'qmp.sock'},server=on,wait=off"]
     return ["qemu-system-x86_64", "-machine", guest["machine"], "-cpu", spec["cpu"],
             "-m", str(guest["memory_mb"]), "-smp", "1", "-nographic", "-no-reboot",
             "-kernel", str(kernel["vmlinuz"]), "-initrd", str(initrd),
@@ -454,7 +597,7 @@ def boot_guest(name: str, cmd: List[str], work: Path) -> "tuple[subprocess.Popen
         qemu = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT)
     except FileNotFoundError:
-        raise LabError("qemu-system-x86_64 is not installed (run setup.sh)") from None
+        raise LabError(f"{cmd[0]} is not installed (run setup.sh)") from None
     try:
         while True:
             text = console.read_text(errors="replace") if console.exists() else ""
@@ -478,25 +621,52 @@ def boot_guest(name: str, cmd: List[str], work: Path) -> "tuple[subprocess.Popen
     return qemu, time.time() - t0
 
 
-def qemu_views(qmp: "Qmp") -> Dict[str, bytes]:
-    """QEMU's own view of the stopped guest: registers and page tables."""
+def qemu_views(qmp: "Qmp", arch: str = HOST_ARCH) -> Dict[str, bytes]:
+    """QEMU's own view of the stopped guest: registers and page tables
+    (QEMU 7.2 has ``info mem`` and ``info tlb`` for x86 only)."""
+    if arch != HOST_ARCH:
+        return {"qemu_info_registers": qmp.hmp("info registers").encode()}
     return {"qemu_info_registers": qmp.hmp("info registers").encode(),
             "qemu_info_mem": qmp.hmp("info mem").encode(),
             "qemu_info_tlb": qmp.hmp("info tlb").encode()}
 
 
+def console_truth(console: Path) -> bytes:
+    """The ground truth an arm64 guest sent over its console: the bytes
+    between the LAB-TRUTH-BEGIN and LAB-TRUTH-END lines.  console.txt is
+    rewritten without them (the boot log alone, as on x86-64), with one line
+    saying where they went."""
+    data = console.read_bytes()
+    begin = data.find(TRUTH_BEGIN)
+    if begin < 0:
+        raise LabError("ground truth not found on the console (no LAB-TRUTH-BEGIN)")
+    start = begin + len(TRUTH_BEGIN)
+    end = data.find(b"@@DONE\n" + TRUTH_END, start)
+    if end < 0:
+        raise LabError("ground truth transfer truncated (no @@DONE and LAB-TRUTH-END)")
+    stop = end + len(b"@@DONE\n" + TRUTH_END)
+    truth = data[start:end + len(b"@@DONE\n")]
+    note = f"[{len(truth)} bytes of ground truth, now in truth/]\n".encode()
+    console.write_bytes(data[:start] + note + data[stop:])
+    return truth
+
+
 def boot_and_dump(name: str, spec: Dict[str, Any], kernel: Dict[str, Path],
                   initrd: Path, work: Path, kdump_dir: Optional[Path]) -> Dict[str, Any]:
-    guest = manifest()["guest"]
+    arch = lab_arch(spec)
+    guest = guest_settings(arch)
     qemu, boot_secs = boot_guest(name, qemu_command(spec, kernel, initrd, work), work)
     try:
         qmp = Qmp(work / "qmp.sock")
         qmp.cmd("stop")
-        files = parse_frames((work / "serial1.bin").read_bytes())
-        files.update(qemu_views(qmp))
+        if ARCHES[arch]["truth"] == "console":
+            files = parse_frames(console_truth(work / "console.txt"))
+        else:
+            files = parse_frames((work / "serial1.bin").read_bytes())
+        files.update(qemu_views(qmp, arch))
         vmcore = work / "vmcore"
         qmp.cmd("dump-guest-memory", paging=False, protocol=f"file:{vmcore}")
-        if kdump_dir is not None:
+        if kdump_dir is not None and arch == HOST_ARCH:
             flat = work / "vmcore.flat"
             qmp.cmd("dump-guest-memory", paging=False, protocol=f"file:{flat}",
                     format="kdump-zlib")
@@ -510,7 +680,10 @@ def boot_and_dump(name: str, spec: Dict[str, Any], kernel: Dict[str, Path],
     if vmcore.stat().st_size < expected:
         raise LabError(f"{name}: dump incomplete ({vmcore.stat().st_size} bytes)")
     _dig_holes(vmcore)
-    if kdump_dir is not None:
+    result: Dict[str, Any] = {"files": files, "boot_seconds": round(boot_secs, 1)}
+    if kdump_dir is not None and arch != HOST_ARCH:
+        result["kdump"] = makedumpfile_kdump(vmcore, kdump_dir / "vmcore", arch)
+    elif kdump_dir is not None:
         with open(flat, "rb") as src:
             p = subprocess.run(["makedumpfile", "-R", str(kdump_dir / "vmcore.tmp")],
                                stdin=src, capture_output=True)
@@ -518,7 +691,36 @@ def boot_and_dump(name: str, spec: Dict[str, Any], kernel: Dict[str, Path],
             raise LabError(f"makedumpfile -R failed: {p.stderr.decode().strip()[-200:]}")
         (kdump_dir / "vmcore.tmp").rename(kdump_dir / "vmcore")
         flat.unlink()
-    return {"files": files, "boot_seconds": round(boot_secs, 1)}
+    return result
+
+
+def makedumpfile_kdump(vmcore: Path, out: Path, arch: str) -> Dict[str, Any]:
+    """Write ``out``: the ELF dump ``vmcore`` of an ``arch`` guest as a
+    kdump-compressed file by Debian 12's makedumpfile of that architecture
+    under qemu-user, with ARM64_KDUMP_OPTIONS (LAB.md: QEMU's own
+    kdump-zlib for aarch64 is unreadable by drgn).  Returns the lab.json
+    keys that say how it was made."""
+    cmd = ensure_makedumpfile(arch)
+    version = makedumpfile_version(cmd)
+    elf = out.parent / "vmcore.elf"
+    t0 = time.time()
+    try:
+        phdrs_after_ehdr(vmcore, elf)
+        p = subprocess.run(cmd + ARM64_KDUMP_OPTIONS + [str(elf), str(out)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        if p.returncode:
+            lines = [l for l in p.stderr.decode(errors="replace").splitlines() if l.strip()]
+            raise LabError(f"makedumpfile {' '.join(ARM64_KDUMP_OPTIONS)} ({arch}) failed: "
+                           f"{lines[-1] if lines else p.returncode}")
+    finally:
+        if elf.exists():
+            elf.unlink()
+    (out.parent / "makedumpfile.txt").write_bytes(p.stderr)
+    return {"compression": "zlib", "dump_level": 0, "makedumpfile": arch,
+            "makedumpfile_version": version,
+            "makedumpfile_command": " ".join(["makedumpfile", *ARM64_KDUMP_OPTIONS,
+                                              "VMCORE.ELF", "vmcore"]),
+            "makedumpfile_seconds": round(time.time() - t0, 1)}
 
 
 def write_truth(files: Dict[str, bytes], truth: Path) -> Dict[str, Any]:
@@ -568,6 +770,7 @@ def build_lab(name: str, force: bool = False) -> None:
 def _boot_lab(name: str, spec: Dict[str, Any], labs: Path, recipe: str) -> None:
     """Boot the lab's guest, dump it, and lay out the lab and its kdump twin."""
     m = manifest()
+    arch = lab_arch(spec)
     t0 = time.time()
     kernel = ensure_kernel(spec["kernel"])
     labs.mkdir(parents=True, exist_ok=True)
@@ -576,17 +779,17 @@ def _boot_lab(name: str, spec: Dict[str, Any], labs: Path, recipe: str) -> None:
         if spec.get("kdump") else None
     try:
         initrd = work / "initrd.gz"
-        build_initramfs(kernel["modules"], initrd)
+        build_initramfs(kernel["modules"], initrd, arch=arch)
         result = boot_and_dump(name, spec, kernel, initrd, work, kdump_work)
         initrd.unlink()
         truth = work / "truth"
         layout = write_truth(result["files"], truth)
         k = m["kernels"][spec["kernel"]]
         meta = {
-            "name": name, "recipe": recipe, "kernel_release": k["release"],
+            "name": name, "arch": arch, "recipe": recipe, "kernel_release": k["release"],
             "packages": {k["image"]: k["version"], k["dbg"]: k["version"]},
             "levels": spec["levels"], "cpu": spec["cpu"],
-            "guest_memory_mb": m["guest"]["memory_mb"], "dump_format": "elf",
+            "guest_memory_mb": guest_settings(arch)["memory_mb"], "dump_format": "elf",
             "vmlinux": str(kernel["vmlinux"]), "pids": layout["pids"],
             "vmas": layout["vmas"], "hugetlb_1g": layout["hugetlb_1g"],
             "tmpfs_file": "/tmp/lab-shmem", "boot_seconds": result["boot_seconds"],
@@ -598,7 +801,8 @@ def _boot_lab(name: str, spec: Dict[str, Any], labs: Path, recipe: str) -> None:
             shutil.copytree(truth, kdump_work / "truth")
             shutil.copy(work / "console.txt", kdump_work / "console.txt")
             pairs.append((kdump_work, spec["kdump"], dict(meta, name=spec["kdump"],
-                                                          dump_format="kdump")))
+                                                          dump_format="kdump",
+                                                          **result.get("kdump", {}))))
         for d, n, md in pairs:
             for junk in ("qmp.sock", "serial1.bin"):
                 if (d / junk).exists():
@@ -725,6 +929,8 @@ def ensure_makedumpfile(which: str) -> List[str]:
         if path is None:
             raise LabError("makedumpfile is not installed (run setup.sh)")
         return [path]
+    if which in ARCHES and which != HOST_ARCH:
+        return _foreign_makedumpfile(which)
     if which != "sid":
         raise LabError(f"unknown makedumpfile {which!r} in manifest.json")
     d = cache_dir() / "tools" / "makedumpfile-sid"
@@ -741,6 +947,35 @@ def ensure_makedumpfile(which: str) -> List[str]:
         shutil.rmtree(tmp / "debs")
         if not (tmp / "lib").exists():
             (tmp / "lib").symlink_to("usr/lib")  # sid is usr-merged
+        if d.exists():
+            shutil.rmtree(d)
+        tmp.rename(d)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    makedumpfile_version(cmd)  # it runs
+    (d / ".done").write_text("\n".join(cmd) + "\n")
+    return cmd
+
+
+# Debian 12's makedumpfile and the libraries it runs with, for a foreign guest
+# architecture (LAB.md: run by qemu-user with -L, as on a real arm64 machine)
+FOREIGN_MAKEDUMPFILE_DEBS = ["makedumpfile", "libc6", "libdw1", "libelf1", "liblzo2-2",
+                             "zlib1g", "libbz2-1.0", "liblzma5", "libzstd1"]
+
+
+def _foreign_makedumpfile(arch: str) -> List[str]:
+    """makedumpfile of Debian 12 for ``arch``, unpacked with its libraries
+    under tools/makedumpfile-ARCH of the cache and run by qemu-user."""
+    d = cache_dir() / "tools" / f"makedumpfile-{arch}"
+    cmd = [ARCHES[arch]["qemu_user"], "-L", str(d), str(d / "usr/bin/makedumpfile")]
+    if (d / ".done").exists():
+        return cmd
+    tmp = Path(tempfile.mkdtemp(dir=cache_dir() / "tools", prefix=f".makedumpfile-{arch}-"))
+    try:
+        for deb in foreign_download(FOREIGN_MAKEDUMPFILE_DEBS, arch, tmp / "debs"):
+            _run(["dpkg-deb", "-x", str(deb), str(tmp)], f"unpack {deb.name}")
+        shutil.rmtree(tmp / "debs")
         if d.exists():
             shutil.rmtree(d)
         tmp.rename(d)
@@ -852,8 +1087,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--only", action="append", metavar="NAME",
                         help="build only this configuration (repeatable)")
     parser.add_argument("--force", action="store_true", help="rebuild even if current")
+    parser.add_argument("--arch", choices=sorted(ARCHES),
+                        help="build only the labs of this guest architecture")
     args = parser.parse_args(argv)
-    names = list(manifest()["labs"])
+    labs = manifest()["labs"]
+    names = list(labs)
     if args.only:
         unknown = [n for n in args.only if n not in names]
         if unknown:
@@ -861,6 +1099,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                   f"(known: {', '.join(names)})", file=sys.stderr)
             return 2
         names = args.only
+    if args.arch:
+        names = [n for n in names if lab_arch(labs[n]) == args.arch]
     try:
         for name in names:
             build_lab(name, args.force)

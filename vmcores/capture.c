@@ -1,6 +1,9 @@
 /*
  * The lab's ground truth: what the guest kernel itself prints in /proc,
- * captured just before the dump and sent to the host over /dev/ttyS1.
+ * captured just before the dump and sent to the host over /dev/ttyS1; on
+ * arm64 (QEMU's virt machine has one UART) over the console, /dev/ttyAMA0,
+ * between a LAB-TRUTH-BEGIN and a LAB-TRUTH-END line, with the kernel's
+ * console messages held back (printk level 1) while it goes.
  *
  * For PID 1 and the PIDs in /tmp/layout: maps, smaps, smaps_rollup, status,
  * numa_maps, and pagemap for every page of every vma (as runs: "R addr
@@ -22,6 +25,13 @@
 #include <termios.h>
 #include <unistd.h>
 
+#if defined(__aarch64__)
+#define TRUTH_NAME "ttyAMA0"
+#else
+#define TRUTH_NAME "ttyS1"
+#endif
+#define TRUTH_TTY "/dev/" TRUTH_NAME
+
 static int out;
 static char *buf;
 static size_t cap;
@@ -41,7 +51,7 @@ static void put(const void *p, size_t n)
 		if (w < 0) {
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
-			die("write ttyS1");
+			die("write " TRUTH_NAME);
 		}
 		c += w;
 		n -= (size_t)w;
@@ -186,13 +196,23 @@ int main(void)
 	int pids[16], npids = 0;
 	char line[256];
 
-	out = open("/dev/ttyS1", O_WRONLY | O_NOCTTY);
+#if defined(__aarch64__)
+	int printk = open("/proc/sys/kernel/printk", O_WRONLY);
+	if (printk < 0 || write(printk, "1\n", 2) != 2)
+		die("/proc/sys/kernel/printk");
+	close(printk);
+#endif
+	out = open(TRUTH_TTY, O_WRONLY | O_NOCTTY);
 	if (out < 0)
-		die("/dev/ttyS1");
+		die(TRUTH_TTY);
 	if (tcgetattr(out, &t) == 0) {
 		cfmakeraw(&t);
 		tcsetattr(out, TCSANOW, &t);
 	}
+#if defined(__aarch64__)
+	tcdrain(out);
+	put("\nLAB-TRUTH-BEGIN\n", 17);
+#endif
 	pids[npids++] = 1;
 	FILE *f = fopen("/tmp/layout", "r");
 	if (!f)
@@ -213,6 +233,9 @@ int main(void)
 	send_file("/tmp/dmesg", "dmesg");
 	send_file("/tmp/kallsyms", "kallsyms");
 	put("@@DONE\n", 7);
+#if defined(__aarch64__)
+	put("LAB-TRUTH-END\n", 14);
+#endif
 	tcdrain(out);
 	int con = open("/dev/console", O_WRONLY);
 	if (con >= 0) {

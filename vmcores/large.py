@@ -105,7 +105,7 @@ def lab_path() -> Path:
 
 
 def guest_cmdline() -> str:
-    return manifest()["guest"]["cmdline"]
+    return manifest()["guest"]["x86_64"]["cmdline"]
 
 
 def recipe_hash() -> str:

@@ -94,6 +94,8 @@ def start(name: str) -> Dict[str, Any]:
         return meta
     stop(name)
     spec = labs[name]
+    if spec.get("arch", "x86_64") != "x86_64":
+        raise LabError(f"{name}: live guests are x86-64 only (ttyS1, gdb, churn)")
     kernel = ensure_kernel(spec["kernel"])
     work = live_dir(name)
     if work.exists():

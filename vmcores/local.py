@@ -424,6 +424,8 @@ def run_local(name: str = DEFAULT, force: bool = False) -> Dict[str, Any]:
         except (OSError, ValueError):
             pass
     spec = labs[name]
+    if spec.get("arch", "x86_64") != "x86_64":
+        raise LabError(f"{name}: the local-kernel guest is x86-64 only")
     k = manifest()["kernels"][spec["kernel"]]
     t_build = time.time()
     kernel = ensure_kernel(spec["kernel"])

@@ -30,6 +30,8 @@
 #define PAGE 4096UL
 #define MB2 (2UL << 20)
 #define GB1 (1UL << 30)
+#define KB64 (64UL << 10)
+#define MB32 (32UL << 20)
 
 static FILE *layout;
 
@@ -119,6 +121,20 @@ int main(void)
 	touch(h2m, 2 * MB2, MB2, 3);
 	record("hugetlb_2m", h2m, 3 * MB2);
 
+#if defined(__aarch64__)
+	/* arm64's other hugetlb sizes (hugepagesz=64K and 32M on the command
+	 * line): 64 KiB pages are 16 contiguous PTEs, eight reserved and six
+	 * touched; 32 MiB pages are 16 contiguous PMDs, both touched. */
+	char *h64k = map(8 * KB64, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | (16 << MAP_HUGE_SHIFT), -1, 0);
+	touch(h64k, 6 * KB64, KB64, 15);
+	record("hugetlb_64k", h64k, 8 * KB64);
+	char *h32m = map(2 * MB32, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | (25 << MAP_HUGE_SHIFT), -1, 0);
+	touch(h32m, 2 * MB32, MB32, 16);
+	record("hugetlb_32m", h32m, 2 * MB32);
+#endif
+
 	/* hugetlb 1 GiB, shared so the child maps the same page. */
 	char *h1g = mmap(NULL, GB1, PROT_READ | PROT_WRITE,
 			 MAP_SHARED | MAP_ANONYMOUS | MAP_HUGETLB | (30 << MAP_HUGE_SHIFT), -1, 0);
@@ -148,13 +164,19 @@ int main(void)
 	touch(cow, 32 * PAGE, PAGE, 7);
 	record("cow", cow, 32 * PAGE);
 
-	/* VM_PFNMAP: /dev/mem below 1 MiB (allowed with STRICT_DEVMEM). */
+	/* VM_PFNMAP: /dev/mem below 1 MiB (allowed with STRICT_DEVMEM); on
+	 * arm64's virt machine 0x100000, in the flash, with iomem=relaxed, and
+	 * not read (remap_pfn_range fills the PTEs at mmap). */
 	int memfd = open("/dev/mem", O_RDONLY);
 	if (memfd < 0)
 		die("/dev/mem");
+#if defined(__aarch64__)
+	char *pfnmap = map(16 * PAGE, PROT_READ, MAP_SHARED, memfd, 0x100000);
+#else
 	char *pfnmap = map(16 * PAGE, PROT_READ, MAP_SHARED, memfd, 0xf0000);
 	volatile char sink = pfnmap[0];
 	(void)sink;
+#endif
 	record("pfnmap", pfnmap, 16 * PAGE);
 
 	/* Holes: PROT_NONE pages 4-7 (present, protnone), DONTNEED 10-11. */
