@@ -69,8 +69,8 @@ def cmd_vtop(prog: Any, args: argparse.Namespace) -> List[Any]:
     pgd = None
     if args.user_pgd:
         if not arch.pti:
-            raise PagewalkError("page table isolation is off in this kernel: "
-                                "there is no user pgd")
+            raise PagewalkError("there is no PTI user pgd in this kernel (page table "
+                                "isolation is off, or the kernel is not x86-64)")
         pgd = mm.pgd + 4096  # the PTI pair: user copy one page above
         title += " (PTI user pgd)"
     v = vtop(target, mm, addr, pgd)
@@ -386,7 +386,13 @@ def cmd_ptdump(prog: Any, args: argparse.Namespace) -> List[Any]:
     from .commands import find_task_obj
     from .ops import ptdump
 
+    from .drgn_target import get_target
+
     PagewalkError, UsageError = _errors()
+    arch = get_target(prog).arch.name
+    if arch != "x86_64":
+        raise PagewalkError(f"ptdump: the kernel's page-table dumper is ported for x86-64 "
+                            f"only (arch/x86/mm/dump_pagetables.c), not for {arch} yet")
     if args.user and args.pid is None:
         raise UsageError("--user needs --pid")
     task = find_task_obj(prog, args.pid) if args.pid is not None else None

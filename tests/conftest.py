@@ -8,7 +8,7 @@ from typing import Any, Dict
 import pytest
 
 from vmcores.build import manifest
-from vmcores.lab import LAB_NAMES, Lab, LabError
+from vmcores.lab import ARM64_LAB_NAMES, LAB_NAMES, Lab, LabError
 
 from .counts import COUNTS
 from .labcache import get_lab, program
@@ -21,14 +21,23 @@ BOOTED = [name for name in LAB_NAMES if name in manifest()["labs"]]
 #: and the basics must come out the same from every kind of dump.  The
 #: others run on the booted labs only (a twin has the same page tables).
 EVERY_DUMP = {"test_proc_lab", "test_lab"}
+#: The arm64 labs and the booted ones among them.
+ARM64_BOOTED = [name for name in ARM64_LAB_NAMES if name in manifest()["labs"]]
+#: Test modules of what only x86-64 has: the x86 page-table dumper checked
+#: against QEMU's x86 "info mem", QEMU x86 dumps without VMCOREINFO, and
+#: the labs only built on x86-64 (makedumpfile twins, damaged copies).
+X86_ONLY = {"test_ptdump_lab", "test_noinfo_lab", "test_filtered_lab", "test_damaged_lab"}
 
 
 def pytest_generate_tests(metafunc: Any) -> None:
-    """``lab``: the labs a test module runs on (EVERY_DUMP or BOOTED)."""
+    """``lab``: the labs a test module runs on (EVERY_DUMP or BOOTED, of
+    every architecture unless the module is X86_ONLY)."""
     if "lab" in metafunc.fixturenames:
         module = metafunc.module.__name__.rsplit(".", 1)[-1]
-        metafunc.parametrize("lab", LAB_NAMES if module in EVERY_DUMP else BOOTED,
-                             indirect=True, scope="session")
+        names = LAB_NAMES if module in EVERY_DUMP else BOOTED
+        if module not in X86_ONLY and not metafunc.definition.get_closest_marker("x86_only"):
+            names = names + (ARM64_LAB_NAMES if module in EVERY_DUMP else ARM64_BOOTED)
+        metafunc.parametrize("lab", names, indirect=True, scope="session")
 
 
 @pytest.fixture(scope="session")
@@ -67,3 +76,4 @@ def live(request: Any) -> Dict[str, Any]:
     meta = dict(meta)
     meta["truth"] = live_lab.live_dir(name) / "truth"
     return meta
+

@@ -5,6 +5,7 @@ command's data key, integers as integers."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 from pathlib import Path
@@ -57,6 +58,12 @@ def run_json(prog: Any, argv: List[str]) -> Any:
 def test_every_command_follows_the_schema(lab, prog):
     argvs = _argvs(lab)
     assert set(argvs) == set(COMMANDS)
+    if lab.arch != "x86_64":  # ptdump is x86-64's dump_pagetables.c
+        for form in ("ptdump", "ptdump --checkwx"):
+            out, err = io.StringIO(), io.StringIO()
+            with contextlib.redirect_stderr(err):
+                assert run_argv(prog, ["--format", "json"] + argvs.pop(form), out) == 1
+            assert "ported for x86-64 only" in err.getvalue() and not out.getvalue()
     for form, argv in argvs.items():
         doc = run_json(prog, argv)
         assert validate(doc) == [], (form, validate(doc)[:5])
@@ -73,9 +80,16 @@ def test_every_command_follows_the_schema(lab, prog):
     vtop = doc = run_json(prog, argvs["vtop"])["results"][0]
     doc = run_json(prog, ["rmap", "--pfn", hex(vtop["pfn"])])
     assert validate(doc) == [] and doc["results"][0]["page"]["pfn"] == vtop["pfn"]
-    doc = run_json(prog, ["vtop", hex(lab.meta["vmas"]["anon_partial"]["start"]),
-                          str(lab.pids["workload"]), "--user-pgd"])
-    assert validate(doc) == [] and doc["results"][0]["user_pgd"] is True
+    argv = ["vtop", hex(lab.meta["vmas"]["anon_partial"]["start"]),
+            str(lab.pids["workload"]), "--user-pgd"]
+    if lab.arch == "x86_64":
+        doc = run_json(prog, argv)
+        assert validate(doc) == [] and doc["results"][0]["user_pgd"] is True
+    else:
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            assert run_argv(prog, ["--format", "json"] + argv, io.StringIO()) == 1
+        assert "no PTI user pgd" in err.getvalue()
 
 
 def test_ps_version(lab, prog):

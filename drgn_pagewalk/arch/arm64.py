@@ -154,6 +154,14 @@ class Arm64(Arch):
         p4d "table" is the pgd's own page, indexed by p4d_index()."""
         return level == P4D and self.config_levels == 5 and not self.l5
 
+    #: user pgds (TTBR0) map no kernel addresses: those are swapper_pg_dir's
+    kernel_half_in_user_pgd = False
+
+    @property
+    def kernel_start(self) -> int:
+        """TTBR1's range: the top vabits_actual bits of the address space."""
+        return (1 << 64) - (1 << self.vabits_actual)
+
     def table_entries(self, level: int) -> int:
         """A pgd whose p4d is folded in place is read as the p4d table it
         is: PTRS_PER_P4D entries, not PTRS_PER_PGD."""

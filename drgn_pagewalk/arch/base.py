@@ -50,6 +50,13 @@ class Arch:
     #: The arch has its own huge_pte_offset()/huge_ptep_get() for huge
     #: pages of contiguous entries (arm64); else mm/hugetlb.c's generic one.
     contiguous_hugetlb = False
+    #: x86-64's page table isolation: each user pgd has a user copy one
+    #: page above it (set by the target from the dump)
+    pti = False
+    #: Every user pgd holds the kernel half, copied from init_mm's by
+    #: pgd_ctor() (x86-64); false where the kernel has its own table
+    #: (arm64's TTBR1: swapper_pg_dir).
+    kernel_half_in_user_pgd = True
     #: arch_pkeys_enabled(), decided from the dump by the target
     pkeys_enabled = False
     #: CONFIG_ARCH_PKEY_BITS: vma_pkey() is that many vm_flags bits from 32
@@ -67,6 +74,12 @@ class Arch:
         """The arch's entries of show_smap_vma_flags()'s table (bit -> name;
         "" prints nothing), over the generic ones."""
         return {}
+
+    @property
+    def kernel_start(self) -> int:
+        """The lowest kernel address: the upper half of the top table (the
+        sign-extended half of the address space)."""
+        return (1 << 64) - (1 << (self.shifts[PGD] + 8))
 
     def table_entries(self, level: int) -> int:
         """Entries to read for a table of ``level``: PTRS_PER_X."""

@@ -331,8 +331,9 @@ def ptcheck_task(task: Any) -> List[Damage]:
     found = [_from_problem(c.arch, p) for p in problems] + c.found
     c.found = []
     check_table_pages(c)
-    init_mm = target.mm(prog["init_mm"].address_of_())
-    check_kernel_half(c, mm.pgd, init_mm.pgd)
+    if target.arch.kernel_half_in_user_pgd:
+        init_mm = target.mm(prog["init_mm"].address_of_())
+        check_kernel_half(c, mm.pgd, init_mm.pgd)
     found += c.found
     # The counters can only be checked against intact tables.
     return found if found else check_rss(task)
@@ -347,7 +348,7 @@ def ptcheck_kernel(prog: Any) -> List[Damage]:
     c = _Checker(prog, mm, False)
     c.tables[mm.pgd] = ("pgd", 0)
     problems: List[WalkProblem] = []
-    start = (1 << 64) - (1 << (target.arch.shifts[0] + 8))  # the kernel half
+    start = target.arch.kernel_start
     walk_page_range_novma(mm, start, 1 << 64, CHECK_OPS, private=c, problems=problems)
     found = [_from_problem(c.arch, p) for p in problems] + c.found
     c.found = []

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
-from ..arch.base import LEVEL_NAMES, PMD, PTE, PUD
+from ..arch.base import LEVEL_NAMES, P4D, PGD, PMD, PTE, PUD
 from ..drgn_target import DrgnTarget
 from ..target import Mm, TableReadError, WalkProblem
 from ..walk import MmWalk, MmWalkOps, walk_page_range_novma
@@ -116,9 +116,14 @@ def vtop(target: DrgnTarget, mm: Mm, addr: int, pgd: Optional[int] = None) -> Vt
     last_phys = None
     last_level = PTE
     last_val = 0
+    nominal_pgd = arch.folded_in_place(P4D)
     for level, val, phys, virt in trace.entries:
         if phys is not None and phys == last_phys:
             continue  # a folded level: the same slot as the one above
+        if level == PGD and nominal_pgd:
+            # arm64's pgd_to_folded_p4d(): the pgd level only names the top
+            # table page, whose entries are the p4d entries shown next
+            continue
         last_phys, last_level, last_val = phys, level, val
         if not val:
             names: List[str] = []
