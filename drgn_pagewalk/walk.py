@@ -216,6 +216,10 @@ class MmWalk:
             return table
         nr = self.arch.table_entries(level)
         vals = self.target.read_table(phys, nr)
+        if level == PTE:
+            # what ptep_get() gives the callbacks (arm64's CONTPTE folds
+            # the young and dirty bits of a contiguous block)
+            vals = self.arch.ptep_get_table(vals)
         table = TablePage(phys, self.target.phys_to_virt(phys), level, vals)
         self._tables[phys] = table
         return table

@@ -23,6 +23,9 @@
 #ifndef MADV_PAGEOUT
 #define MADV_PAGEOUT 21
 #endif
+#ifndef MADV_COLD
+#define MADV_COLD 20
+#endif
 #ifndef MAP_HUGE_SHIFT
 #define MAP_HUGE_SHIFT 26
 #endif
@@ -144,6 +147,20 @@ int main(void)
 	} else {
 		fprintf(layout, "nohugetlb_1g %s\n", strerror(errno));
 	}
+
+	/* mTHP (6.8 on: /init sets hugepages-64kB to "madvise"): 1 MiB with
+	 * MADV_HUGEPAGE is too small for a PMD THP, so its write faults get
+	 * 64 KiB folios, which arm64 maps with the contiguous bit (CONTPTE,
+	 * 6.9 on).  The first half is then made old (MADV_COLD: the kernel
+	 * unfolds those blocks) and one page of every other block of it
+	 * written again.  Older kernels give 4 KiB pages. */
+	char *mthp = aligned(16 * KB64, MB2);
+	madvise(mthp, 16 * KB64, MADV_HUGEPAGE);
+	touch(mthp, 16 * KB64, KB64, 17);
+	madvise(mthp, 8 * KB64, MADV_COLD);
+	for (int i = 0; i < 8; i += 2)
+		mthp[i * KB64 + 3 * PAGE] = 1;
+	record("mthp", mthp, 16 * KB64);
 
 	/* Shared anonymous memory, inherited by the child. */
 	char *shared = map(16 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);

@@ -25,7 +25,9 @@ What the dump decides (never a build-time choice here):
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Tuple
+import array
+
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from .base import MASK64, P4D, PGD, PMD, PTE, PUD, Arch, swap_type_layout
 
@@ -135,6 +137,8 @@ class Arm64(Arch):
         self.addr_low = ((1 << ((50 if pa_bits_52 else 48) - 12)) - 1) << 12
         self.addr_high = (3 << 8) if pa_bits_52 and self.lpa2 else 0
         self.young_dirty = PTE_AF | PTE_DIRTY | PTE_WRITE | PTE_RDONLY
+        #: CONFIG_ARM64_CONTPTE (6.9 on, default y): ptep_get() folds
+        self.contpte = kernel_version >= (6, 9)
 
     def __repr__(self) -> str:
         return f"Arm64(va_bits={self.va_bits}, vabits_actual={self.vabits_actual})"
@@ -330,6 +334,33 @@ class Arm64(Arch):
     def pte_pkey(val: int) -> int:
         """pte_po_index() (6.12, CONFIG_ARM64_POE)."""
         return (val >> PTE_PO_IDX_SHIFT) & 7
+
+    def ptep_get_table(self, vals: Sequence[int]) -> Sequence[int]:
+        """ptep_get() of every entry (6.9 on, CONFIG_ARM64_CONTPTE): a valid
+        entry with the contiguous bit gets the young and dirty bits of every
+        entry of its CONT_PTES-aligned block (contpte_ptep_get()), since the
+        CPU sets them on whichever entry it used.  Tables without such
+        entries (most) are given back as they are."""
+        if not self.contpte:
+            return vals
+        mask = PTE_VALID | PTE_CONT
+        if not any(map(mask.__eq__, map(mask.__and__, vals))):
+            return vals
+        out = array.array("Q", vals)
+        for base in range(0, len(vals), CONT_PTES):
+            block = vals[base:base + CONT_PTES]
+            if not any(map(mask.__eq__, map(mask.__and__, block))):
+                continue
+            dirty = any(map(self.pte_dirty, block))
+            young = any(v & PTE_AF for v in block)
+            for i, v in enumerate(block):
+                if v & mask == mask:
+                    if dirty:
+                        v = self.pte_mkdirty(v)
+                    if young:
+                        v = self.pte_mkyoung(v)
+                    out[base + i] = v
+        return out
 
     def young_dirty_mask(self) -> int:
         return self.young_dirty

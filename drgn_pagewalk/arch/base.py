@@ -91,6 +91,11 @@ class Arch:
         pgd_to_folded_p4d()); x86 folds by returning the parent's slot."""
         return False
 
+    def ptep_get_table(self, vals: Sequence[int]) -> Sequence[int]:
+        """A PTE table's entries as ptep_get() reads each: the values
+        themselves (asm-generic's READ_ONCE)."""
+        return vals
+
     def num_contig_ptes(self, size: int) -> Tuple[int, int]:
         """(entries, bytes each) of a huge page of ``size``: one entry."""
         return 1, size
