@@ -46,7 +46,61 @@ def test_unknown_lab_is_a_usage_error():
     assert p.stderr.strip().splitlines() == [
         "vmcores.build: error: unknown lab 2.6-3level "
         "(known: 6.1-4level, 6.1-5level, 6.12-4level, 6.12-5level, "
+        "5.10-4level, 7.2-4level, 7.2-5level, "
         "6.1-arm64, 6.12-arm64-4level, 6.12-arm64-5level)"]
+
+
+def test_every_kernel_says_where_its_files_come_from():
+    """Each manifest kernel's suite (none: the host's apt) and file layout
+    are ones ensure_kernel knows, and a "split" kernel names its extra
+    packages."""
+    from vmcores import build
+
+    for key, k in build.manifest()["kernels"].items():
+        assert k.get("suite") in (None, *build.SUITE_APT_SOURCES), key
+        assert k.get("layout", "image") in build.KERNEL_LAYOUTS, key
+        assert (k.get("layout") == "split") == bool(k.get("extra")), key
+        assert build.kernel_packages(k)[0] == k["image"]
+        assert build.kernel_packages(k)[-1] == k["dbg"]
+
+
+def test_a_dbg_symlink_is_followed_inside_the_extracted_tree(tmp_path):
+    """sid's -dbg package: usr/lib/debug/boot/vmlinux-REL is a relative
+    symlink to ../lib/modules/REL/vmlinux."""
+    from vmcores.build import _in_tree
+
+    target = tmp_path / "usr/lib/debug/lib/modules/7.2/vmlinux"
+    target.parent.mkdir(parents=True)
+    target.write_bytes(b"ELF")
+    link = tmp_path / "usr/lib/debug/boot/vmlinux-7.2"
+    link.parent.mkdir(parents=True)
+    link.symlink_to("../lib/modules/7.2/vmlinux")
+    assert _in_tree(tmp_path, link) == target
+    plain = tmp_path / "vmlinux"
+    assert _in_tree(tmp_path, plain) == plain
+
+
+def test_a_suite_has_its_own_apt_directories(monkeypatch, tmp_path):
+    """Another suite's packages come through its own sources list, lists
+    directory and empty dpkg status under the cache, never the host's; a
+    foreign architecture gets its own directories too."""
+    from vmcores import build
+
+    monkeypatch.setenv("DRGN_PAGEWALK_CACHE", str(tmp_path))
+    opts = build.suite_apt_options("bullseye")
+    apt = tmp_path / "tools" / "bullseye-apt"
+    assert f"-oDir::State::Lists={apt / 'lists'}" in opts
+    assert f"-oDir::State::status={apt / 'status'}" in opts
+    assert not any("APT::Architecture" in o for o in opts)
+    assert (apt / "status").read_text() == ""
+    assert "bullseye-security" in (apt / "sources.list").read_text()
+    arm = build.foreign_apt_options("arm64")
+    assert f"-oDir::State::Lists={tmp_path / 'tools' / 'bookworm-arm64-apt' / 'lists'}" in arm
+    assert "-oAPT::Architectures::=arm64" in arm
+    assert build._apt_options("x86_64") == []
+    assert build._apt_options("x86_64", "sid") == build.suite_apt_options("sid")
+    with pytest.raises(build.LabError, match="unknown Debian suite"):
+        build.suite_apt_options("potato")
 
 
 def test_a_twin_is_remade_with_its_lab_or_its_options(monkeypatch, tmp_path):

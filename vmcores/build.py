@@ -162,11 +162,48 @@ def _run(cmd: List[str], what: str, **kw: Any) -> subprocess.CompletedProcess:
 
 # -- kernels -------------------------------------------------------------------
 
-BOOKWORM_APT_SOURCES = "".join(
-    f"deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] {url} {suite} main\n"
-    for url, suite in (("http://deb.debian.org/debian", "bookworm"),
-                       ("http://deb.debian.org/debian", "bookworm-updates"),
-                       ("http://deb.debian.org/debian-security", "bookworm-security")))
+_KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
+# The Debian suites a lab's kernel or tool comes from through its own apt
+# configuration (LAB.md, DESIGN.md "Kernel versions"): a sources list, lists
+# directory and empty dpkg status per suite and architecture, so the host's
+# apt, its dpkg architectures and its installed versions stay out of it.
+SUITE_APT_SOURCES = {
+    suite: "".join(f"deb [signed-by={_KEYRING}] {url} {dist} main\n" for url, dist in dists)
+    for suite, dists in {
+        "bookworm": (("http://deb.debian.org/debian", "bookworm"),
+                     ("http://deb.debian.org/debian", "bookworm-updates"),
+                     ("http://deb.debian.org/debian-security", "bookworm-security")),
+        "bullseye": (("http://deb.debian.org/debian", "bullseye"),
+                     ("http://deb.debian.org/debian", "bullseye-updates"),
+                     ("http://deb.debian.org/debian-security", "bullseye-security")),
+        "sid": (("http://deb.debian.org/debian", "sid"),),
+    }.items()}
+BOOKWORM_APT_SOURCES = SUITE_APT_SOURCES["bookworm"]
+
+
+def suite_apt_options(suite: str, arch: str = "amd64") -> List[str]:
+    """apt-get options that see Debian ``suite``'s packages of architecture
+    ``arch`` (a Debian name) through its own sources list, lists directory,
+    empty status and package cache under tools/SUITE-apt of the cache
+    (tools/SUITE-ARCH-apt for a foreign architecture).  The lists are
+    fetched on demand by the callers (apt-get update with these options)."""
+    if suite not in SUITE_APT_SOURCES:
+        raise LabError(f"unknown Debian suite {suite!r} (known: {', '.join(SUITE_APT_SOURCES)})")
+    foreign = arch != ARCHES[HOST_ARCH]["deb"]
+    apt = cache_dir() / "tools" / (f"{suite}-{arch}-apt" if foreign else f"{suite}-apt")
+    for sub in ("lists/partial", "cache/archives/partial"):
+        (apt / sub).mkdir(parents=True, exist_ok=True)
+    sources = apt / "sources.list"
+    if not sources.exists() or sources.read_text() != SUITE_APT_SOURCES[suite]:
+        sources.write_text(SUITE_APT_SOURCES[suite])
+    if not (apt / "status").exists():
+        (apt / "status").write_text("")
+    opts = [f"-oDir::Etc::sourcelist={sources}",
+            "-oDir::Etc::sourceparts=-", f"-oDir::State::Lists={apt / 'lists'}",
+            f"-oDir::State::status={apt / 'status'}", f"-oDir::Cache={apt / 'cache'}"]
+    if foreign:
+        opts += [f"-oAPT::Architecture={arch}", f"-oAPT::Architectures::={arch}"]
+    return opts
 
 
 def foreign_apt_options(arch: str) -> List[str]:
@@ -174,40 +211,38 @@ def foreign_apt_options(arch: str) -> List[str]:
     ``arch`` (a Debian name, e.g. "arm64") through a separate sources list,
     lists directory and empty status under tools/bookworm-ARCH-apt of the
     cache: the host's apt and dpkg architectures are left alone."""
-    apt = cache_dir() / "tools" / f"bookworm-{arch}-apt"
-    for sub in ("lists/partial", "cache/archives/partial"):
-        (apt / sub).mkdir(parents=True, exist_ok=True)
-    (apt / "sources.list").write_text(BOOKWORM_APT_SOURCES)
-    if not (apt / "status").exists():
-        (apt / "status").write_text("")
-    return [f"-oDir::Etc::sourcelist={apt / 'sources.list'}",
-            "-oDir::Etc::sourceparts=-", f"-oDir::State::Lists={apt / 'lists'}",
-            f"-oDir::State::status={apt / 'status'}", f"-oDir::Cache={apt / 'cache'}",
-            f"-oAPT::Architecture={arch}", f"-oAPT::Architectures::={arch}"]
+    return suite_apt_options("bookworm", arch)
 
 
-def _apt_options(arch: str) -> List[str]:
-    """apt-get options for packages of guest architecture ``arch``."""
-    return [] if arch == HOST_ARCH else foreign_apt_options(ARCHES[arch]["deb"])
+def _apt_options(arch: str, suite: Optional[str] = None) -> List[str]:
+    """apt-get options for packages of guest architecture ``arch`` from
+    Debian ``suite`` (None: the host's own apt for x86-64, bookworm for the
+    others)."""
+    if suite is None and arch == HOST_ARCH:
+        return []
+    return suite_apt_options(suite or "bookworm", ARCHES[arch]["deb"])
 
 
-def _download(package: str, version: str, debs: Path, arch: str = HOST_ARCH) -> Path:
-    """apt-get download PACKAGE=VERSION (of guest architecture ``arch``)
-    into the cache (once)."""
+def _download(package: str, version: str, debs: Path, arch: str = HOST_ARCH,
+              suite: Optional[str] = None) -> Path:
+    """apt-get download PACKAGE=VERSION (of guest architecture ``arch``,
+    from Debian ``suite``: _apt_options) into the cache (once)."""
     debs.mkdir(parents=True, exist_ok=True)
     found = sorted(debs.glob(f"{package}_*.deb"))
     if found:
         return found[-1]
-    opts = _apt_options(arch)
+    opts = _apt_options(arch, suite)
     cmd = ["apt-get", *opts, "download", f"{package}={version}"]
     try:
         _run(cmd, f"download {package}", cwd=debs)
     except LabError:
-        _run(["apt-get", *opts, "update", "-qq"], "apt-get update")
+        _run(["apt-get", *opts, "update", "-qq"],
+             f"apt-get update{f' ({suite})' if suite else ''}")
         try:
             _run(cmd, f"download {package}", cwd=debs)
         except LabError:
-            raise LabError(f"package {package}={version} not found in Debian's archive") \
+            where = f"Debian {suite}" if suite else "Debian's archive"
+            raise LabError(f"package {package}={version} not found in {where}") \
                 from None
     found = sorted(debs.glob(f"{package}_*.deb"))
     if not found:
@@ -220,8 +255,37 @@ def _modinfo_depends(path: Path) -> List[str]:
     return [d for d in out.decode().strip().split(",") if d]
 
 
+# Where a kernel's files sit in its packages, by manifest "layout":
+# "image" (bookworm, bullseye): one linux-image-REL-unsigned package with
+# boot/vmlinuz-REL and lib/modules/REL; "split" (sid from 7.x, usr-merged):
+# linux-binary-unsigned-REL (usr/lib/modules/REL/vmlinuz.unsigned),
+# linux-modules-REL and linux-base-REL (the manifest's "extra" packages).
+# Both -dbg packages have usr/lib/debug/boot/vmlinux-REL (in "split" a
+# symlink to ../lib/modules/REL/vmlinux).
+KERNEL_LAYOUTS = {
+    "image": {"vmlinuz": "boot/vmlinuz-{rel}", "modules": "lib/modules/{rel}",
+              "extract": ["./boot", "./lib/modules"],
+              "extract_dbg": ["./usr/lib/debug/boot"]},
+    "split": {"vmlinuz": "usr/lib/modules/{rel}/vmlinuz.unsigned",
+              "modules": "usr/lib/modules/{rel}", "extract": ["./usr/lib/modules"],
+              "extract_dbg": ["./usr/lib/debug/boot",
+                              "./usr/lib/debug/lib/modules/{rel}/vmlinux"]},
+}
+
+
+def kernel_packages(k: Dict[str, Any]) -> List[str]:
+    """The packages a manifest kernel is made from: image, extras, dbg."""
+    return [k["image"], *k.get("extra", []), k["dbg"]]
+
+
 def ensure_kernel(key: str) -> Dict[str, Path]:
-    """vmlinuz, vmlinux and the guest's modules of a manifest kernel."""
+    """vmlinuz, vmlinux and the guest's modules of a manifest kernel.
+
+    A kernel's manifest entry names its packages ("image", "dbg", and the
+    "extra" ones of a "split" layout), their "version", the Debian "suite"
+    they come from (none: the host's own apt sources for x86-64, bookworm
+    for the others) and the "layout" of their files (KERNEL_LAYOUTS;
+    default "image")."""
     k = manifest()["kernels"][key]
     arch = lab_arch(k)
     # x86-64 kernels under kernels/VERSION, the others under kernels/ARCH/VERSION
@@ -232,23 +296,37 @@ def ensure_kernel(key: str) -> Dict[str, Path]:
              "modules": root / "modules"}
     if done.exists():
         return paths
+    layout_name = k.get("layout", "image")
+    if layout_name not in KERNEL_LAYOUTS:
+        raise LabError(f"kernel {key}: unknown layout {layout_name!r} in manifest.json")
+    layout = KERNEL_LAYOUTS[layout_name]
+    release = k["release"]
     debs = cache_dir() / "debs"
-    image = _download(k["image"], k["version"], debs, arch)
-    dbg = _download(k["dbg"], k["version"], debs, arch)
+    suite = k.get("suite")
+    binaries = [_download(p, k["version"], debs, arch, suite)
+                for p in [k["image"], *k.get("extra", [])]]
+    dbg = _download(k["dbg"], k["version"], debs, arch, suite)
     tmp = Path(tempfile.mkdtemp(dir=cache_dir(), prefix=".kernel-"))
     try:
         ex = tmp / "x"
         ex.mkdir()
-        _run(["sh", "-c", f"dpkg-deb --fsys-tarfile '{image}' | tar -x -C '{ex}' ./boot ./lib/modules"],
-             f"extract {image.name}")
-        _run(["sh", "-c", f"dpkg-deb --fsys-tarfile '{dbg}' | tar -x -C '{ex}' ./usr/lib/debug/boot"],
-             f"extract {dbg.name}")
-        release = k["release"]
-        shutil.move(str(ex / "boot" / f"vmlinuz-{release}"), tmp / "vmlinuz")
-        shutil.move(str(ex / "usr/lib/debug/boot" / f"vmlinux-{release}"), tmp / "vmlinux")
+        for packages, what in ((binaries, "extract"), ([dbg], "extract_dbg")):
+            members = " ".join(f"'{m.format(rel=release)}'" for m in layout[what])
+            for deb in packages:
+                _run(["sh", "-c",
+                      f"dpkg-deb --fsys-tarfile '{deb}' | tar -x -C '{ex}' {members}"],
+                     f"extract {deb.name}")
+        vmlinuz = ex / layout["vmlinuz"].format(rel=release)
+        vmlinux = _in_tree(ex, ex / "usr/lib/debug/boot" / f"vmlinux-{release}")
+        for what, path in (("vmlinuz", vmlinuz), ("vmlinux", vmlinux)):
+            if not path.is_file():
+                raise LabError(f"kernel {key}: no {what} at {path.relative_to(ex)} "
+                               f"in its packages")
+        shutil.move(str(vmlinuz), tmp / "vmlinuz")
+        shutil.move(str(vmlinux), tmp / "vmlinux")
         mods = tmp / "modules"
         mods.mkdir()
-        order = _module_order(ex / "lib/modules" / release, k["modules"], mods)
+        order = _module_order(ex / layout["modules"].format(rel=release), k["modules"], mods)
         (mods / "order").write_text("\n".join(order) + "\n")
         shutil.rmtree(ex)
         if root.exists():
@@ -260,6 +338,21 @@ def ensure_kernel(key: str) -> Dict[str, Path]:
             shutil.rmtree(tmp, ignore_errors=True)
     done.write_text(k["version"] + "\n")
     return paths
+
+
+def _in_tree(root: Path, path: Path) -> Path:
+    """``path`` inside the extracted tree ``root`` with its relative
+    symlinks followed inside that tree (sid's -dbg vmlinux-REL is a symlink
+    to ../lib/modules/REL/vmlinux)."""
+    for _ in range(8):
+        if not path.is_symlink():
+            return path
+        target = os.readlink(path)
+        if target.startswith("/"):
+            path = root / target.lstrip("/")
+        else:
+            path = Path(os.path.normpath(path.parent / target))
+    raise LabError(f"symlink loop at {path}")
 
 
 def ensure_busybox(arch: str = HOST_ARCH) -> Tuple[Path, List[str]]:
@@ -341,6 +434,10 @@ def _module_order(moddir: Path, wanted: List[str], dest: Path) -> List[str]:
             import lzma
 
             data = lzma.decompress(data)
+        elif p.name.endswith(".zst"):
+            data = _run(["zstd", "-d", "-c", str(p)], f"decompress {p.name}").stdout
+        elif p.name.endswith(".gz"):
+            data = gzip.decompress(data)
         (dest / f"{base}.ko").write_bytes(data)
         order.append(base)
 
@@ -787,7 +884,7 @@ def _boot_lab(name: str, spec: Dict[str, Any], labs: Path, recipe: str) -> None:
         k = m["kernels"][spec["kernel"]]
         meta = {
             "name": name, "arch": arch, "recipe": recipe, "kernel_release": k["release"],
-            "packages": {k["image"]: k["version"], k["dbg"]: k["version"]},
+            "packages": {p: k["version"] for p in kernel_packages(k)},
             "levels": spec["levels"], "cpu": spec["cpu"],
             "guest_memory_mb": guest_settings(arch)["memory_mb"], "dump_format": "elf",
             "vmlinux": str(kernel["vmlinux"]), "pids": layout["pids"],
@@ -889,8 +986,7 @@ def make_noinfo_twin(name: str, twin: str) -> None:
 
 # -- filtered twins: the dumps production machines write ----------------------
 
-SID_APT_SOURCE = ("deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] "
-                  "http://deb.debian.org/debian sid main\n")
+SID_APT_SOURCE = SUITE_APT_SOURCES["sid"]
 # sid's makedumpfile and the libraries it runs with (sid's glibc, not the host's)
 MAKEDUMPFILE_DEBS = ["makedumpfile", "libc6", "libdw1t64", "libelf1t64", "liblzo2-2",
                      "libzstd1", "zlib1g", "libbz2-1.0", "liblzma5"]
@@ -900,15 +996,7 @@ def sid_download(packages: List[str], dest: Path) -> List[Path]:
     """apt-get download sid's PACKAGES into ``dest`` through a separate
     sources list and lists directory (tools/sid-apt of the cache, LAB.md),
     leaving the host's apt alone."""
-    apt = cache_dir() / "tools" / "sid-apt"
-    for sub in ("lists/partial", "cache/archives/partial"):
-        (apt / sub).mkdir(parents=True, exist_ok=True)
-    (apt / "sources.list").write_text(SID_APT_SOURCE)
-    if not (apt / "status").exists():
-        (apt / "status").write_text("")
-    opts = [f"-oDir::Etc::sourcelist={apt / 'sources.list'}",
-            "-oDir::Etc::sourceparts=-", f"-oDir::State::Lists={apt / 'lists'}",
-            f"-oDir::State::status={apt / 'status'}", f"-oDir::Cache={apt / 'cache'}"]
+    opts = suite_apt_options("sid")
     dest.mkdir(parents=True, exist_ok=True)
     cmd = ["apt-get", *opts, "download", *packages]
     try:

@@ -207,11 +207,15 @@ int main(void)
 	/* An emptied PTE table: a 2 MiB-aligned 2 MiB region of 4 KiB pages,
 	 * all 512 written, then all MADV_DONTNEED'ed.  The PMD entry stays
 	 * present and points to a PTE table page that is all zeros (which
-	 * makedumpfile -d 31 leaves out as a zero page). */
+	 * makedumpfile -d 31 leaves out as a zero page).  Two calls of half a
+	 * table each: with CONFIG_PT_RECLAIM (6.14+, Debian's 7.2) one
+	 * MADV_DONTNEED over a whole PMD's range frees the emptied table
+	 * (reclaim_pt_is_enabled() wants end - start >= PMD_SIZE). */
 	char *emptied = aligned(MB2, MB2);
 	madvise(emptied, MB2, MADV_NOHUGEPAGE);
 	touch(emptied, MB2, PAGE, 14);
-	if (madvise(emptied, MB2, MADV_DONTNEED) < 0)
+	if (madvise(emptied, MB2 / 2, MADV_DONTNEED) < 0 ||
+	    madvise(emptied + MB2 / 2, MB2 / 2, MADV_DONTNEED) < 0)
 		die("MADV_DONTNEED");
 	record("emptied_pte", emptied, MB2);
 
