@@ -184,7 +184,7 @@ def _vm(code: _Code, args: argparse.Namespace) -> None:
         code.need("drgn_pagewalk.ops.vm", "fold_rows")
         rows = "fold_rows(rows)"
     _tasks(code, args, head + "vp = VmPages(prog, target.arch, "
-           "PageCache(prog, target.arch.kernel_version))\n"
+           "PageCache(prog))\n"
            "problems = []  # damaged entries met\n"
            "rows = (row for v in vmas  # (vaddr, state, phys, size, swap_type, ...)\n"
            "        for row in vma_page_rows(vp, v, vma_name(task, v.obj), problems))\n"

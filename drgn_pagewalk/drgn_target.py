@@ -15,6 +15,8 @@ from drgn.helpers.linux.rbtree import rbtree_inorder_for_each_entry
 from .arch.arm64 import Arm64
 from .arch.base import MASK64, Arch
 from .arch.x86_64 import START_KERNEL_MAP, X86_64
+from .kernel import KernelFeatures
+from .kernel import probe as probe_kernel
 from .target import (
     Hstate,
     Mm,
@@ -192,7 +194,10 @@ class DrgnTarget(Target):
         except LookupError:
             release = prog["init_uts_ns"].name.release.string_().decode()
         self.release = release
-        self.arch, self.memory = setup(prog, _kernel_version(release))
+        version = _kernel_version(release)
+        self.arch, self.memory = setup(prog, version)
+        #: what the kernel has (kernel.py): the ops' variants are chosen by it
+        self.kernel: KernelFeatures = probe_kernel(prog, version)
         #: the struct page array: pfn_to_page(pfn) is vmemmap + pfn * size
         self.vmemmap: int = self.memory.vmemmap
         #: A running kernel: page tables may change under a walk.  The

@@ -185,7 +185,7 @@ def _vm_pages(prog: Any, target: Any, task: Any, vmas: List[Tuple[Any, str]],
         vma_page_rows,
     )
 
-    vp = VmPages(prog, target.arch, PageCache(prog, target.arch.kernel_version))
+    vp = VmPages(prog, target.arch, PageCache(prog))
     notes: List[str] = []
     problems: list = []
 

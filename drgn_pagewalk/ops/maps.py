@@ -191,7 +191,11 @@ def get_gate_vma(mm: Object) -> Optional[Object]:
         mode = prog["vsyscall_mode"].value_()
     except LookupError:
         return None
-    if not mm.context.flags.value_() & MM_CONTEXT_HAS_VSYSCALL:
+    if mm.context.type_.has_member("flags"):
+        # 5.18 on: MM_CONTEXT_HAS_VSYSCALL, cleared for 32-bit and x32 tasks
+        if not mm.context.flags.value_() & MM_CONTEXT_HAS_VSYSCALL:
+            return None
+    elif mm.context.ia32_compat.value_():  # 5.10 (CONFIG_COMPAT)
         return None
     if mode == VSYSCALL_NONE:
         return None

@@ -55,8 +55,9 @@ class NumaContext:
         self.prog = prog
         self.target = get_target(prog)
         self.arch = self.target.arch
-        self.pages = PageCache(prog, self.arch.kernel_version)
-        self.new = self.arch.kernel_version >= (6, 12)
+        self.pages = PageCache(prog)
+        #: the kernel's features (kernel.py)
+        self.k = get_target(prog).kernel
         self.memory_nodes = list(for_each_node_state(prog, prog["N_MEMORY"]))
         self.node_ranges: List[Tuple[int, int, int]] = []
         for nid in self.memory_nodes:
@@ -92,7 +93,7 @@ def gather_stats(ctx: NumaContext, page: PageInfo, md: NumaMaps, pte_dirty: bool
     """gather_stats()."""
     pc = ctx.pages
     head = pc.head(page)
-    if ctx.new:
+    if ctx.k.large_mapcount:
         count = folio_precise_page_mapcount(pc, head, page)
     else:
         count = page_mapcount(pc, page)
@@ -151,7 +152,7 @@ def _gather_order0_bulk(walk: MmWalk, vals: Any, normal: List[int],
         if flags & ctx.m["PG_reserved"] or nid not in ctx.memory_nodes:
             continue
         count = mapcount + 1  # page_mapcount() of a page that is its own folio
-        if ctx.new and page_mapcount_is_type(count):
+        if ctx.k.page_type_enum and page_mapcount_is_type(count):
             count = 0
         _gather_folio(ctx, md, flags, mapping, count, nid, arch.pte_dirty(bits), n)
     if large:

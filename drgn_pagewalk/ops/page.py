@@ -47,25 +47,32 @@ PAGE_CACHE_MAX = 1 << 17
 class PageCache:
     """Struct pages of one dump, read once and decoded in bulk."""
 
-    def __init__(self, prog: Any, kernel_version: tuple) -> None:
+    def __init__(self, prog: Any) -> None:
         self.prog = prog
-        self.new = kernel_version >= (6, 12)
-        self.vmemmap = get_target(prog).vmemmap
+        target = get_target(prog)
+        #: the kernel's features (kernel.py)
+        self.k = target.kernel
+        self.vmemmap = target.vmemmap
         page = prog.type("struct page")
         self.size = page.sizeof() if hasattr(page, "sizeof") else page.size
-        self.off = {f: offsetof(page, f) for f in
-                    ("flags", "compound_head", "mapping", "_mapcount", "_refcount")}
-        if self.new:
+        # "compound_head": the tail page's pointer to its head, compound_info
+        # from 7.1 on (compound_info_has_mask(): then a mask of its address)
+        self.off = {f: offsetof(page, f) for f in ("flags", "mapping", "_mapcount", "_refcount")}
+        self.off["compound_head"] = offsetof(
+            page, "compound_info" if self.k.compound_info else "compound_head")
+        self.head_mask = self.k.compound_info_mask
+        if self.k.large_mapcount:
             folio = prog.type("struct folio")
             self.entire_off = offsetof(folio, "_entire_mapcount")
             self.large_off = offsetof(folio, "_large_mapcount")
             self.order_off = offsetof(folio, "_flags_1")
-            self.pgty_hugetlb = prog.constant("PGTY_hugetlb").value_()
         else:
             self.entire_off = self.size + offsetof(page, "compound_mapcount")
             self.order_off = self.size + offsetof(page, "compound_order")
             self.dtor_off = self.size + offsetof(page, "compound_dtor")
             self.hugetlb_dtor = prog.constant("HUGETLB_PAGE_DTOR").value_()
+        if self.k.page_type_enum:
+            self.pgty_hugetlb = prog.constant("PGTY_hugetlb").value_()
         self.highest_memmap_pfn = prog["highest_memmap_pfn"].value_()
         #: the fields of each struct page read, in offset order (see _struct)
         self.raw: Dict[int, tuple] = {}
@@ -144,10 +151,15 @@ class PageCache:
     def decode(self, pfn: int, values: tuple) -> PageInfo:
         """A PageInfo from the fields read() kept for ``pfn``."""
         flags, head, mapping, mapcount, refcount = self._pick(values)
-        # compound_head's bit 0: a tail page
-        info = self._pages[pfn] = PageInfo(
-            pfn, flags, (head - 1 - self.vmemmap) // self.size if head & 1 else pfn,
-            mapping, mapcount, refcount)
+        # compound_head's bit 0: a tail page; _compound_head(): head + 1, or
+        # (7.1 on, compound_info_has_mask()) a mask of the page's address
+        if not head & 1:
+            head_pfn = pfn
+        elif self.head_mask:
+            head_pfn = ((self.address(pfn) & head) - self.vmemmap) // self.size
+        else:
+            head_pfn = (head - 1 - self.vmemmap) // self.size
+        info = self._pages[pfn] = PageInfo(pfn, flags, head_pfn, mapping, mapcount, refcount)
         return info
 
     def get(self, pfn: int) -> Optional[PageInfo]:
@@ -234,7 +246,7 @@ def PageHuge(pc: PageCache, page: PageInfo) -> bool:
     head = pc.head(page)
     if not pc.test(head, "PG_head"):
         return False
-    if pc.new:
+    if pc.k.page_type_enum:
         # 6.12: a page type in the top byte of the folio's page_type
         return (head.mapcount >> 24) & 0xFF == pc.pgty_hugetlb
     return pc._extra(head)[pc.dtor_off] == pc.hugetlb_dtor
@@ -338,7 +350,7 @@ def subpage_mapcounts(pc: PageCache, head: PageInfo, page: PageInfo,
         # the folio's share, computed as for a tail page of it (nr > 1:
         # a large folio) with this _mapcount
         sub = PageInfo(head.pfn + 1, 0, head.pfn, 0, raw, 0)
-        if pc.new:
+        if pc.k.large_mapcount:
             m = folio_precise_page_mapcount(pc, head, sub)
         else:
             m = page_mapcount(pc, sub)
@@ -398,6 +410,11 @@ def pmd_trans_huge_lock(walk: Any, pmd: Any, addr: int) -> bool:
     return arch.pmd_trans_huge(val) or arch.pmd_devmap(val)
 
 
+def pc_kernel(walk: Any) -> Any:
+    """The KernelFeatures of the kernel a walk reads."""
+    return walk.target.kernel
+
+
 def pte_offset_map_lock(walk: Any, pmd: Any, addr: int) -> Any:
     """pte_offset_map_lock() in a pmd_entry, without the lock.  None: no PTE
     table to map; callers from 6.5 on then ask for ACTION_AGAIN, 6.1's
@@ -405,7 +422,7 @@ def pte_offset_map_lock(walk: Any, pmd: Any, addr: int) -> Any:
     from ..walk import ACTION_AGAIN, pte_offset_map
 
     pte = pte_offset_map(walk, pmd, addr)
-    if pte is None and (walk.arch.kernel_version >= (6, 5) or pmd.get() == 0):
+    if pte is None and (pc_kernel(walk).pte_offset_map_may_fail or pmd.get() == 0):
         # DUMP: 6.1 returns 0 when pmd_trans_unstable() clears a bad pmd, and
         # that range then has no entries at all (pagemap's buffer would
         # shift).  Asking again makes the walker see the cleared pmd as none
@@ -533,7 +550,7 @@ def page_summary(pc: PageCache, pfn: int) -> Dict[str, Any]:
     out["folio_flags"] = head.flags
     out["flag_names"] = page_flag_names(prog, flags)
     out["refcount"] = page_count(pc, page)
-    if pc.new:
+    if pc.k.large_mapcount:
         out["mapcount"] = folio_precise_page_mapcount(pc, head, page)
         out["folio_mapcount"] = folio_mapcount(pc, head)
     else:
@@ -573,7 +590,7 @@ def _slab_cache_name(pc: PageCache, head: PageInfo) -> Optional[str]:
     the PGTY_slab page type), or None for any other page."""
     from drgn import Object
 
-    if pc.new:
+    if pc.k.page_type_enum:
         if (head.mapcount >> 24) & 0xFF != pc.prog.constant("PGTY_slab").value_():
             return None
     elif not pc.test(head, "PG_slab"):

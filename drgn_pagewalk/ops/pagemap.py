@@ -41,14 +41,16 @@ MAX_SWAPFILES_SHIFT = 5
 class PagemapRead:
     """struct pagemapread: the entries gathered so far."""
 
-    def __init__(self, prog: Any, arch: Any, kernel_version: tuple) -> None:
+    def __init__(self, prog: Any, arch: Any) -> None:
         #: (vaddr, entry, pages): ``pages`` equal entries from vaddr on
         self.buffer: List[Tuple[int, int, int]] = []
         self.show_pfn = True  # read as root (CAP_SYS_ADMIN)
         self.arch = arch
-        self.new = kernel_version >= (6, 12)
+        #: the folio-based pagemap of 6.12 on (kernel.py: large_mapcount):
+        #: folio_precise_page_mapcount(), pfn swap pmds
+        self.folio_mapcounts = get_target(prog).kernel.large_mapcount
         self.max_swapfiles = arch.max_swapfiles
-        self.pages = PageCache(prog, kernel_version)
+        self.pages = PageCache(prog)
 
 
 def make_pme(frame: int, flags: int) -> int:
@@ -171,7 +173,7 @@ def pte_to_pagemap_entry(pm: PagemapRead, vma: Any, addr: int, pte: int,
     if page is not None:
         if not PageAnon(pm.pages, page):
             flags |= PM_FILE
-        if pm.new:
+        if pm.folio_mapcounts:
             folio = pm.pages.head(page)
             if flags & PM_PRESENT and folio_precise_page_mapcount(pm.pages, folio, page) == 1:
                 flags |= PM_MMAP_EXCLUSIVE
@@ -230,7 +232,7 @@ def _pagemap_huge_pmd(pm: PagemapRead, vma: Any, pmd: int, addr: int,
             flags |= PM_UFFD_WP
         if pm.show_pfn:
             frame = arch.pmd_pfn(pmd) + idx
-    elif not pm.new and not arch.is_swap_pmd(pmd):
+    elif not pm.folio_mapcounts and not arch.is_swap_pmd(pmd):
         pass
     else:
         swp_type, offset = arch.swp_type_offset(pmd)
@@ -249,7 +251,7 @@ def _pagemap_huge_pmd(pm: PagemapRead, vma: Any, pmd: int, addr: int,
     if page is not None:
         if not PageAnon(pm.pages, page):
             flags |= PM_FILE
-        if pm.new:
+        if pm.folio_mapcounts:
             # the folio's 512 struct pages, read at once
             subpages = pm.pages.read(page.pfn, 512) if flags & PM_PRESENT else None
         elif not migration and page_mapcount(pm.pages, page) == 1:
@@ -289,7 +291,7 @@ def pagemap_hugetlb_range(ptep: Any, hmask: int, addr: int, end: int,
             flags |= PM_FILE
         if page is None:
             pass
-        elif pm.new:
+        elif pm.folio_mapcounts:
             folio = pm.pages.head(page)
             if (not folio_likely_mapped_shared(pm.pages, folio)
                     and not hugetlb_pmd_shared(pm.pages, ptep.phys)):
@@ -341,7 +343,7 @@ def pagemap_chunks(task: Any, start: Optional[int] = None,
         start = (start or 0) & ~0xFFF
         end = task_size if end is None else min((end + 0xFFF) & ~0xFFF, task_size)
         ranges = [(start, end)] if start < end else []
-    pm = PagemapRead(prog, target.arch, target.arch.kernel_version)
+    pm = PagemapRead(prog, target.arch)
     for lo, hi in ranges:
         # pagemap_read() also walks in pieces aligned to PAGEMAP_WALK_SIZE.
         addr = lo

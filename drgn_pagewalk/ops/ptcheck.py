@@ -42,6 +42,7 @@ from .smaps import SmapsContext, _swap_info_get
 PAGE_TYPE_BASE = 0xF0000000
 PG_BUDDY_61 = 0x00000080
 PG_TABLE_61 = 0x00000200
+PG_TABLE_510 = 0x00000400  # after PG_kmemcg (0x200), 5.10
 #: arch/x86/include/asm/pgtable_64_types.h: the pgd slot of the PTI LDT
 #: remap, per mm (LDT_PGD_ENTRY_L4 / _L5).
 LDT_PGD_ENTRY = {4: -240, 5: -112}
@@ -90,7 +91,7 @@ class _Checker:
         self.arch = self.target.arch
         self.mm = mm
         self.user = user
-        self.pages = PageCache(prog, self.arch.kernel_version)
+        self.pages = PageCache(prog)
         self.smaps = SmapsContext(prog) if user else None
         self.found: List[Damage] = []
         #: physical address of every table page reached -> (level name,
@@ -252,12 +253,13 @@ CHECK_OPS = MmWalkOps(p4d_entry=_p4d_entry, pud_entry=_pud_entry,
 def _page_type(pc: PageCache, raw: int) -> Tuple[bool, bool]:
     """(PageBuddy, PageTable) of a page's page_type (_mapcount's slot)."""
     t = raw & 0xFFFFFFFF
-    if pc.new:
+    if pc.k.page_type_enum:
         top = t >> 24
         return top == pc.prog.constant("PGTY_buddy").value_(), \
             top == pc.prog.constant("PGTY_table").value_()
+    pg_table = PG_TABLE_510 if pc.k.pg_kmemcg_type else PG_TABLE_61
     return ((t & (PAGE_TYPE_BASE | PG_BUDDY_61)) == PAGE_TYPE_BASE,
-            (t & (PAGE_TYPE_BASE | PG_TABLE_61)) == PAGE_TYPE_BASE)
+            (t & (PAGE_TYPE_BASE | pg_table)) == PAGE_TYPE_BASE)
 
 
 def check_table_pages(c: _Checker) -> None:

@@ -189,7 +189,7 @@ def rmap_pfn(target: DrgnTarget, pfn: int) -> Tuple[List[Tuple[Any, ...]], Dict[
     from .page import page_summary
 
     prog = target.prog
-    pc = PageCache(prog, target.arch.kernel_version)
+    pc = PageCache(prog)
     info = page_summary(pc, pfn)
     rows: List[Tuple[Any, ...]] = []
     if not info.get("valid") or "mapping" not in info:

@@ -100,9 +100,13 @@ class SmapsContext:
         self.prog = prog
         self.target = get_target(prog)
         self.arch = self.target.arch
-        self.version = self.arch.kernel_version
-        self.new = self.version >= (6, 12)
-        self.pages = PageCache(prog, self.version)
+        #: the kernel's features (kernel.py)
+        self.k = self.target.kernel
+        #: the folio-based smaps of 6.12 on (kernel.py: large_mapcount):
+        #: smaps_account(..., present), folio_precise_page_mapcount(), pfn
+        #: swap pmds, folio_likely_mapped_shared() for hugetlb
+        self.folio_mapcounts = self.k.large_mapcount
+        self.pages = PageCache(prog)
         self.max_swapfiles = self.arch.max_swapfiles
         self.thp_flags = prog["transparent_hugepage_flags"].value_()
         #: arch_pkeys_enabled(): the ProtectionKey line
@@ -114,7 +118,7 @@ class SmapsContext:
         self.m_swapbacked = self.mask("PG_swapbacked")
         self.m_dirty = self.mask("PG_dirty")
         self.m_referenced = self.mask("PG_referenced")
-        self.m_young = self.mask("PG_young") if self.new else 0
+        self.m_young = self.mask("PG_young") if self.k.page_idle_flag else 0
         #: the flags _smaps_order0_bulk() tells pages apart by
         self.m_order0_flags = (self.m_head | self.m_swapbacked | self.m_dirty
                                | self.m_referenced | self.m_young)
@@ -138,8 +142,9 @@ class SmapsContext:
 
 def page_is_young(ctx: SmapsContext, page: PageInfo) -> bool:
     """page_is_young() / folio_test_young(): CONFIG_PAGE_IDLE_FLAG is set in
-    Debian's 6.12 (PG_young in page flags on 64-bit) and not in 6.1."""
-    if not ctx.new:
+    Debian's 6.12 and 7.2 (PG_young in page flags on 64-bit), not in 5.10
+    and 6.1 (always false)."""
+    if not ctx.k.page_idle_flag:
         return False
     return ctx.pages.test(ctx.pages.head(page), "PG_young")
 
@@ -195,13 +200,13 @@ def smaps_account(ctx: SmapsContext, mss: MemSizeStats, page: PageInfo,
         if not _test(ctx, page, "PG_swapbacked") and not dirty \
                 and not _test(ctx, page, "PG_dirty"):
             mss.lazyfree += size
-    if ctx.new and folio_test_ksm(pc, page):
+    if ctx.k.smaps_ksm and folio_test_ksm(pc, page):
         mss.ksm += size
     mss.resident += size
     if young or page_is_young(ctx, page) or _test(ctx, page, "PG_referenced"):
         mss.referenced += size
 
-    if ctx.new:
+    if ctx.folio_mapcounts:
         present = migration_or_present
         if page_count(pc, page) == 1 or not present:
             smaps_page_accumulate(ctx, mss, head.flags, anon, size, size << PSS_SHIFT,
@@ -212,7 +217,7 @@ def smaps_account(ctx: SmapsContext, mss: MemSizeStats, page: PageInfo,
                               dirty, locked, True)
         return
     if nr == 1:
-        mapcount = folio_precise_page_mapcount(pc, head, page) if ctx.new \
+        mapcount = folio_precise_page_mapcount(pc, head, page) if ctx.folio_mapcounts \
             else page_mapcount(pc, page)
         mapcounts = {mapcount: 1}
     else:
@@ -245,12 +250,12 @@ def _smaps_account_order0(ctx: SmapsContext, mss: MemSizeStats, flags: int,
         mss.anonymous += size
         if not flags & ctx.m_swapbacked and not dirty and not flags & ctx.m_dirty:
             mss.lazyfree += size
-    if ctx.new and mapping & 3 == 3:  # folio_test_ksm()
+    if ctx.k.smaps_ksm and mapping & 3 == 3:  # folio_test_ksm()
         mss.ksm += size
     mss.resident += size
     if young or flags & ctx.m_young or flags & ctx.m_referenced:
         mss.referenced += size
-    if ctx.new:
+    if ctx.folio_mapcounts:
         private = migration_or_present  # present
         if refcount == 1 or not migration_or_present:
             pss = PAGE_SIZE << PSS_SHIFT
@@ -371,7 +376,7 @@ def smaps_pte_entry(val: int, addr: int, walk: MmWalk) -> None:
         page = vm_normal_page(ctx.pages, arch, vma, val, walk, addr)
         young = arch.pte_young(val)
         dirty = arch.pte_dirty(val)
-        flag = ctx.new
+        flag = ctx.folio_mapcounts
     elif arch.is_swap_pte(val):
         swp_type, offset = arch.swp_type_offset(val)
         if swp_type < ctx.max_swapfiles:  # !non_swap_entry()
@@ -382,7 +387,7 @@ def smaps_pte_entry(val: int, addr: int, walk: MmWalk) -> None:
             else:
                 mss.swap_pss += PAGE_SIZE << PSS_SHIFT
         elif is_pfn_swap_entry(ctx.max_swapfiles, swp_type):
-            flag = not ctx.new and is_migration_entry(ctx.max_swapfiles, swp_type)
+            flag = not ctx.folio_mapcounts and is_migration_entry(ctx.max_swapfiles, swp_type)
             page = entry_page(ctx.pages, swp_offset_pfn(arch, offset), walk, "pte",
                               addr, val)
     else:
@@ -411,13 +416,13 @@ def smaps_pmd_entry(pmd: int, addr: int, walk: MmWalk) -> None:
         if pfn == walk.target.huge_zero_pfn():
             return
         page = entry_page(ctx.pages, pfn, walk, "pmd", addr, pmd)
-        flag = ctx.new
+        flag = ctx.folio_mapcounts
     else:
         swp_type, offset = arch.swp_type_offset(pmd)
         pfn = swp_offset_pfn(arch, offset)
-        if ctx.new and is_pfn_swap_entry(ctx.max_swapfiles, swp_type):
+        if ctx.folio_mapcounts and is_pfn_swap_entry(ctx.max_swapfiles, swp_type):
             page = entry_page(ctx.pages, pfn, walk, "pmd", addr, pmd)
-        elif not ctx.new and is_migration_entry(ctx.max_swapfiles, swp_type):
+        elif not ctx.folio_mapcounts and is_migration_entry(ctx.max_swapfiles, swp_type):
             flag = True
             page = entry_page(ctx.pages, pfn, walk, "pmd", addr, pmd)
     if page is None:
@@ -460,14 +465,14 @@ def _smaps_order0_bulk(walk: MmWalk, vals: Any, normal: List[int],
         else:
             _smaps_account_order0(ctx, mss, flags, mapping, mapcount, refcount,
                                   arch.pte_young(bits), arch.pte_dirty(bits),
-                                  locked, ctx.new, n)
+                                  locked, ctx.folio_mapcounts, n)
     if large:
         for i, pfn, raw in zip(normal, pfns, raws):
             page = pages.decode(pfn, raw)  # read above
             if page.head_pfn != page.pfn or page.flags & ctx.m_head:
                 v = vals[i]
                 smaps_account(ctx, mss, page, False, arch.pte_young(v),
-                              arch.pte_dirty(v), locked, ctx.new)
+                              arch.pte_dirty(v), locked, ctx.folio_mapcounts)
     return True
 
 
@@ -524,7 +529,7 @@ def smaps_hugetlb_range(pte: Any, hmask: int, addr: int, end: int,
     if page is None:
         return 0
     size = walk.target.hstate_vma(vma).huge_page_size()
-    if ctx.new:
+    if ctx.folio_mapcounts:
         shared = (not present or folio_likely_mapped_shared(ctx.pages, ctx.pages.head(page))
                   or hugetlb_pmd_shared(ctx.pages, pte.phys))
     else:
@@ -566,9 +571,16 @@ def _vma_is_dax(vma: Vma) -> bool:
     return bool(file.value_()) and bool(file.f_inode.i_flags.value_() & S_DAX)
 
 
-def _thp_disabled(vma: Vma, vm_flags: int) -> bool:
+def mm_flags(ctx: SmapsContext, mm: Object) -> int:
+    """mm->flags as a word (7.x: mm_flags_t's first word)."""
+    if ctx.k.mm_flags_bitmap:
+        return mm.flags.__mm_flags[0].value_()
+    return mm.flags.value_()
+
+
+def _thp_disabled(ctx: SmapsContext, vma: Vma, vm_flags: int) -> bool:
     return bool(vm_flags & VM_NOHUGEPAGE) or bool(
-        vma.obj.vm_mm.flags.value_() & (1 << MMF_DISABLE_THP))
+        mm_flags(ctx, vma.obj.vm_mm) & (1 << MMF_DISABLE_THP))
 
 
 def _vma_is_temporary_stack(vma: Vma) -> bool:
@@ -584,7 +596,7 @@ def _shmem_huge_enabled(ctx: SmapsContext, vma: Vma) -> bool:
     inode = vma.obj.vm_file.f_inode
     if inode.i_mode.value_() & 0o170000 != 0o100000:
         return False
-    if _thp_disabled(vma, vma.vm_flags):
+    if _thp_disabled(ctx, vma, vma.vm_flags):
         return False
     shmem_huge = prog["shmem_huge"].value_()
     if shmem_huge == -2:  # SHMEM_HUGE_FORCE
@@ -631,7 +643,7 @@ def hugepage_vma_check(ctx: SmapsContext, vma: Vma) -> bool:
     vm_flags = vma.vm_flags
     if not vma.obj.vm_mm.value_():
         return False
-    if _thp_disabled(vma, vm_flags):
+    if _thp_disabled(ctx, vma, vm_flags):
         return False
     if ctx.thp_flags & ctx.thp_bit("TRANSPARENT_HUGEPAGE_NEVER_DAX"):
         return False
@@ -690,7 +702,7 @@ def thp_vma_allowable_orders(ctx: SmapsContext, vma: Vma) -> int:
     if not vma.obj.vm_mm.value_():
         return 0
     if ctx.thp_flags & ctx.thp_bit("TRANSPARENT_HUGEPAGE_UNSUPPORTED") \
-            or _thp_disabled(vma, vm_flags):
+            or _thp_disabled(ctx, vma, vm_flags):
         return 0
     if _vma_is_dax(vma):
         return 0
@@ -716,9 +728,39 @@ def thp_vma_allowable_orders(ctx: SmapsContext, vma: Vma) -> int:
     return orders
 
 
+def transparent_hugepage_active(ctx: SmapsContext, vma: Vma) -> bool:
+    """transparent_hugepage_active() of 5.10 (mm/huge_memory.c): the last
+    PMD-aligned range of the vma must fit; anonymous vmas then ask
+    __transparent_hugepage_enabled(), shmem ones shmem_huge_enabled()
+    (the same answer as 6.1's for the global and mount knobs; its
+    within_size rounding differs and is unproven), other files never
+    (CONFIG_READ_ONLY_THP_FOR_FS is not set)."""
+    addr = (vma.vm_end & ~(HPAGE_PMD_SIZE - 1)) - HPAGE_PMD_SIZE
+    if not _suitable(vma, addr, HPAGE_PMD_SIZE):
+        return False
+    if vma.anonymous:
+        # __transparent_hugepage_enabled()
+        if ctx.thp_flags & ctx.thp_bit("TRANSPARENT_HUGEPAGE_NEVER_DAX"):
+            return False
+        if _thp_disabled(ctx, vma, vma.vm_flags) or _vma_is_temporary_stack(vma):
+            return False
+        if hugepage_global_always(ctx):
+            return True
+        if ctx.thp_flags & ctx.thp_bit("TRANSPARENT_HUGEPAGE_REQ_MADV_FLAG"):
+            return bool(vma.vm_flags & VM_HUGEPAGE)
+        return False
+    # vma_is_shmem(): vm_ops == &shmem_vm_ops
+    if vma.obj.vm_ops.value_() == ctx.prog["shmem_vm_ops"].address_:
+        return _shmem_huge_enabled(ctx, vma)
+    return False
+
+
 def thp_eligible(ctx: SmapsContext, vma: Vma) -> int:
-    if ctx.new:
+    """THPeligible: the kernel's own test (kernel.py: thp_eligible)."""
+    if ctx.k.thp_eligible == "thp_vma_allowable_orders":
         return 1 if thp_vma_allowable_orders(ctx, vma) else 0
+    if ctx.k.thp_eligible == "transparent_hugepage_active":
+        return 1 if transparent_hugepage_active(ctx, vma) else 0
     return 1 if hugepage_vma_check(ctx, vma) else 0
 
 
@@ -733,7 +775,8 @@ def _show_smap_fields(ctx: SmapsContext, mss: MemSizeStats, rollup: bool) -> str
     """__show_smap()."""
     s = _dec("Rss:            ", mss.resident)
     s += _dec(" kB\nPss:            ", mss.pss >> PSS_SHIFT)
-    s += _dec(" kB\nPss_Dirty:      ", mss.pss_dirty >> PSS_SHIFT)
+    if ctx.k.smaps_pss_dirty:
+        s += _dec(" kB\nPss_Dirty:      ", mss.pss_dirty >> PSS_SHIFT)
     if rollup:
         s += _dec(" kB\nPss_Anon:       ", mss.pss_anon >> PSS_SHIFT)
         s += _dec(" kB\nPss_File:       ", mss.pss_file >> PSS_SHIFT)
@@ -744,7 +787,7 @@ def _show_smap_fields(ctx: SmapsContext, mss: MemSizeStats, rollup: bool) -> str
     s += _dec(" kB\nPrivate_Dirty:  ", mss.private_dirty)
     s += _dec(" kB\nReferenced:     ", mss.referenced)
     s += _dec(" kB\nAnonymous:      ", mss.anonymous)
-    if ctx.new:
+    if ctx.k.smaps_ksm:
         s += _dec(" kB\nKSM:            ", mss.ksm)
     s += _dec(" kB\nLazyFree:       ", mss.lazyfree)
     s += _dec(" kB\nAnonHugePages:  ", mss.anonymous_thp)
@@ -763,15 +806,7 @@ def _mnemonics(ctx: SmapsContext) -> Dict[int, str]:
     generic entries, then the arch's (Arch.vm_flag_mnemonics(): VM_ARCH_1,
     pkeys, MTE, shadow stack), which win where both name a bit, as the
     later designated initializer does.  Bits not in it print as "??"."""
-    names = {0: "rd", 1: "wr", 2: "ex", 3: "sh", 4: "mr", 5: "mw", 6: "me",
-             7: "ms", 8: "gd", 10: "pf", 13: "lo", 14: "io", 15: "sr",
-             16: "rr", 17: "dc", 18: "de", 20: "ac", 21: "nr", 22: "ht",
-             23: "sf", 24: "ar", 25: "wf", 26: "dd", 27: "sd", 28: "mm",
-             29: "hg", 30: "nh", 31: "mg", 9: "um", 12: "uw"}
-    if ctx.new:
-        names.update({19: "lf", 38: "ui", 40: "dp", 63: "sl"})
-    else:
-        names[37] = "ui"
+    names = dict(ctx.k.vm_flag_names)
     names.update(ctx.arch.vm_flag_mnemonics())
     return names
 
@@ -810,7 +845,7 @@ def show_smap(ctx: SmapsContext, task: Any, vma: Vma) -> str:
     s += _dec(" kB\nMMUPageSize:    ", page)
     s += " kB\n"
     s += _show_smap_fields(ctx, mss, False)
-    if ctx.new:
+    if ctx.k.thp_eligible == "thp_vma_allowable_orders":  # "%8u" from 6.8
         s += f"THPeligible:    {thp_eligible(ctx, vma):>8}\n"
     else:
         s += f"THPeligible:    {thp_eligible(ctx, vma)}\n"
@@ -879,7 +914,8 @@ def smaps_records(task: Any) -> List[Dict[str, Any]]:
                                "KernelPageSize": vma_kernel_pagesize(ctx, vma) >> 10,
                                "MMUPageSize": vma_kernel_pagesize(ctx, vma) >> 10}
         for name, attr, shift in FIELD_NAMES:
-            if name == "KSM" and not ctx.new:
+            if name == "KSM" and not ctx.k.smaps_ksm or \
+                    name == "Pss_Dirty" and not ctx.k.smaps_pss_dirty:
                 continue
             rec[name] = _kb(mss, attr, shift)
         rec["THPeligible"] = thp_eligible(ctx, vma)
@@ -913,7 +949,8 @@ def smaps_rollup_record(task: Any) -> Dict[str, Any]:
     ctx, mss, start, end = _rollup(task)
     rec: Dict[str, Any] = {"start": start, "end": end}
     for name, attr, shift in FIELD_NAMES[:3] + ROLLUP_EXTRA + FIELD_NAMES[3:]:
-        if name == "KSM" and not ctx.new:
+        if name == "KSM" and not ctx.k.smaps_ksm or \
+                name == "Pss_Dirty" and not ctx.k.smaps_pss_dirty:
             continue
         rec[name] = _kb(mss, attr, shift)
     return rec

@@ -36,10 +36,11 @@ from .page import (
 MM_FILEPAGES, MM_ANONPAGES, MM_SWAPENTS, MM_SHMEMPAGES = 0, 1, 2, 3
 
 
-def get_mm_counter(mm: Object, member: int, new: bool) -> int:
-    """get_mm_counter() (6.1: the atomic, negative read as 0 under
-    SPLIT_RSS_COUNTING) / get_mm_counter_sum() (6.12: the percpu sum)."""
-    if new:
+def get_mm_counter(mm: Object, member: int, percpu: bool) -> int:
+    """get_mm_counter() (5.10, 6.1: the atomic, negative read as 0 under
+    SPLIT_RSS_COUNTING) / get_mm_counter_sum() (``percpu``: 6.12, 7.2: the
+    percpu sum)."""
+    if percpu:
         return max(0, percpu_counter_sum(mm.rss_stat[member]))
     val = mm.rss_stat.count[member].counter.value_()
     return max(0, val)
@@ -49,10 +50,10 @@ def _counters(task: Any) -> Dict[str, int]:
     """task_mem()'s values in kB."""
     prog = task.prog_
     mm = task.mm
-    new = get_target(prog).arch.kernel_version >= (6, 12)
-    anon = get_mm_counter(mm, MM_ANONPAGES, new)
-    file = get_mm_counter(mm, MM_FILEPAGES, new)
-    shmem = get_mm_counter(mm, MM_SHMEMPAGES, new)
+    percpu = get_target(prog).kernel.percpu_rss
+    anon = get_mm_counter(mm, MM_ANONPAGES, percpu)
+    file = get_mm_counter(mm, MM_FILEPAGES, percpu)
+    shmem = get_mm_counter(mm, MM_SHMEMPAGES, percpu)
     total_vm = mm.total_vm.value_()
     hiwater_vm = max(total_vm, mm.hiwater_vm.value_())
     total_rss = anon + file + shmem
@@ -60,7 +61,7 @@ def _counters(task: Any) -> Dict[str, int]:
     text = ((mm.end_code.value_() + 4095) & ~4095) - (mm.start_code.value_() & ~4095)
     text = min(text, mm.exec_vm.value_() << 12)
     lib = (mm.exec_vm.value_() << 12) - text
-    swap = get_mm_counter(mm, MM_SWAPENTS, new)
+    swap = get_mm_counter(mm, MM_SWAPENTS, percpu)
     pinned = mm.pinned_vm.counter.value_()
     return {
         "VmPeak": hiwater_vm * 4, "VmSize": total_vm * 4,
@@ -88,7 +89,7 @@ class _Rss:
     def __init__(self, prog: Any) -> None:
         target = get_target(prog)
         self.arch = target.arch
-        self.pages = PageCache(prog, self.arch.kernel_version)
+        self.pages = PageCache(prog)
         self.max_swapfiles = self.arch.max_swapfiles
         self.huge_zero = target.huge_zero_pfn()
         self.counts = {"anon": 0, "file": 0, "shmem": 0, "swap": 0}
@@ -189,7 +190,7 @@ def _table_pages(task: Any) -> int:
     target = get_target(task.prog_)
     mm = target.mm(task.mm)
     arch = target.arch
-    pages = PageCache(task.prog_, arch.kernel_version)
+    pages = PageCache(task.prog_)
     huge_zero = target.huge_zero_pfn()
     count = [0]
 
@@ -225,7 +226,7 @@ def split_rss_pending(task: Any) -> Optional[Dict[str, int]]:
     """6.1 (SPLIT_RSS_COUNTING): counts each thread holds in
     task->rss_stat and has not yet folded into the mm's counters, in kB.
     None on kernels that count per cpu (6.2+), where the sum is exact."""
-    if get_target(task.prog_).arch.kernel_version >= (6, 2):
+    if get_target(task.prog_).kernel.percpu_rss:
         return None
     from drgn.helpers.linux.list import list_for_each_entry
 

@@ -165,7 +165,7 @@ def vtop(target: DrgnTarget, mm: Mm, addr: int, pgd: Optional[int] = None) -> Vt
     result.pfn = arch.leaf_pfn(last_level, last_val) + ((addr & (size - 1)) >> arch.page_shift)
     result.physical = (result.pfn << arch.page_shift) | (addr & ~page_mask)
     result.stop_reason = "protnone" if arch.pte_protnone(last_val) else "leaf"
-    pc = PageCache(target.prog, arch.kernel_version)
+    pc = PageCache(target.prog)
     result.page = page_summary(pc, result.pfn)
     return result
 

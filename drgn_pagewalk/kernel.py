@@ -1,0 +1,198 @@
+"""What the dump's kernel has: one KernelFeatures per dump, probed once from
+its debug info (types, members, enum constants, symbols), the release only
+where the debug info cannot tell.
+
+The ops test these named features, never version numbers: a kernel function
+that changed between supported kernels has one variant per behaviour, and
+the variant is chosen from a feature here.  Each feature says which change
+of the kernel it stands for and on which kernels the project proved it.
+Proven kernels: Debian's 5.10 (5.10.251), 6.1 (6.1.192), 6.12 (6.12.117)
+and 7.2 (7.2.13); a kernel between them gets what its debug info says, which
+is the kernel's own word for every probe but the release-based ones
+(``pte_offset_map_may_fail``), and is unproven.
+
+This module only reads what ``probe()`` is given: a drgn Program, used
+through the duck-typed calls below (no drgn import).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Tuple
+
+#: show_smap_vma_flags()'s generic table of 6.1 (bit: name); the arch adds
+#: its own (Arch.vm_flag_mnemonics())
+_VM_FLAG_NAMES_61 = {
+    0: "rd", 1: "wr", 2: "ex", 3: "sh", 4: "mr", 5: "mw", 6: "me", 7: "ms", 8: "gd",
+    9: "um", 10: "pf", 12: "uw", 13: "lo", 14: "io", 15: "sr", 16: "rr", 17: "dc",
+    18: "de", 20: "ac", 21: "nr", 22: "ht", 23: "sf", 24: "ar", 25: "wf", 26: "dd",
+    27: "sd", 28: "mm", 29: "hg", 30: "nh", 31: "mg", 37: "ui"}
+
+
+def _vm_flag_names(prog: Any, version: Tuple[int, int], folio: bool) -> Tuple[Tuple[int, str], ...]:
+    """show_smap_vma_flags()'s generic entries.  The VM_* bits are macros
+    (not in the debug info) up to 6.x, so the table is the proven kernel's:
+    5.10's (VM_DENYWRITE "dw" at bit 11, removed in 5.15; no VM_UFFD_MINOR,
+    added in 5.13) for kernels without struct folio, 6.1's up to 6.11,
+    6.12's (VM_UFFD_MINOR moved to 38 for the shadow stack, "lf", "dp",
+    "sl") from 6.12.  7.x declares the bits as enum constants (VMA_*_BIT),
+    read from the debug info."""
+    names = dict(_VM_FLAG_NAMES_61)
+    if not folio:
+        del names[37]
+        names[11] = "dw"
+        return tuple(sorted(names.items()))
+    if version < (6, 12):
+        return tuple(sorted(names.items()))
+    del names[37]
+    names.update({19: "lf", 38: "ui", 40: "dp", 63: "sl"})
+    bits = {"VMA_UFFD_MINOR_BIT": "ui", "VMA_SEALED_BIT": "sl", "VMA_DROPPABLE_BIT": "dp",
+            "VMA_MAYBE_GUARD_BIT": "gu", "VMA_LOCKONFAULT_BIT": "lf"}
+    if _has_constant(prog, "VMA_SEALED_BIT"):
+        for bit in (38, 63, 40, 19):
+            names.pop(bit, None)
+        for const, name in bits.items():
+            if _has_constant(prog, const):
+                names[prog.constant(const).value_()] = name
+    return tuple(sorted(names.items()))
+
+
+@dataclass(frozen=True)
+class KernelFeatures:
+    """The kernel's features that change what the walker's users print."""
+
+    #: (major, minor) of the release, for messages and the few release tests
+    version: Tuple[int, int]
+    #: mm->mm_mt, the maple tree of vmas (6.1 on); before it mm->mmap, a
+    #: list, and mm->mm_rb (5.10)
+    maple_tree: bool
+    #: struct folio exists (5.16 on; 5.10 has struct page only, a compound
+    #: page's mapcount and order in its first tail page)
+    folio: bool
+    #: folio->_large_mapcount and _entire_mapcount (6.11 on; proven 6.12,
+    #: 7.2): the folio mapcount model of task_mmu.c from 6.12 on
+    #: (folio_precise_page_mapcount(), smaps_account(..., present),
+    #: is_pfn_swap_entry() pmds).  Without it: page_mapcount() with
+    #: compound_mapcount and PageDoubleMap (5.10, 6.1).
+    large_mapcount: bool
+    #: page types in page_type's top byte (enum pagetype, PGTY_*; proven
+    #: 6.12, 7.2); before, PG_* bits of page_type and the compound dtor
+    page_type_enum: bool
+    #: struct page's compound_info (7.1 on) instead of compound_head, and
+    #: whether it holds a mask (CONFIG_HUGETLB_PAGE_OPTIMIZE_VMEMMAP with a
+    #: power-of-two struct page: compound_info_has_mask())
+    compound_info: bool
+    compound_info_mask: bool
+    #: page->flags is memdesc_flags_t { f } (7.x); before, an unsigned long
+    page_flags_struct: bool
+    #: mm->flags is mm_flags_t, a bitmap (7.x); before, an unsigned long
+    mm_flags_bitmap: bool
+    #: mm->rss_stat is percpu_counter[] (6.2 on); before, atomic_long_t
+    #: counts with per-thread caches (SPLIT_RSS_COUNTING)
+    percpu_rss: bool
+    #: PG_young/PG_idle page flags (CONFIG_PAGE_IDLE_FLAG on 64-bit):
+    #: page_is_young() reads PG_young (Debian's 6.12, 7.2)
+    page_idle_flag: bool
+    #: smaps prints Pss_Dirty (5.19 on: mem_size_stats.pss_dirty)
+    smaps_pss_dirty: bool
+    #: smaps prints KSM (6.7 on: mem_size_stats.ksm)
+    smaps_ksm: bool
+    #: smaps counts the swap of shmem holes itself (5.10:
+    #: mem_size_stats.check_shmem_swap; later smaps_pte_hole_lookup())
+    smaps_check_shmem_swap: bool
+    #: which THPeligible test smaps prints: "transparent_hugepage_active"
+    #: (5.10, "%d"), "hugepage_vma_check" (6.1, "%d") or
+    #: "thp_vma_allowable_orders" (6.8 on, mTHP, "%8u")
+    thp_eligible: str
+    #: the PG_kmemcg page type (0x200) before PG_table (then 0x400), with
+    #: page->mem_cgroup (5.10); from 5.11 (page->memcg_data) PG_table is 0x200
+    pg_kmemcg_type: bool
+    #: show_smap_vma_flags()'s generic (bit, name) pairs (_vm_flag_names())
+    vm_flag_names: Tuple[Tuple[int, str], ...]
+    #: pte_offset_map() may fail and pmd_entry callers then ask for
+    #: ACTION_AGAIN (6.5 on: __pte_offset_map()); before,
+    #: pmd_trans_unstable() and return 0
+    pte_offset_map_may_fail: bool
+
+
+def _has_type(prog: Any, name: str) -> bool:
+    try:
+        prog.type(name)
+    except LookupError:
+        return False
+    return True
+
+
+def _has_member(prog: Any, type_name: str, member: str) -> bool:
+    try:
+        return bool(prog.type(type_name).has_member(member))
+    except LookupError:
+        return False
+
+
+def _has_constant(prog: Any, name: str) -> bool:
+    try:
+        prog.constant(name)
+    except LookupError:
+        return False
+    return True
+
+
+def _has_symbol(prog: Any, name: str) -> bool:
+    try:
+        prog.symbol(name)
+    except LookupError:
+        return False
+    return True
+
+
+def _is_struct(prog: Any, type_name: str, member: str) -> bool:
+    """Whether ``type_name.member`` is a struct (through typedefs)."""
+    try:
+        t = prog.type(type_name).member(member).type
+    except LookupError:
+        return False
+    while t.kind.name == "TYPEDEF":
+        t = t.type
+    return t.kind.name == "STRUCT"
+
+
+def _compound_info_has_mask(prog: Any) -> bool:
+    """compound_info_has_mask() (7.1 on): CONFIG_HUGETLB_PAGE_OPTIMIZE_VMEMMAP
+    (its zone->vmemmap_tails) and a power-of-two sizeof(struct page)."""
+    size = prog.type("struct page").size
+    return size & (size - 1) == 0 and _has_member(prog, "struct zone", "vmemmap_tails")
+
+
+def _thp_eligible(prog: Any) -> str:
+    if _has_symbol(prog, "__thp_vma_allowable_orders"):
+        return "thp_vma_allowable_orders"
+    if _has_symbol(prog, "transparent_hugepage_active"):
+        return "transparent_hugepage_active"
+    return "hugepage_vma_check"
+
+
+def probe(prog: Any, version: Tuple[int, int]) -> KernelFeatures:
+    """The KernelFeatures of the kernel ``prog`` reads (its release's
+    ``version``)."""
+    compound_info = _has_member(prog, "struct page", "compound_info")
+    return KernelFeatures(
+        version=version,
+        maple_tree=_has_member(prog, "struct mm_struct", "mm_mt"),
+        folio=_has_type(prog, "struct folio"),
+        large_mapcount=_has_member(prog, "struct folio", "_large_mapcount"),
+        page_type_enum=_has_constant(prog, "PGTY_hugetlb"),
+        compound_info=compound_info,
+        compound_info_mask=compound_info and _compound_info_has_mask(prog),
+        page_flags_struct=_is_struct(prog, "struct page", "flags"),
+        mm_flags_bitmap=_is_struct(prog, "struct mm_struct", "flags"),
+        percpu_rss=not _has_type(prog, "struct mm_rss_stat"),
+        page_idle_flag=_has_constant(prog, "PG_young"),
+        smaps_pss_dirty=_has_member(prog, "struct mem_size_stats", "pss_dirty"),
+        smaps_ksm=_has_member(prog, "struct mem_size_stats", "ksm"),
+        smaps_check_shmem_swap=_has_member(prog, "struct mem_size_stats", "check_shmem_swap"),
+        thp_eligible=_thp_eligible(prog),
+        pg_kmemcg_type=_has_member(prog, "struct page", "mem_cgroup"),
+        pte_offset_map_may_fail=_has_symbol(prog, "__pte_offset_map"),
+        vm_flag_names=_vm_flag_names(prog, version, _has_type(prog, "struct folio")),
+    )
