@@ -104,6 +104,8 @@ class KernelFeatures:
     #: (5.10, "%d"), "hugepage_vma_check" (6.1, "%d") or
     #: "thp_vma_allowable_orders" (6.8 on, mTHP, "%8u")
     thp_eligible: str
+    #: struct slab (5.17 on) holds a slab page's cache; before, struct page
+    struct_slab: bool
     #: the PG_kmemcg page type (0x200) before PG_table (then 0x400), with
     #: page->mem_cgroup (5.10); from 5.11 (page->memcg_data) PG_table is 0x200
     pg_kmemcg_type: bool
@@ -192,6 +194,7 @@ def probe(prog: Any, version: Tuple[int, int]) -> KernelFeatures:
         smaps_ksm=_has_member(prog, "struct mem_size_stats", "ksm"),
         smaps_check_shmem_swap=_has_member(prog, "struct mem_size_stats", "check_shmem_swap"),
         thp_eligible=_thp_eligible(prog),
+        struct_slab=_has_type(prog, "struct slab"),
         pg_kmemcg_type=_has_member(prog, "struct page", "mem_cgroup"),
         pte_offset_map_may_fail=_has_symbol(prog, "__pte_offset_map"),
         vm_flag_names=_vm_flag_names(prog, version, _has_type(prog, "struct folio")),

@@ -586,8 +586,9 @@ def page_summary(pc: PageCache, pfn: int) -> Dict[str, Any]:
 
 
 def _slab_cache_name(pc: PageCache, head: PageInfo) -> Optional[str]:
-    """The slab cache of a slab page (folio_test_slab(): 6.1 PG_slab, 6.12
-    the PGTY_slab page type), or None for any other page."""
+    """The slab cache of a slab page (folio_test_slab(): 5.10, 6.1 PG_slab,
+    6.12 the PGTY_slab page type), or None for any other page.  The cache
+    is struct slab's slab_cache (5.17 on), before it struct page's."""
     from drgn import Object
 
     if pc.k.page_type_enum:
@@ -596,7 +597,8 @@ def _slab_cache_name(pc: PageCache, head: PageInfo) -> Optional[str]:
     elif not pc.test(head, "PG_slab"):
         return None
     try:
-        slab = Object(pc.prog, "struct slab *", pc.address(head.pfn))
+        kind = "struct slab *" if pc.k.struct_slab else "struct page *"
+        slab = Object(pc.prog, kind, pc.address(head.pfn))
         return slab.slab_cache.name.string_().decode(errors="replace")
     except FaultError:
         return "?"
