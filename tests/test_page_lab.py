@@ -69,6 +69,11 @@ def _samples(lab) -> Dict[str, List[int]]:
     }
     if lab.meta["hugetlb_1g"]:
         out["hugetlb 1G"] = [v["hugetlb_1g"]["start"] + 12345 * page]
+    if "hugetlb_64k" in v:  # arm64: contiguous PTEs and PMDs
+        out["hugetlb 64K"] = [v["hugetlb_64k"]["start"] + 17 * page]
+        out["hugetlb 32M"] = [v["hugetlb_32m"]["start"] + (5 << 21) + 3 * page]
+    if "mthp" in v:
+        out["mthp"] = [v["mthp"]["start"] + 35 * page]
     return out
 
 
@@ -115,8 +120,8 @@ def test_vtop_user_addresses(lab, prog, capsys):
                     with pytest.raises(FaultError):
                         follow_phys(mm, addr)
                 _check_page(prog, j["page"], j["pfn"])
-                size = {"thp": 2 << 20, "hugetlb 2M": 2 << 20,
-                        "hugetlb 1G": 1 << 30}.get(kind, 4096)
+                size = {"thp": 2 << 20, "hugetlb 2M": 2 << 20, "hugetlb 1G": 1 << 30,
+                        "hugetlb 64K": 64 << 10, "hugetlb 32M": 32 << 20}.get(kind, 4096)
                 assert j["page_size"] == size, kind
                 if kind == "pte-mapped thp":  # a 4 KiB PTE into a whole THP
                     assert j["page"]["folio_order"] == 9, j["page"]

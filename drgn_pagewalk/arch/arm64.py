@@ -446,8 +446,14 @@ class Arm64(Arch):
         then the kernel's software bits, ATTRINDX=n on leaves."""
         table = level != PTE and val & PTE_TYPE_MASK == PMD_TYPE_TABLE
         names = [name for bit, name in _NAMES if val & bit]
+        if val & PTE_VALID:
+            # the descriptor type: bits [1:0]
+            names.insert(1, "TABLE" if table else "PAGE" if level == PTE else "BLOCK")
         if table:
-            return names
+            # the hierarchical attributes of a table descriptor
+            return names + [name for bit, name in ((1 << 59, "PXNTable"), (1 << 60, "UXNTable"),
+                                                   (1 << 61, "APTable0"), (1 << 62, "APTable1"),
+                                                   (1 << 63, "NSTable")) if val & bit]
         names.append(f"SH={(val >> 8) & 3}" if not self.lpa2 else "")
         names = [n for n in names if n]
         names.append(f"ATTRINDX={(val & PTE_ATTRINDX_MASK) >> 2}")

@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Optional
 
 from ..arch.base import LEVEL_NAMES, P4D, PGD, PMD, PTE, PUD
 from ..drgn_target import DrgnTarget
-from ..target import Mm, TableReadError, WalkProblem
+from ..target import VM_HUGETLB, Mm, TableReadError, WalkProblem
 from ..walk import MmWalk, MmWalkOps, walk_page_range_novma
 from .page import PageCache, page_summary
 from .pagemap import is_migration_entry, swp_offset_pfn
@@ -161,8 +161,13 @@ def vtop(target: DrgnTarget, mm: Mm, addr: int, pgd: Optional[int] = None) -> Vt
     if last_level == PTE and not arch.pte_present(last_val):
         _swap(target, result, last_val, size)
         return result
-    result.page_size = size
     result.pfn = arch.leaf_pfn(last_level, last_val) + ((addr & (size - 1)) >> arch.page_shift)
+    vma = target.find_vma(mm, addr) if not mm.is_init_mm else None
+    if vma is not None and vma.vm_start <= addr and vma.vm_flags & VM_HUGETLB:
+        # a hugetlb page of contiguous entries (arm64's 64 KiB and 32 MiB):
+        # the huge page's size, as smaps' KernelPageSize says
+        size = target.hstate_vma(vma).huge_page_size()
+    result.page_size = size
     result.physical = (result.pfn << arch.page_shift) | (addr & ~page_mask)
     result.stop_reason = "protnone" if arch.pte_protnone(last_val) else "leaf"
     pc = PageCache(target.prog)
