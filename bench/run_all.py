@@ -48,7 +48,9 @@ from tabulate import tabulate
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOL = str(ROOT / ".venv" / "bin" / "drgn-pagewalk")
-STANDARD = ["6.1-4level", "6.12-4level", "6.1-5level", "6.12-5level"]
+STANDARD = ["6.1-4level", "6.12-4level", "6.1-5level", "6.12-5level",
+            "5.10-4level", "7.2-4level", "7.2-5level",
+            "6.1-arm64", "6.12-arm64-4level", "6.12-arm64-5level"]
 LARGE = "large"
 COMMANDS: List[Tuple[str, List[str]]] = [
     ("smaps", ["smaps"]), ("smaps-rollup", ["smaps-rollup"]),
@@ -428,7 +430,9 @@ def main() -> int:
             if not args.quick:
                 log(f"{lab.name} PID {pid}: drgn follow_phys baseline")
                 res["drgn"] = drgn_baseline(lab, pid, args.follow_pages, args.follow_seconds)
-            if crash is not None:
+            # crash is built for one architecture: Debian's x86-64 one reads
+            # x86-64 dumps only
+            if crash is not None and getattr(lab, "arch", "x86_64") == "x86_64":
                 log(f"{lab.name} PID {pid}: crash")
                 res["crash"] = crash_bench(crash, lab, pid, args.timeout)
             st = lab.truth / str(pid) / "smaps_time"
