@@ -258,3 +258,71 @@ class Arch:
     def describe(self, level: int, val: int) -> str:
         """A short flag string for an entry, for reports."""
         return f"{val:#x}"
+
+    # -- what the walker's users read from entries (the complete contract:
+    # tests/test_arch_contract.py checks that nothing outside arch/ uses
+    # more).  Defaults are asm-generic's where the kernel has one.
+    #: the running kernel's paging levels (4 or 5 here)
+    levels = 4
+    #: (major, minor) of the dump's kernel release
+    kernel_version: Tuple[int, int] = (0, 0)
+    #: MAX_SWAPFILES: swap types below it are real swap files
+    max_swapfiles = 27
+    #: CONT_PTE_SIZE, CONT_PMD_SIZE (contiguous_hugetlb only)
+    cont_pte_size = 0
+    cont_pmd_size = 0
+
+    def leaf_pfn(self, level: int, val: int) -> int:
+        """pte_pfn()/pmd_pfn()/pud_pfn() of a leaf of ``level``."""
+        raise NotImplementedError
+
+    def pmd_pfn(self, val: int) -> int:
+        raise NotImplementedError
+
+    def pud_pfn(self, val: int) -> int:
+        raise NotImplementedError
+
+    def pte_write(self, val: int) -> bool:
+        raise NotImplementedError
+
+    def pte_dirty(self, val: int) -> bool:
+        raise NotImplementedError
+
+    def pte_young(self, val: int) -> bool:
+        raise NotImplementedError
+
+    def pte_mkdirty(self, val: int) -> int:
+        raise NotImplementedError
+
+    def pte_mkyoung(self, val: int) -> int:
+        raise NotImplementedError
+
+    def pte_special(self, val: int) -> bool:
+        raise NotImplementedError
+
+    def pte_protnone(self, val: int) -> bool:
+        """pte_protnone(): asm-generic's 0 without NUMA balancing."""
+        return False
+
+    def pte_soft_dirty(self, val: int) -> bool:
+        """asm-generic's 0 without CONFIG_HAVE_ARCH_SOFT_DIRTY."""
+        return False
+
+    def pte_uffd_wp(self, val: int) -> bool:
+        """asm-generic's 0 without CONFIG_HAVE_ARCH_USERFAULTFD_WP."""
+        return False
+
+    def pte_swp_soft_dirty(self, val: int) -> bool:
+        return False
+
+    def pte_swp_uffd_wp(self, val: int) -> bool:
+        return False
+
+    def is_swap_pte(self, val: int) -> bool:
+        """is_swap_pte(): !pte_none && !pte_present."""
+        return not self.pte_none(val) and not self.pte_present(val)
+
+    def swp_type_offset(self, val: int) -> Tuple[int, int]:
+        """__swp_type() and __swp_offset() of pte_to_swp_entry()."""
+        raise NotImplementedError
+

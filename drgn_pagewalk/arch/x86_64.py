@@ -300,6 +300,15 @@ class X86_64(Arch):
         return bool(val & _PAGE_ACCESSED)
 
     @staticmethod
+    def pte_mkdirty(val: int) -> int:
+        """pte_mkdirty(): _PAGE_DIRTY | _PAGE_SOFT_DIRTY."""
+        return val | _PAGE_DIRTY | _PAGE_SOFT_DIRTY
+
+    @staticmethod
+    def pte_mkyoung(val: int) -> int:
+        return val | _PAGE_ACCESSED
+
+    @staticmethod
     def pte_soft_dirty(val: int) -> bool:
         return bool(val & _PAGE_SOFT_DIRTY)
 
