@@ -1026,15 +1026,24 @@ def ensure_makedumpfile(which: str) -> List[str]:
     cmd = [str(ld), "--library-path",
            f"{d / 'lib/x86_64-linux-gnu'}:{d / 'usr/lib/x86_64-linux-gnu'}",
            str(d / "usr/bin/makedumpfile")]
+    return _unpacked_tool(d, cmd, lambda dest: sid_download(MAKEDUMPFILE_DEBS, dest),
+                          usr_merged=True)
+
+
+def _unpacked_tool(d: Path, cmd: List[str], download: Any, usr_merged: bool = False) -> List[str]:
+    """A tool run from Debian packages unpacked (dpkg-deb -x) under ``d``:
+    ``download(dest)`` fetches the .debs; done once (``d/.done``), checked
+    by running ``cmd -v``.  ``usr_merged``: the suite is usr-merged, so
+    ``lib`` is made a link to ``usr/lib``."""
     if (d / ".done").exists():
         return cmd
-    tmp = Path(tempfile.mkdtemp(dir=d.parent, prefix=".makedumpfile-sid-"))
+    tmp = Path(tempfile.mkdtemp(dir=d.parent, prefix=f".{d.name}-"))
     try:
-        for deb in sid_download(MAKEDUMPFILE_DEBS, tmp / "debs"):
+        for deb in download(tmp / "debs"):
             _run(["dpkg-deb", "-x", str(deb), str(tmp)], f"unpack {deb.name}")
         shutil.rmtree(tmp / "debs")
-        if not (tmp / "lib").exists():
-            (tmp / "lib").symlink_to("usr/lib")  # sid is usr-merged
+        if usr_merged and not (tmp / "lib").exists():
+            (tmp / "lib").symlink_to("usr/lib")
         if d.exists():
             shutil.rmtree(d)
         tmp.rename(d)
@@ -1057,22 +1066,9 @@ def _foreign_makedumpfile(arch: str) -> List[str]:
     under tools/makedumpfile-ARCH of the cache and run by qemu-user."""
     d = cache_dir() / "tools" / f"makedumpfile-{arch}"
     cmd = [ARCHES[arch]["qemu_user"], "-L", str(d), str(d / "usr/bin/makedumpfile")]
-    if (d / ".done").exists():
-        return cmd
-    tmp = Path(tempfile.mkdtemp(dir=cache_dir() / "tools", prefix=f".makedumpfile-{arch}-"))
-    try:
-        for deb in foreign_download(FOREIGN_MAKEDUMPFILE_DEBS, arch, tmp / "debs"):
-            _run(["dpkg-deb", "-x", str(deb), str(tmp)], f"unpack {deb.name}")
-        shutil.rmtree(tmp / "debs")
-        if d.exists():
-            shutil.rmtree(d)
-        tmp.rename(d)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    makedumpfile_version(cmd)  # it runs
-    (d / ".done").write_text("\n".join(cmd) + "\n")
-    return cmd
+    (cache_dir() / "tools").mkdir(parents=True, exist_ok=True)
+    return _unpacked_tool(d, cmd, lambda dest: foreign_download(FOREIGN_MAKEDUMPFILE_DEBS,
+                                                                arch, dest))
 
 
 def makedumpfile_version(cmd: List[str]) -> str:
