@@ -50,6 +50,7 @@ class PagemapRead:
         #: folio_precise_page_mapcount(), pfn swap pmds
         self.folio_mapcounts = get_target(prog).kernel.large_mapcount
         self.max_swapfiles = arch.max_swapfiles
+        self.swap = arch.swap
         self.pages = PageCache(prog)
 
 
@@ -105,24 +106,16 @@ def pagemap_pte_hole(start: int, end: int, depth: int, walk: MmWalk) -> int:
     return 0
 
 
-def _hwpoison_num(max_swapfiles: int) -> int:
-    """SWP_HWPOISON_NUM, given MAX_SWAPFILES (arch.base.swap_type_layout():
-    with no device types, 28 - MAX_SWAPFILES)."""
-    return 28 - max_swapfiles
+def is_migration_entry(swap: Any, swp_type: int) -> bool:
+    """is_migration_entry() (7.x softleaf_is_migration()): the migration
+    types after SWP_HWPOISON (arch.base.SwapTypes)."""
+    return swap.is_migration_entry(swp_type)
 
 
-def is_migration_entry(max_swapfiles: int, swp_type: int) -> bool:
-    """is_migration_entry(): SWP_MIGRATION_READ, _READ_EXCLUSIVE and
-    _WRITE, the three types after SWP_HWPOISON (swap.h)."""
-    first = max_swapfiles + _hwpoison_num(max_swapfiles)
-    return first <= swp_type < first + 3
-
-
-def is_pfn_swap_entry(max_swapfiles: int, swp_type: int) -> bool:
-    """is_pfn_swap_entry(): migration entries, and (6.12) hwpoison entries
-    where CONFIG_MEMORY_FAILURE gives them a type; no device-private entries
-    in Debian's cloud config."""
-    return max_swapfiles <= swp_type < max_swapfiles + _hwpoison_num(max_swapfiles) + 3
+def is_pfn_swap_entry(swap: Any, swp_type: int) -> bool:
+    """is_pfn_swap_entry() (7.x softleaf_has_pfn()): migration, device
+    private/exclusive and hwpoison entries (arch.base.SwapTypes)."""
+    return swap.is_pfn_swap_entry(swp_type)
 
 
 def swp_offset_pfn(arch: Any, offset: int) -> int:
@@ -134,7 +127,7 @@ def swp_offset_pfn(arch: Any, offset: int) -> int:
 
 
 def _is_migration(pm: PagemapRead, swp_type: int) -> bool:
-    return is_migration_entry(pm.max_swapfiles, swp_type)
+    return is_migration_entry(pm.swap, swp_type)
 
 
 def pte_to_pagemap_entry(pm: PagemapRead, vma: Any, addr: int, pte: int,
@@ -159,7 +152,7 @@ def pte_to_pagemap_entry(pm: PagemapRead, vma: Any, addr: int, pte: int,
         if arch.pte_swp_uffd_wp(pte):
             flags |= PM_UFFD_WP
         swp_type, offset = arch.swp_type_offset(pte)
-        pfn_entry = is_pfn_swap_entry(pm.max_swapfiles, swp_type)
+        pfn_entry = is_pfn_swap_entry(pm.swap, swp_type)
         if pfn_entry:
             offset = swp_offset_pfn(arch, offset)
         if pm.show_pfn:
@@ -236,7 +229,7 @@ def _pagemap_huge_pmd(pm: PagemapRead, vma: Any, pmd: int, addr: int,
         pass
     else:
         swp_type, offset = arch.swp_type_offset(pmd)
-        if is_pfn_swap_entry(pm.max_swapfiles, swp_type):
+        if is_pfn_swap_entry(pm.swap, swp_type):
             offset = swp_offset_pfn(arch, offset)
         if pm.show_pfn:
             frame = swp_type | ((offset + idx) << MAX_SWAPFILES_SHIFT)
