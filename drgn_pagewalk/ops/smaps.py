@@ -14,6 +14,7 @@ from typing import Any, Dict, List, Optional
 
 from drgn import Object
 
+from ..arch.base import MASK64
 from ..drgn_target import get_target
 from ..target import (
     VM_GROWSDOWN,
@@ -108,6 +109,7 @@ class SmapsContext:
         self.folio_mapcounts = self.k.large_mapcount
         self.pages = PageCache(prog)
         self.max_swapfiles = self.arch.max_swapfiles
+        self.swap = self.arch.swap
         self.thp_flags = prog["transparent_hugepage_flags"].value_()
         #: arch_pkeys_enabled(): the ProtectionKey line
         self.pkeys = self.arch.pkeys_enabled
@@ -281,17 +283,25 @@ def _smaps_account_order0(ctx: SmapsContext, mss: MemSizeStats, flags: int,
 
 def swp_swapcount(ctx: SmapsContext, swp_type: int, offset: int,
                   walk: MmWalk, addr: int, val: int) -> int:
-    """swp_swapcount(): the swap map count of an entry (no continuation
-    pages: COUNT_CONTINUED is reported as an error).
+    """swp_swapcount(): how many references the swap entry has; the
+    kernel's variant is chosen by KernelFeatures.swap_table.
 
-    _swap_info_get() checks the entry first and prints "Bad swap file
-    entry" (no such swap device), "Unused swap file entry" or "Bad swap
-    offset entry" (beyond the device): the count is then 0.  DUMP: those
-    messages are problems reported on the walk."""
+    The device and offset are checked first ("Bad swap file entry",
+    "Unused swap file entry", "Bad swap offset entry"): the count is then
+    0.  DUMP: those messages are problems reported on the walk."""
     why = _swap_info_get(ctx, swp_type, offset)
     if why:
         walk.report_value("bad", "pte", addr, -1, val, f"{why} {val:#018x}")
         return 0
+    if ctx.k.swap_table:
+        return swp_swapcount_table(ctx, swp_type, offset)
+    return swp_swapcount_map(ctx, swp_type, offset)
+
+
+def swp_swapcount_map(ctx: SmapsContext, swp_type: int, offset: int) -> int:
+    """swp_swapcount() of the swap map (5.10 to 6.x: si->swap_map[offset],
+    without SWAP_HAS_CACHE; no continuation pages: COUNT_CONTINUED is
+    reported as an error)."""
     si = ctx.prog["swap_info"][swp_type]
     count = si.swap_map[offset].value_() & ~SWAP_HAS_CACHE
     if count & COUNT_CONTINUED:
@@ -299,13 +309,85 @@ def swp_swapcount(ctx: SmapsContext, swp_type: int, offset: int,
     return count
 
 
+#: mm/swap.h, mm/swap_table.h (7.x) on 64-bit: SWAP_CACHE_PFN_BITS is
+#: MAX_POSSIBLE_PHYSMEM_BITS (52) - PAGE_SHIFT, so SWP_TB_FLAGS_BITS is 5,
+#: the zero flag is inline (SWAP_TABLE_HAS_ZEROFLAG) and the count is the
+#: top SWP_TB_COUNT_BITS (4) bits
+SWAPFILE_CLUSTER = 512  # HPAGE_PMD_NR (CONFIG_THP_SWAP)
+SWP_TB_COUNT_BITS = 4
+SWP_TB_COUNT_SHIFT = 64 - SWP_TB_COUNT_BITS
+SWP_TB_COUNT_MAX = (1 << SWP_TB_COUNT_BITS) - 1
+SWP_TB_PFN_MARK = 0b10
+SWP_TB_PFN_MARK_MASK = 0b11
+
+
+def swp_tb_get_count(swp_tb: int) -> int:
+    """swp_tb_get_count() (mm/swap_table.h, 7.x): the count of a shadow,
+    folio or null entry, else -EINVAL."""
+    countable = (swp_tb & 1  # swp_tb_is_shadow(): xa_is_value()
+                 or swp_tb & SWP_TB_PFN_MARK_MASK == SWP_TB_PFN_MARK  # swp_tb_is_folio()
+                 or not swp_tb)  # swp_tb_is_null()
+    if countable:
+        return swp_tb >> SWP_TB_COUNT_SHIFT
+    return -22
+
+
+def swp_swapcount_table(ctx: SmapsContext, swp_type: int, offset: int) -> int:
+    """swp_swapcount() of the swap table (7.x, "mm, swap: use the swap
+    table"): the count in the top bits of the cluster's table entry
+    (__swap_table_get()), ci->extend_table[] past SWP_TB_COUNT_MAX; a
+    negative count is 0."""
+    si = ctx.prog["swap_info"][swp_type]
+    ci = si.cluster_info[offset // SWAPFILE_CLUSTER]
+    ci_off = offset % SWAPFILE_CLUSTER
+    table = ci.table
+    swp_tb = table[ci_off].counter.value_() & MASK64 if table.value_() else 0
+    count = swp_tb_get_count(swp_tb)
+    if count == SWP_TB_COUNT_MAX:
+        count = ci.extend_table[ci_off].value_()
+    return 0 if count < 0 else count
+
+
 def _swap_info_get(ctx: SmapsContext, swp_type: int, offset: int) -> str:
-    """_swap_info_get()'s checks (mm/swapfile.c): "" for a good entry, else
-    the kernel's message.  SWP_USED is 1 << 0 in both 6.1 and 6.12."""
+    """The checks made before a swap entry's count is read: "" for a good
+    entry, else the kernel's message; the variant is chosen by
+    KernelFeatures.swap_table."""
+    if ctx.k.swap_table:
+        return _get_swap_device(ctx, swp_type, offset)
+    return _swap_info_get_map(ctx, swp_type, offset)
+
+
+def _swap_info_get_map(ctx: SmapsContext, swp_type: int, offset: int) -> str:
+    """_swap_info_get()'s checks (mm/swapfile.c, 5.10 to 6.x).  SWP_USED
+    is 1 << 0 in 5.10 to 6.12."""
     if swp_type >= ctx.prog["nr_swapfiles"].value_():
         return "Bad swap file entry"
     si = ctx.prog["swap_info"][swp_type]
     if not si.value_() or not si.flags.value_() & 1:
+        return "Unused swap file entry"
+    if offset >= si.max.value_():
+        return "Bad swap offset entry"
+    return ""
+
+
+#: percpu_ref's flags in percpu_count_ptr (include/linux/percpu-refcount.h)
+__PERCPU_REF_ATOMIC = 1
+__PERCPU_REF_DEAD = 2
+
+
+def _get_swap_device(ctx: SmapsContext, swp_type: int, offset: int) -> str:
+    """get_swap_device()'s checks (mm/swapfile.c, 7.x): swap_info[type]
+    must exist ("Bad swap file entry"), percpu_ref_tryget_live(&si->users)
+    must succeed (a device being swapped off: no message, the kernel just
+    returns NULL: "Unused swap file entry" here) and the offset be below
+    si->max ("Bad swap offset entry")."""
+    si = ctx.prog["swap_info"][swp_type]
+    if not si.value_():
+        return "Bad swap file entry"
+    ref = si.users
+    ptr = ref.percpu_count_ptr.value_()
+    if ptr & __PERCPU_REF_DEAD or (
+            ptr & __PERCPU_REF_ATOMIC and not ref.data.count.counter.value_()):
         return "Unused swap file entry"
     if offset >= si.max.value_():
         return "Bad swap offset entry"
@@ -386,8 +468,11 @@ def smaps_pte_entry(val: int, addr: int, walk: MmWalk) -> None:
                 mss.swap_pss += (PAGE_SIZE << PSS_SHIFT) // mapcount
             else:
                 mss.swap_pss += PAGE_SIZE << PSS_SHIFT
-        elif is_pfn_swap_entry(ctx.max_swapfiles, swp_type):
-            flag = not ctx.folio_mapcounts and is_migration_entry(ctx.max_swapfiles, swp_type)
+        elif is_pfn_swap_entry(ctx.swap, swp_type):
+            if ctx.folio_mapcounts:  # device-private: present
+                flag = ctx.swap.is_device_private_entry(swp_type)
+            else:
+                flag = is_migration_entry(ctx.swap, swp_type)
             page = entry_page(ctx.pages, swp_offset_pfn(arch, offset), walk, "pte",
                               addr, val)
     else:
@@ -420,9 +505,9 @@ def smaps_pmd_entry(pmd: int, addr: int, walk: MmWalk) -> None:
     else:
         swp_type, offset = arch.swp_type_offset(pmd)
         pfn = swp_offset_pfn(arch, offset)
-        if ctx.folio_mapcounts and is_pfn_swap_entry(ctx.max_swapfiles, swp_type):
+        if ctx.folio_mapcounts and is_pfn_swap_entry(ctx.swap, swp_type):
             page = entry_page(ctx.pages, pfn, walk, "pmd", addr, pmd)
-        elif not ctx.folio_mapcounts and is_migration_entry(ctx.max_swapfiles, swp_type):
+        elif not ctx.folio_mapcounts and is_migration_entry(ctx.swap, swp_type):
             flag = True
             page = entry_page(ctx.pages, pfn, walk, "pmd", addr, pmd)
     if page is None:
@@ -523,7 +608,7 @@ def smaps_hugetlb_range(pte: Any, hmask: int, addr: int, end: int,
         present = True
     elif arch.is_swap_pte(val):
         swp_type, offset = arch.swp_type_offset(val)
-        if is_pfn_swap_entry(ctx.max_swapfiles, swp_type):
+        if is_pfn_swap_entry(ctx.swap, swp_type):
             page = entry_page(ctx.pages, swp_offset_pfn(arch, offset), walk,
                               pte.level_name, addr, val)
     if page is None:
