@@ -133,6 +133,16 @@ class KernelFeatures:
     #: struct page's member for folio->index: "index" up to 6.x,
     #: "__folio_index" in 7.x (folio->index aliases it)
     page_index_member: str
+    #: PTE guard markers (MADV_GUARD_INSTALL, 6.13 on: madvise_guard_install())
+    #: and pagemap's PM_GUARD_REGION bit 58 for them (6.15 on; proven on
+    #: 7.2; a 6.13 or 6.14 kernel would show the bit it does not have)
+    pagemap_guard_region: bool
+    #: pagemap_pmd_range_thp() (7.x, with the softleaf API of leafops.h:
+    #: enum softleaf_type) takes PM_MMAP_EXCLUSIVE of all the entries of a
+    #: PMD-mapped THP from its first page (__folio_page_mapped_exclusively(
+    #: folio, page) with page = pmd_page()); 6.12 asked each subpage
+    #: (page + idx).  Proven on 7.2.
+    pagemap_pmd_exclusive_first_page: bool
 
 
 def _has_type(prog: Any, name: str) -> bool:
@@ -237,6 +247,8 @@ def probe(prog: Any, version: Tuple[int, int]) -> KernelFeatures:
         pte_offset_map_may_fail=_has_symbol(prog, "__pte_offset_map"),
         swap_types=_swap_types(prog),
         swap_table=_has_member(prog, "struct swap_cluster_info", "table"),
+        pagemap_guard_region=_has_symbol(prog, "madvise_guard_install"),
+        pagemap_pmd_exclusive_first_page=_has_type(prog, "enum softleaf_type"),
         page_index_member=("__folio_index" if _has_member(prog, "struct page", "__folio_index")
                            else "index"),
         zero_pfn_variable="zero_page_pfn" if _has_symbol(prog, "zero_page_pfn") else "zero_pfn",
