@@ -104,7 +104,10 @@ class KernelFeatures:
     smaps_check_shmem_swap: bool
     #: which THPeligible test smaps prints: "transparent_hugepage_active"
     #: (5.10, "%d"), "hugepage_vma_check" (6.1, "%d") or
-    #: "thp_vma_allowable_orders" (6.8 on, mTHP, "%8u")
+    #: "thp_vma_allowable_orders" (6.8 on, mTHP, "%8u") or
+    #: "thp_vma_allowable_orders_tva" (7.x: enum tva_type; file_thp_enabled()
+    #: for regular files, MMF_DISABLE_THP_EXCEPT_ADVISED, shmem's
+    #: orders & shmem_allowable_huge_orders(); "%8u")
     thp_eligible: str
     #: the PG_kmemcg page type (0x200) before PG_table (then 0x400), with
     #: page->mem_cgroup (5.10); from 5.11 (page->memcg_data) PG_table is 0x200
@@ -195,6 +198,8 @@ def _compound_info_has_mask(prog: Any) -> bool:
 
 
 def _thp_eligible(prog: Any) -> str:
+    if _has_type(prog, "enum tva_type"):
+        return "thp_vma_allowable_orders_tva"
     if _has_symbol(prog, "__thp_vma_allowable_orders"):
         return "thp_vma_allowable_orders"
     if _has_symbol(prog, "transparent_hugepage_active"):
