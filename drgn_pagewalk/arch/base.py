@@ -119,6 +119,11 @@ class Arch:
     pkeys_enabled = False
     #: CONFIG_ARCH_PKEY_BITS: vma_pkey() is that many vm_flags bits from 32
     pkey_bits = 4
+    #: the kernel's swap entry types (set_swap_types(); Debian 6.12's here)
+    swap: SwapTypes = SwapTypes(max_swapfiles=27, hwpoison_num=1)
+    max_swapfiles = 27
+    swp_hwpoison_num = 1
+    swp_migration_read = 28
 
     @property
     def page_size(self) -> int:
