@@ -198,6 +198,7 @@ class DrgnTarget(Target):
         self.arch, self.memory = setup(prog, version)
         #: what the kernel has (kernel.py): the ops' variants are chosen by it
         self.kernel: KernelFeatures = probe_kernel(prog, version)
+        self.arch.set_swap_types(self.kernel.swap_types)
         #: the struct page array: pfn_to_page(pfn) is vmemmap + pfn * size
         self.vmemmap: int = self.memory.vmemmap
         #: A running kernel: page tables may change under a walk.  The
@@ -346,7 +347,9 @@ class DrgnTarget(Target):
         return page_to_pfn(page).value_()
 
     def zero_pfn(self) -> int:
-        return int(self.prog["zero_pfn"])
+        """my_zero_pfn() (x86-64, arm64: zero_pfn(0)): the variable
+        (KernelFeatures.zero_pfn_variable)."""
+        return int(self.prog[self.kernel.zero_pfn_variable])
 
     def mmap_write_locked(self, mm: Mm) -> bool:
         return bool(mm.obj.mmap_lock.count.counter.value_() & RWSEM_WRITER_LOCKED)

@@ -20,6 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Tuple
 
+from .arch.base import SwapTypes
+
 #: show_smap_vma_flags()'s generic table of 6.1 (bit: name); the arch adds
 #: its own (Arch.vm_flag_mnemonics())
 _VM_FLAG_NAMES_61 = {
@@ -102,7 +104,10 @@ class KernelFeatures:
     smaps_check_shmem_swap: bool
     #: which THPeligible test smaps prints: "transparent_hugepage_active"
     #: (5.10, "%d"), "hugepage_vma_check" (6.1, "%d") or
-    #: "thp_vma_allowable_orders" (6.8 on, mTHP, "%8u")
+    #: "thp_vma_allowable_orders" (6.8 on, mTHP, "%8u") or
+    #: "thp_vma_allowable_orders_tva" (7.x: enum tva_type; file_thp_enabled()
+    #: for regular files, MMF_DISABLE_THP_EXCEPT_ADVISED, shmem's
+    #: orders & shmem_allowable_huge_orders(); "%8u")
     thp_eligible: str
     #: struct slab (5.17 on) holds a slab page's cache; before, struct page
     struct_slab: bool
@@ -115,6 +120,34 @@ class KernelFeatures:
     #: ACTION_AGAIN (6.5 on: __pte_offset_map()); before,
     #: pmd_trans_unstable() and return 0
     pte_offset_map_may_fail: bool
+    #: include/linux/swap.h's swap entry types (arch.base.SwapTypes):
+    #: MAX_SWAPFILES is the length of swap_info[]; SWP_HWPOISON_NUM 1 with
+    #: CONFIG_MEMORY_FAILURE (memory_failure()); SWP_DEVICE_NUM with
+    #: CONFIG_DEVICE_PRIVATE (make_device_exclusive(_range)(); Debian's
+    #: 7.2: 3, so every special type moves down by 3 from 6.12's);
+    #: SWP_PTE_MARKER_NUM with CONFIG_PTE_MARKER (the pte_marker type,
+    #: 5.19 on); SWP_MIGRATION_NUM 3 (2 before READ_EXCLUSIVE, 5.19)
+    swap_types: SwapTypes
+    #: the variable is_zero_pfn() reads: "zero_pfn" up to 6.x,
+    #: "zero_page_pfn" in 7.x (where zero_pfn() became a function)
+    zero_pfn_variable: str
+    #: swap counts live in the clusters' swap tables (7.x, "mm, swap: use
+    #: the swap table", swap_cluster_info.table; swp_swapcount() reads the
+    #: table entry's count bits); before, si->swap_map[] bytes
+    swap_table: bool
+    #: struct page's member for folio->index: "index" up to 6.x,
+    #: "__folio_index" in 7.x (folio->index aliases it)
+    page_index_member: str
+    #: PTE guard markers (MADV_GUARD_INSTALL, 6.13 on: madvise_guard_install())
+    #: and pagemap's PM_GUARD_REGION bit 58 for them (6.15 on; proven on
+    #: 7.2; a 6.13 or 6.14 kernel would show the bit it does not have)
+    pagemap_guard_region: bool
+    #: pagemap_pmd_range_thp() (7.x, with the softleaf API of leafops.h:
+    #: enum softleaf_type) takes PM_MMAP_EXCLUSIVE of all the entries of a
+    #: PMD-mapped THP from its first page (__folio_page_mapped_exclusively(
+    #: folio, page) with page = pmd_page()); 6.12 asked each subpage
+    #: (page + idx).  Proven on 7.2.
+    pagemap_pmd_exclusive_first_page: bool
 
 
 def _has_type(prog: Any, name: str) -> bool:
@@ -167,11 +200,34 @@ def _compound_info_has_mask(prog: Any) -> bool:
 
 
 def _thp_eligible(prog: Any) -> str:
+    if _has_type(prog, "enum tva_type"):
+        return "thp_vma_allowable_orders_tva"
     if _has_symbol(prog, "__thp_vma_allowable_orders"):
         return "thp_vma_allowable_orders"
     if _has_symbol(prog, "transparent_hugepage_active"):
         return "transparent_hugepage_active"
     return "hugepage_vma_check"
+
+
+def _swap_types(prog: Any) -> SwapTypes:
+    """The swap entry types of the dump's kernel (KernelFeatures.swap_types):
+    32 types (MAX_SWAPFILES_SHIFT 5) shared out, from the debug info."""
+    max_swapfiles = prog["swap_info"].type_.length
+    hwpoison = 1 if _has_symbol(prog, "memory_failure") else 0
+    marker = 1 if _has_type(prog, "pte_marker") else 0
+    rest = 32 - max_swapfiles - hwpoison - marker
+    if _has_symbol(prog, "make_device_exclusive") or _has_symbol(
+            prog, "make_device_exclusive_range"):
+        migration = 3
+        device = rest - migration
+    else:
+        # no device types: what is left is migration's (and 6.1-6.4's
+        # SWP_SWAPIN_ERROR, the last type)
+        migration = min(3, rest)
+        device = 0
+    return SwapTypes(max_swapfiles=max_swapfiles, hwpoison_num=hwpoison,
+                     migration_num=migration, device_num=device,
+                     pte_marker_num=marker)
 
 
 def probe(prog: Any, version: Tuple[int, int]) -> KernelFeatures:
@@ -197,5 +253,12 @@ def probe(prog: Any, version: Tuple[int, int]) -> KernelFeatures:
         struct_slab=_has_type(prog, "struct slab"),
         pg_kmemcg_type=_has_member(prog, "struct page", "mem_cgroup"),
         pte_offset_map_may_fail=_has_symbol(prog, "__pte_offset_map"),
+        swap_types=_swap_types(prog),
+        swap_table=_has_member(prog, "struct swap_cluster_info", "table"),
+        pagemap_guard_region=_has_symbol(prog, "madvise_guard_install"),
+        pagemap_pmd_exclusive_first_page=_has_type(prog, "enum softleaf_type"),
+        page_index_member=("__folio_index" if _has_member(prog, "struct page", "__folio_index")
+                           else "index"),
+        zero_pfn_variable="zero_page_pfn" if _has_symbol(prog, "zero_page_pfn") else "zero_pfn",
         vm_flag_names=_vm_flag_names(prog, version, _has_type(prog, "struct folio")),
     )

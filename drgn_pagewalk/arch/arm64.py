@@ -29,7 +29,7 @@ import array
 
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from .base import MASK64, P4D, PGD, PMD, PTE, PUD, Arch, swap_type_layout
+from .base import MASK64, P4D, PGD, PMD, PTE, PUD, Arch, SwapTypes, swap_type_layout
 
 # pgtable-hwdef.h: descriptor bits
 PTE_VALID = 1 << 0
@@ -112,9 +112,7 @@ class Arm64(Arch):
         self.kernel_version = kernel_version
         #: 6.10 on: PTE_PRESENT_INVALID, new swap layout, uffd-wp
         self.present_invalid = kernel_version >= (6, 10)
-        self.max_swapfiles, self.swp_hwpoison_num = swap_type_layout(
-            kernel_version, memory_failure)
-        self.swp_migration_read = self.max_swapfiles + self.swp_hwpoison_num
+        self.set_swap_types(SwapTypes(*swap_type_layout(kernel_version, memory_failure)))
         if self.present_invalid:
             self.swp_type_shift, self.swp_offset_shift = 6, 12
         else:
@@ -283,7 +281,7 @@ class Arm64(Arch):
         if not self.is_swap_pmd(val):
             return False
         swp_type = self.swp_type_offset(val)[0]
-        return self.swp_migration_read <= swp_type < self.swp_migration_read + 3
+        return self.swap.is_migration_entry(swp_type)
 
     def pmd_populate_val(self, table_phys: int) -> int:
         """__pmd_populate(..., PMD_TYPE_TABLE | PMD_TABLE_PXN) of a user table."""

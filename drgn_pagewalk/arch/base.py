@@ -9,6 +9,7 @@ the parent's none/bad/present answers are the constants 0/0/1.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
 PGD, P4D, PUD, PMD, PTE = range(5)
@@ -18,20 +19,77 @@ MASK64 = 0xFFFFFFFFFFFFFFFF
 
 def swap_type_layout(kernel_version: Tuple[int, int],
                      memory_failure: Optional[bool] = None) -> Tuple[int, int]:
-    """(MAX_SWAPFILES, SWP_HWPOISON_NUM) of include/linux/swap.h.
+    """(MAX_SWAPFILES, SWP_HWPOISON_NUM) of include/linux/swap.h, when the
+    dump cannot tell (a synthetic arch): Debian's 6.x layout.
 
-    32 types (MAX_SWAPFILES_SHIFT 5) less SWP_DEVICE_NUM (0: Debian's
-    kernels have no CONFIG_DEVICE_PRIVATE), SWP_MIGRATION_NUM (3),
-    SWP_HWPOISON_NUM (1 with CONFIG_MEMORY_FAILURE) and SWP_PTE_MARKER_NUM
-    (1).  ``memory_failure``: whether the kernel has CONFIG_MEMORY_FAILURE
-    (its memory_failure() symbol); unknown means Debian's choice, set from
-    6.12 on and not in 6.1.  The special types follow MAX_SWAPFILES:
-    SWP_HWPOISON, then SWP_MIGRATION_READ, _READ_EXCLUSIVE, _WRITE, then
-    SWP_PTE_MARKER (31)."""
+    32 types (MAX_SWAPFILES_SHIFT 5) less SWP_DEVICE_NUM (0: no
+    CONFIG_DEVICE_PRIVATE), SWP_MIGRATION_NUM (3), SWP_HWPOISON_NUM (1 with
+    CONFIG_MEMORY_FAILURE) and SWP_PTE_MARKER_NUM (1).  ``memory_failure``:
+    whether the kernel has CONFIG_MEMORY_FAILURE (its memory_failure()
+    symbol); unknown means Debian's choice, set from 6.12 on and not in 6.1.
+    A dump's own layout is SwapTypes, probed by kernel.py."""
     if memory_failure is None:
         memory_failure = kernel_version >= (6, 12)
     hwpoison = 1 if memory_failure else 0
     return 32 - 3 - hwpoison - 1, hwpoison
+
+
+@dataclass(frozen=True)
+class SwapTypes:
+    """The swap entry types of include/linux/swap.h (MAX_SWAPFILES_SHIFT 5:
+    32 types): real swap files 0..MAX_SWAPFILES-1, then SWP_HWPOISON
+    (SWP_HWPOISON_NUM: CONFIG_MEMORY_FAILURE), the migration types
+    (SWP_MIGRATION_NUM: READ, READ_EXCLUSIVE (5.19 on), WRITE), the device
+    types (SWP_DEVICE_NUM: CONFIG_DEVICE_PRIVATE; 4 up to 6.13: WRITE, READ,
+    EXCLUSIVE_WRITE, EXCLUSIVE_READ; 3 from 6.14: WRITE, READ, EXCLUSIVE),
+    then SWP_PTE_MARKER (SWP_PTE_MARKER_NUM: CONFIG_PTE_MARKER, 5.19 on).
+    Debian: 5.10 30 swap files, migration 30-31; 6.1 27 (+ SWP_SWAPIN_ERROR
+    31, 6.1-6.4); 6.12 27, hwpoison 27; 7.2 (DEVICE_PRIVATE) 24, hwpoison
+    24, migration 25-27, device 28-30, marker 31."""
+
+    max_swapfiles: int
+    hwpoison_num: int = 0
+    migration_num: int = 3
+    device_num: int = 0
+    pte_marker_num: int = 1
+
+    @property
+    def migration_read(self) -> int:
+        """SWP_MIGRATION_READ, the first migration type."""
+        return self.max_swapfiles + self.hwpoison_num
+
+    @property
+    def device_first(self) -> int:
+        """SWP_DEVICE_WRITE, the first device type."""
+        return self.migration_read + self.migration_num
+
+    @property
+    def pte_marker(self) -> Optional[int]:
+        """SWP_PTE_MARKER (None without CONFIG_PTE_MARKER)."""
+        return self.device_first + self.device_num if self.pte_marker_num else None
+
+    def non_swap_entry(self, swp_type: int) -> bool:
+        """non_swap_entry(): a type past MAX_SWAPFILES."""
+        return swp_type >= self.max_swapfiles
+
+    def is_migration_entry(self, swp_type: int) -> bool:
+        """is_migration_entry() (7.x: softleaf_is_migration())."""
+        return self.migration_read <= swp_type < self.device_first
+
+    def is_device_private_entry(self, swp_type: int) -> bool:
+        """is_device_private_entry() (7.x: softleaf_is_device_private()):
+        SWP_DEVICE_WRITE and _READ."""
+        return self.device_num > 0 and self.device_first <= swp_type < self.device_first + 2
+
+    def is_pfn_swap_entry(self, swp_type: int) -> bool:
+        """is_pfn_swap_entry() (7.x: softleaf_has_pfn()): migration, device
+        private and exclusive, and hwpoison entries: every type from
+        MAX_SWAPFILES up to the PTE marker."""
+        return self.max_swapfiles <= swp_type < self.device_first + self.device_num
+
+    def is_pte_marker_entry(self, swp_type: int) -> bool:
+        """is_pte_marker_entry() (7.x: softleaf_is_marker())."""
+        return self.pte_marker_num > 0 and swp_type == self.pte_marker
 
 
 class Arch:
@@ -61,10 +119,25 @@ class Arch:
     pkeys_enabled = False
     #: CONFIG_ARCH_PKEY_BITS: vma_pkey() is that many vm_flags bits from 32
     pkey_bits = 4
+    #: the kernel's swap entry types (set_swap_types(); Debian 6.12's here)
+    swap: SwapTypes = SwapTypes(max_swapfiles=27, hwpoison_num=1)
+    max_swapfiles = 27
+    swp_hwpoison_num = 1
+    swp_migration_read = 28
 
     @property
     def page_size(self) -> int:
         return 1 << self.page_shift
+
+    def set_swap_types(self, swap: SwapTypes) -> None:
+        """The kernel's swap entry types (the target's, probed from the
+        dump; the constructor's default is swap_type_layout())."""
+        #: include/linux/swap.h's layout
+        self.swap = swap
+        self.max_swapfiles = swap.max_swapfiles
+        self.swp_hwpoison_num = swap.hwpoison_num
+        #: SWP_MIGRATION_READ: the first of the migration types
+        self.swp_migration_read = swap.migration_read
 
     def folded(self, level: int) -> bool:
         """True if ``level`` is folded into the level above (PTRS_PER_X == 1)."""

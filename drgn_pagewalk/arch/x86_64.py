@@ -13,7 +13,7 @@ import operator
 from itertools import compress
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from .base import MASK64, PMD, PTE, PUD, Arch, swap_type_layout
+from .base import MASK64, PMD, PTE, PUD, Arch, SwapTypes, swap_type_layout
 
 # arch/x86/include/asm/page_64_types.h: where the kernel image is mapped
 START_KERNEL_MAP = 0xFFFFFFFF80000000  # __START_KERNEL_map
@@ -106,10 +106,7 @@ class X86_64(Arch):
         self.pti = pti
         self.pti_config = pti if pti_config is None else pti_config
         self.kernel_version = kernel_version
-        self.max_swapfiles, self.swp_hwpoison_num = swap_type_layout(
-            kernel_version, memory_failure)
-        #: SWP_MIGRATION_READ: the first of the three migration types
-        self.swp_migration_read = self.max_swapfiles + self.swp_hwpoison_num
+        self.set_swap_types(SwapTypes(*swap_type_layout(kernel_version, memory_failure)))
         # pgtable_64_types.h: pgdir_shift, ptrs_per_p4d, TASK_SIZE_MAX
         self.ptrs_per = (512, 512 if self.l5 else 1, 512, 512, 512)
         self.shifts = (48 if self.l5 else 39, 39, 30, 21, 12)
@@ -212,7 +209,7 @@ class X86_64(Arch):
         if not self.is_swap_pmd(val):
             return False
         swp_type = self.swp_type_offset(val)[0]
-        return self.swp_migration_read <= swp_type < self.swp_migration_read + 3
+        return self.swap.is_migration_entry(swp_type)
 
     def pmd_populate_val(self, table_phys: int) -> int:
         """pmd_populate(): _PAGE_TABLE | the table's physical address."""

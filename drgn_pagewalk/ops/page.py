@@ -568,7 +568,7 @@ def page_summary(pc: PageCache, pfn: int) -> Dict[str, Any]:
         return out
     out["anon"] = bool(mapping & PAGE_MAPPING_ANON)
     out["ksm"] = mapping & 3 == 3
-    index_off = offsetof(prog.type("struct page"), "index")
+    index_off = offsetof(prog.type("struct page"), pc.k.page_index_member)
     index, = struct.unpack_from("<Q", prog.read(pc.address(head.pfn) + index_off, 8))
     out["index"] = index + (pfn - head.pfn)
     out["file"] = None

@@ -32,10 +32,15 @@ PM_PFRAME_MASK = (1 << PM_PFRAME_BITS) - 1
 PM_SOFT_DIRTY = 1 << 55
 PM_MMAP_EXCLUSIVE = 1 << 56
 PM_UFFD_WP = 1 << 57
+PM_GUARD_REGION = 1 << 58  # 6.15 on (KernelFeatures.pagemap_guard_region)
 PM_FILE = 1 << 61
 PM_SWAP = 1 << 62
 PM_PRESENT = 1 << 63
 MAX_SWAPFILES_SHIFT = 5
+#: the PTE marker bits in a marker entry's offset (include/linux/swapops.h;
+#: 7.x leafops.h): uffd-wp (5.19 on), poisoned (6.6 on), guard (6.13 on)
+PTE_MARKER_UFFD_WP = 1 << 0
+PTE_MARKER_GUARD = 1 << 2
 
 
 class PagemapRead:
@@ -50,6 +55,12 @@ class PagemapRead:
         #: folio_precise_page_mapcount(), pfn swap pmds
         self.folio_mapcounts = get_target(prog).kernel.large_mapcount
         self.max_swapfiles = arch.max_swapfiles
+        self.swap = arch.swap
+        k = get_target(prog).kernel
+        #: PM_GUARD_REGION for guard markers (kernel.py)
+        self.guard_region = k.pagemap_guard_region
+        #: a PMD-mapped THP's PM_MMAP_EXCLUSIVE from its first page (7.x)
+        self.pmd_exclusive_first_page = k.pagemap_pmd_exclusive_first_page
         self.pages = PageCache(prog)
 
 
@@ -105,24 +116,16 @@ def pagemap_pte_hole(start: int, end: int, depth: int, walk: MmWalk) -> int:
     return 0
 
 
-def _hwpoison_num(max_swapfiles: int) -> int:
-    """SWP_HWPOISON_NUM, given MAX_SWAPFILES (arch.base.swap_type_layout():
-    with no device types, 28 - MAX_SWAPFILES)."""
-    return 28 - max_swapfiles
+def is_migration_entry(swap: Any, swp_type: int) -> bool:
+    """is_migration_entry() (7.x softleaf_is_migration()): the migration
+    types after SWP_HWPOISON (arch.base.SwapTypes)."""
+    return swap.is_migration_entry(swp_type)
 
 
-def is_migration_entry(max_swapfiles: int, swp_type: int) -> bool:
-    """is_migration_entry(): SWP_MIGRATION_READ, _READ_EXCLUSIVE and
-    _WRITE, the three types after SWP_HWPOISON (swap.h)."""
-    first = max_swapfiles + _hwpoison_num(max_swapfiles)
-    return first <= swp_type < first + 3
-
-
-def is_pfn_swap_entry(max_swapfiles: int, swp_type: int) -> bool:
-    """is_pfn_swap_entry(): migration entries, and (6.12) hwpoison entries
-    where CONFIG_MEMORY_FAILURE gives them a type; no device-private entries
-    in Debian's cloud config."""
-    return max_swapfiles <= swp_type < max_swapfiles + _hwpoison_num(max_swapfiles) + 3
+def is_pfn_swap_entry(swap: Any, swp_type: int) -> bool:
+    """is_pfn_swap_entry() (7.x softleaf_has_pfn()): migration, device
+    private/exclusive and hwpoison entries (arch.base.SwapTypes)."""
+    return swap.is_pfn_swap_entry(swp_type)
 
 
 def swp_offset_pfn(arch: Any, offset: int) -> int:
@@ -134,7 +137,7 @@ def swp_offset_pfn(arch: Any, offset: int) -> int:
 
 
 def _is_migration(pm: PagemapRead, swp_type: int) -> bool:
-    return is_migration_entry(pm.max_swapfiles, swp_type)
+    return is_migration_entry(pm.swap, swp_type)
 
 
 def pte_to_pagemap_entry(pm: PagemapRead, vma: Any, addr: int, pte: int,
@@ -159,7 +162,7 @@ def pte_to_pagemap_entry(pm: PagemapRead, vma: Any, addr: int, pte: int,
         if arch.pte_swp_uffd_wp(pte):
             flags |= PM_UFFD_WP
         swp_type, offset = arch.swp_type_offset(pte)
-        pfn_entry = is_pfn_swap_entry(pm.max_swapfiles, swp_type)
+        pfn_entry = is_pfn_swap_entry(pm.swap, swp_type)
         if pfn_entry:
             offset = swp_offset_pfn(arch, offset)
         if pm.show_pfn:
@@ -168,8 +171,11 @@ def pte_to_pagemap_entry(pm: PagemapRead, vma: Any, addr: int, pte: int,
         migration = _is_migration(pm, swp_type)
         if pfn_entry:
             page = entry_page(pm.pages, offset, walk, "pte", addr, pte)
-        if swp_type == 31 and offset & 1:  # pte_marker_entry_uffd_wp()
-            flags |= PM_UFFD_WP
+        if pm.swap.is_pte_marker_entry(swp_type):
+            if offset & PTE_MARKER_UFFD_WP:  # pte_marker_entry_uffd_wp()
+                flags |= PM_UFFD_WP
+            if pm.guard_region and offset & PTE_MARKER_GUARD:  # softleaf_is_guard_marker()
+                flags |= PM_GUARD_REGION
     if page is not None:
         if not PageAnon(pm.pages, page):
             flags |= PM_FILE
@@ -236,7 +242,7 @@ def _pagemap_huge_pmd(pm: PagemapRead, vma: Any, pmd: int, addr: int,
         pass
     else:
         swp_type, offset = arch.swp_type_offset(pmd)
-        if is_pfn_swap_entry(pm.max_swapfiles, swp_type):
+        if is_pfn_swap_entry(pm.swap, swp_type):
             offset = swp_offset_pfn(arch, offset)
         if pm.show_pfn:
             frame = swp_type | ((offset + idx) << MAX_SWAPFILES_SHIFT)
@@ -259,7 +265,10 @@ def _pagemap_huge_pmd(pm: PagemapRead, vma: Any, pmd: int, addr: int,
     while addr != end:
         cur = flags
         if subpages is not None and page is not None:
-            if folio_precise_page_mapcount(pm.pages, page, subpages[idx]) == 1:
+            # 7.x: __folio_page_mapped_exclusively(folio, page), the first
+            # page for every entry; 6.12: page + idx
+            sub = subpages[0 if pm.pmd_exclusive_first_page else idx]
+            if folio_precise_page_mapcount(pm.pages, page, sub) == 1:
                 cur |= PM_MMAP_EXCLUSIVE
         add_to_pagemap(addr, make_pme(frame, cur), pm)
         if pm.show_pfn:

@@ -50,8 +50,6 @@ LDT_PGD_ENTRY = {4: -240, 5: -112}
 RSS_COUNTERS = {"RssAnon": "MM_ANONPAGES", "RssFile": "MM_FILEPAGES",
                 "RssShmem": "MM_SHMEMPAGES", "VmSwap": "MM_SWAPENTS",
                 "VmPTE": "pgtables_bytes"}
-#: swap type of PTE markers: SWP_PTE_MARKER = 31 (MAX_SWAPFILES_SHIFT 5).
-SWP_PTE_MARKER = 31
 
 
 @dataclass
@@ -157,12 +155,12 @@ class _Checker:
             why = _swap_info_get(self.smaps, swp_type, offset)
             if why:
                 self.add(entry, addr, size, f"{why} {entry.val:#018x}")
-        elif is_pfn_swap_entry(arch.max_swapfiles, swp_type):
+        elif is_pfn_swap_entry(arch.swap, swp_type):
             pfn = swp_offset_pfn(arch, offset)
             if pfn > self.pages.highest_memmap_pfn:
                 self.add(entry, addr, size, f"swap type {swp_type} names PFN {pfn:#x}, "
                          f"above highest_memmap_pfn")
-        elif swp_type == SWP_PTE_MARKER:
+        elif arch.swap.is_pte_marker_entry(swp_type):
             if offset & ~0x7:
                 self.add(entry, addr, size, f"PTE marker with unknown bits {offset:#x}")
         else:

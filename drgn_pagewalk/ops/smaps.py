@@ -14,6 +14,7 @@ from typing import Any, Dict, List, Optional
 
 from drgn import Object
 
+from ..arch.base import MASK64
 from ..drgn_target import get_target
 from ..target import (
     VM_GROWSDOWN,
@@ -108,6 +109,7 @@ class SmapsContext:
         self.folio_mapcounts = self.k.large_mapcount
         self.pages = PageCache(prog)
         self.max_swapfiles = self.arch.max_swapfiles
+        self.swap = self.arch.swap
         self.thp_flags = prog["transparent_hugepage_flags"].value_()
         #: arch_pkeys_enabled(): the ProtectionKey line
         self.pkeys = self.arch.pkeys_enabled
@@ -281,17 +283,25 @@ def _smaps_account_order0(ctx: SmapsContext, mss: MemSizeStats, flags: int,
 
 def swp_swapcount(ctx: SmapsContext, swp_type: int, offset: int,
                   walk: MmWalk, addr: int, val: int) -> int:
-    """swp_swapcount(): the swap map count of an entry (no continuation
-    pages: COUNT_CONTINUED is reported as an error).
+    """swp_swapcount(): how many references the swap entry has; the
+    kernel's variant is chosen by KernelFeatures.swap_table.
 
-    _swap_info_get() checks the entry first and prints "Bad swap file
-    entry" (no such swap device), "Unused swap file entry" or "Bad swap
-    offset entry" (beyond the device): the count is then 0.  DUMP: those
-    messages are problems reported on the walk."""
+    The device and offset are checked first ("Bad swap file entry",
+    "Unused swap file entry", "Bad swap offset entry"): the count is then
+    0.  DUMP: those messages are problems reported on the walk."""
     why = _swap_info_get(ctx, swp_type, offset)
     if why:
         walk.report_value("bad", "pte", addr, -1, val, f"{why} {val:#018x}")
         return 0
+    if ctx.k.swap_table:
+        return swp_swapcount_table(ctx, swp_type, offset)
+    return swp_swapcount_map(ctx, swp_type, offset)
+
+
+def swp_swapcount_map(ctx: SmapsContext, swp_type: int, offset: int) -> int:
+    """swp_swapcount() of the swap map (5.10 to 6.x: si->swap_map[offset],
+    without SWAP_HAS_CACHE; no continuation pages: COUNT_CONTINUED is
+    reported as an error)."""
     si = ctx.prog["swap_info"][swp_type]
     count = si.swap_map[offset].value_() & ~SWAP_HAS_CACHE
     if count & COUNT_CONTINUED:
@@ -299,13 +309,85 @@ def swp_swapcount(ctx: SmapsContext, swp_type: int, offset: int,
     return count
 
 
+#: mm/swap.h, mm/swap_table.h (7.x) on 64-bit: SWAP_CACHE_PFN_BITS is
+#: MAX_POSSIBLE_PHYSMEM_BITS (52) - PAGE_SHIFT, so SWP_TB_FLAGS_BITS is 5,
+#: the zero flag is inline (SWAP_TABLE_HAS_ZEROFLAG) and the count is the
+#: top SWP_TB_COUNT_BITS (4) bits
+SWAPFILE_CLUSTER = 512  # HPAGE_PMD_NR (CONFIG_THP_SWAP)
+SWP_TB_COUNT_BITS = 4
+SWP_TB_COUNT_SHIFT = 64 - SWP_TB_COUNT_BITS
+SWP_TB_COUNT_MAX = (1 << SWP_TB_COUNT_BITS) - 1
+SWP_TB_PFN_MARK = 0b10
+SWP_TB_PFN_MARK_MASK = 0b11
+
+
+def swp_tb_get_count(swp_tb: int) -> int:
+    """swp_tb_get_count() (mm/swap_table.h, 7.x): the count of a shadow,
+    folio or null entry, else -EINVAL."""
+    countable = (swp_tb & 1  # swp_tb_is_shadow(): xa_is_value()
+                 or swp_tb & SWP_TB_PFN_MARK_MASK == SWP_TB_PFN_MARK  # swp_tb_is_folio()
+                 or not swp_tb)  # swp_tb_is_null()
+    if countable:
+        return swp_tb >> SWP_TB_COUNT_SHIFT
+    return -22
+
+
+def swp_swapcount_table(ctx: SmapsContext, swp_type: int, offset: int) -> int:
+    """swp_swapcount() of the swap table (7.x, "mm, swap: use the swap
+    table"): the count in the top bits of the cluster's table entry
+    (__swap_table_get()), ci->extend_table[] past SWP_TB_COUNT_MAX; a
+    negative count is 0."""
+    si = ctx.prog["swap_info"][swp_type]
+    ci = si.cluster_info[offset // SWAPFILE_CLUSTER]
+    ci_off = offset % SWAPFILE_CLUSTER
+    table = ci.table
+    swp_tb = table[ci_off].counter.value_() & MASK64 if table.value_() else 0
+    count = swp_tb_get_count(swp_tb)
+    if count == SWP_TB_COUNT_MAX:
+        count = ci.extend_table[ci_off].value_()
+    return 0 if count < 0 else count
+
+
 def _swap_info_get(ctx: SmapsContext, swp_type: int, offset: int) -> str:
-    """_swap_info_get()'s checks (mm/swapfile.c): "" for a good entry, else
-    the kernel's message.  SWP_USED is 1 << 0 in both 6.1 and 6.12."""
+    """The checks made before a swap entry's count is read: "" for a good
+    entry, else the kernel's message; the variant is chosen by
+    KernelFeatures.swap_table."""
+    if ctx.k.swap_table:
+        return _get_swap_device(ctx, swp_type, offset)
+    return _swap_info_get_map(ctx, swp_type, offset)
+
+
+def _swap_info_get_map(ctx: SmapsContext, swp_type: int, offset: int) -> str:
+    """_swap_info_get()'s checks (mm/swapfile.c, 5.10 to 6.x).  SWP_USED
+    is 1 << 0 in 5.10 to 6.12."""
     if swp_type >= ctx.prog["nr_swapfiles"].value_():
         return "Bad swap file entry"
     si = ctx.prog["swap_info"][swp_type]
     if not si.value_() or not si.flags.value_() & 1:
+        return "Unused swap file entry"
+    if offset >= si.max.value_():
+        return "Bad swap offset entry"
+    return ""
+
+
+#: percpu_ref's flags in percpu_count_ptr (include/linux/percpu-refcount.h)
+__PERCPU_REF_ATOMIC = 1
+__PERCPU_REF_DEAD = 2
+
+
+def _get_swap_device(ctx: SmapsContext, swp_type: int, offset: int) -> str:
+    """get_swap_device()'s checks (mm/swapfile.c, 7.x): swap_info[type]
+    must exist ("Bad swap file entry"), percpu_ref_tryget_live(&si->users)
+    must succeed (a device being swapped off: no message, the kernel just
+    returns NULL: "Unused swap file entry" here) and the offset be below
+    si->max ("Bad swap offset entry")."""
+    si = ctx.prog["swap_info"][swp_type]
+    if not si.value_():
+        return "Bad swap file entry"
+    ref = si.users
+    ptr = ref.percpu_count_ptr.value_()
+    if ptr & __PERCPU_REF_DEAD or (
+            ptr & __PERCPU_REF_ATOMIC and not ref.data.count.counter.value_()):
         return "Unused swap file entry"
     if offset >= si.max.value_():
         return "Bad swap offset entry"
@@ -386,8 +468,11 @@ def smaps_pte_entry(val: int, addr: int, walk: MmWalk) -> None:
                 mss.swap_pss += (PAGE_SIZE << PSS_SHIFT) // mapcount
             else:
                 mss.swap_pss += PAGE_SIZE << PSS_SHIFT
-        elif is_pfn_swap_entry(ctx.max_swapfiles, swp_type):
-            flag = not ctx.folio_mapcounts and is_migration_entry(ctx.max_swapfiles, swp_type)
+        elif is_pfn_swap_entry(ctx.swap, swp_type):
+            if ctx.folio_mapcounts:  # device-private: present
+                flag = ctx.swap.is_device_private_entry(swp_type)
+            else:
+                flag = is_migration_entry(ctx.swap, swp_type)
             page = entry_page(ctx.pages, swp_offset_pfn(arch, offset), walk, "pte",
                               addr, val)
     else:
@@ -420,9 +505,9 @@ def smaps_pmd_entry(pmd: int, addr: int, walk: MmWalk) -> None:
     else:
         swp_type, offset = arch.swp_type_offset(pmd)
         pfn = swp_offset_pfn(arch, offset)
-        if ctx.folio_mapcounts and is_pfn_swap_entry(ctx.max_swapfiles, swp_type):
+        if ctx.folio_mapcounts and is_pfn_swap_entry(ctx.swap, swp_type):
             page = entry_page(ctx.pages, pfn, walk, "pmd", addr, pmd)
-        elif not ctx.folio_mapcounts and is_migration_entry(ctx.max_swapfiles, swp_type):
+        elif not ctx.folio_mapcounts and is_migration_entry(ctx.swap, swp_type):
             flag = True
             page = entry_page(ctx.pages, pfn, walk, "pmd", addr, pmd)
     if page is None:
@@ -523,7 +608,7 @@ def smaps_hugetlb_range(pte: Any, hmask: int, addr: int, end: int,
         present = True
     elif arch.is_swap_pte(val):
         swp_type, offset = arch.swp_type_offset(val)
-        if is_pfn_swap_entry(ctx.max_swapfiles, swp_type):
+        if is_pfn_swap_entry(ctx.swap, swp_type):
             page = entry_page(ctx.pages, swp_offset_pfn(arch, offset), walk,
                               pte.level_name, addr, val)
     if page is None:
@@ -728,6 +813,195 @@ def thp_vma_allowable_orders(ctx: SmapsContext, vma: Vma) -> int:
     return orders
 
 
+# 7.x (enum tva_type): mm/huge_memory.c, include/linux/huge_mm.h, mm/shmem.c
+#: MMF_DISABLE_THP_EXCEPT_ADVISED (7.x, PR_THP_DISABLE_EXCEPT_ADVISED);
+#: MMF_DISABLE_THP_COMPLETELY is the old MMF_DISABLE_THP (24)
+MMF_DISABLE_THP_EXCEPT_ADVISED = 23
+MMF_DISABLE_THP_COMPLETELY = MMF_DISABLE_THP
+#: S_ANON_INODE (include/linux/fs.h, 7.x): IS_ANON_FILE()
+S_ANON_INODE = 1 << 19
+#: AS_FOLIO_ORDER_MIN/_MAX in mapping->flags (include/linux/pagemap.h)
+AS_FOLIO_ORDER_BITS, AS_FOLIO_ORDER_MIN = 5, 16
+AS_FOLIO_ORDER_MAX = AS_FOLIO_ORDER_MIN + AS_FOLIO_ORDER_BITS
+PMD_ORDER, PUD_ORDER = 9, 18
+MAX_PAGECACHE_ORDER = 9  # min(MAX_XAS_ORDER, HPAGE_PMD_ORDER) on x86-64
+THP_ORDERS_ALL_ANON = ((1 << (PMD_ORDER + 1)) - 1) & ~3
+THP_ORDERS_ALL_SPECIAL_DAX = (1 << PMD_ORDER) | (1 << PUD_ORDER)
+THP_ORDERS_ALL_FILE_DEFAULT = ((1 << (MAX_PAGECACHE_ORDER + 1)) - 1) & ~1
+THP_ORDERS_ALL = THP_ORDERS_ALL_ANON | THP_ORDERS_ALL_SPECIAL_DAX | THP_ORDERS_ALL_FILE_DEFAULT
+SHMEM_HUGE_ALWAYS, SHMEM_HUGE_WITHIN_SIZE, SHMEM_HUGE_ADVISE = 1, 2, 3
+SHMEM_HUGE_DENY, SHMEM_HUGE_FORCE = -1, -2
+
+
+def vma_thp_disabled(ctx: SmapsContext, vma: Vma, vm_flags: int) -> bool:
+    """vma_thp_disabled(vma, vm_flags, forced_collapse=false) of 7.x:
+    VM_NOHUGEPAGE, MMF_DISABLE_THP_COMPLETELY, and unless VM_HUGEPAGE,
+    MMF_DISABLE_THP_EXCEPT_ADVISED."""
+    if vm_flags & VM_NOHUGEPAGE:
+        return True
+    flags = mm_flags(ctx, vma.obj.vm_mm)
+    if flags & (1 << MMF_DISABLE_THP_COMPLETELY):
+        return True
+    if vm_flags & VM_HUGEPAGE:
+        return False
+    return bool(flags & (1 << MMF_DISABLE_THP_EXCEPT_ADVISED))
+
+
+def file_thp_enabled(vma: Vma) -> bool:
+    """file_thp_enabled() of 7.x (mm/huge_memory.c): no anonymous inode,
+    mapping_pmd_folio_support() (the mapping's folio orders cover
+    PMD_ORDER) and a regular file; no longer tied to
+    CONFIG_READ_ONLY_THP_FOR_FS."""
+    file = vma.obj.vm_file
+    if not file.value_():
+        return False
+    inode = file.f_inode
+    if inode.i_flags.value_() & S_ANON_INODE:
+        return False
+    aflags = file.f_mapping.flags.value_()
+    mask = (1 << AS_FOLIO_ORDER_BITS) - 1
+    min_order = (aflags >> AS_FOLIO_ORDER_MIN) & mask
+    max_order = (aflags >> AS_FOLIO_ORDER_MAX) & mask
+    if not (min_order <= PMD_ORDER <= max_order):
+        return False
+    return inode.i_mode.value_() & 0o170000 == 0o100000
+
+
+def _highest_orders_fit(orders: int, fits: Any) -> int:
+    """The while (orders) { ... order = next_order(&orders, order); } loop:
+    drop the highest orders until one fits."""
+    while orders:
+        order = orders.bit_length() - 1
+        if fits(order):
+            break
+        orders &= ~(1 << order)
+    return orders
+
+
+def shmem_get_orders_within_size(inode: Object, orders: int, index: int) -> int:
+    """shmem_get_orders_within_size(inode, orders, index, write_end=0)."""
+    i_size = (inode.i_size.value_() + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
+    return _highest_orders_fit(
+        orders, lambda order: i_size >> 12 >= -(-(index + 1) // (1 << order)) * (1 << order))
+
+
+def shmem_huge_global_enabled(ctx: SmapsContext, inode: Object, index: int,
+                              vm_flags: int) -> int:
+    """shmem_huge_global_enabled(inode, index, write_end=0, force=false,
+    vma, vm_flags) of 7.x."""
+    if inode.i_mode.value_() & 0o170000 != 0o100000:
+        return 0
+    shmem_huge = ctx.prog["shmem_huge"].value_()
+    if shmem_huge == SHMEM_HUGE_DENY:
+        return 0
+    if shmem_huge == SHMEM_HUGE_FORCE:
+        return 1 << PMD_ORDER
+    sbinfo = Object(ctx.prog, "struct shmem_sb_info *", inode.i_sb.s_fs_info.value_())
+    huge = sbinfo.huge.value_()
+    if huge == SHMEM_HUGE_ALWAYS:
+        return THP_ORDERS_ALL_FILE_DEFAULT
+    if huge == SHMEM_HUGE_WITHIN_SIZE:
+        within = shmem_get_orders_within_size(inode, THP_ORDERS_ALL_FILE_DEFAULT, index)
+        if within:
+            return within
+    if huge in (SHMEM_HUGE_WITHIN_SIZE, SHMEM_HUGE_ADVISE) and vm_flags & VM_HUGEPAGE:
+        return THP_ORDERS_ALL_FILE_DEFAULT
+    return 0
+
+
+def shmem_allowable_huge_orders(ctx: SmapsContext, inode: Object, vma: Vma,
+                                index: int) -> int:
+    """shmem_allowable_huge_orders(inode, vma, index, write_end=0,
+    shmem_huge_force=false) of 7.x (mm/shmem.c)."""
+    prog = ctx.prog
+    mask = prog["huge_shmem_orders_always"].value_()
+    within_size_orders = prog["huge_shmem_orders_within_size"].value_()
+    vm_flags = vma.vm_flags
+    if ctx.thp_flags & ctx.thp_bit("TRANSPARENT_HUGEPAGE_UNSUPPORTED") \
+            or vma_thp_disabled(ctx, vma, vm_flags):
+        return 0
+    global_orders = shmem_huge_global_enabled(ctx, inode, index, vm_flags)
+    if vma.obj.vm_ops.value_() != prog["shmem_anon_vm_ops"].address_:  # !vma_is_anon_shmem()
+        return global_orders
+    shmem_huge = prog["shmem_huge"].value_()
+    if shmem_huge == SHMEM_HUGE_DENY:
+        return 0
+    if shmem_huge == SHMEM_HUGE_FORCE:
+        return prog["huge_shmem_orders_inherit"].value_()
+    mask |= shmem_get_orders_within_size(inode, within_size_orders, index)
+    if vm_flags & VM_HUGEPAGE:
+        mask |= prog["huge_shmem_orders_madvise"].value_()
+    if global_orders > 0:
+        mask |= prog["huge_shmem_orders_inherit"].value_()
+    return THP_ORDERS_ALL_FILE_DEFAULT & mask
+
+
+def vma_can_map_huge_file(ctx: SmapsContext, vma: Vma, vm_flags: int) -> bool:
+    """vma_can_map_huge_file(vma, vm_flags, TVA_SMAPS) of 7.x: the sysfs
+    tuneables (vma_file_check_thp_tuneables()), then a ->huge_fault()
+    handler or file_thp_enabled()."""
+    has_huge_fault = bool(vma.obj.vm_ops.huge_fault.value_())
+    bypass = bool(vm_flags & VM_PFNMAP) and has_huge_fault
+    allow = hugepage_global_always(ctx) or (
+        hugepage_global_enabled(ctx) and bool(vm_flags & VM_HUGEPAGE))
+    if not (bypass or allow):
+        return False
+    if has_huge_fault:
+        return True
+    return file_thp_enabled(vma)
+
+
+def thp_vma_allowable_orders_tva(ctx: SmapsContext, vma: Vma) -> int:
+    """thp_vma_allowable_orders(vma, vm_flags, TVA_SMAPS, THP_ORDERS_ALL)
+    of 7.x (enum tva_type), with its __thp_vma_allowable_orders(): vs 6.12,
+    vma_thp_disabled() knows MMF_DISABLE_THP_EXCEPT_ADVISED, regular files
+    ask file_thp_enabled() (their mapping's folio orders) and shmem
+    returns orders & shmem_allowable_huge_orders()."""
+    prog = ctx.prog
+    vm_flags = vma.vm_flags
+    orders = THP_ORDERS_ALL
+    always = hugepage_global_always(ctx)
+    if vma.anonymous:
+        mask = prog["huge_anon_orders_always"].value_()
+        if vm_flags & VM_HUGEPAGE:
+            mask |= prog["huge_anon_orders_madvise"].value_()
+        if always or (vm_flags & VM_HUGEPAGE and hugepage_global_enabled(ctx)):
+            mask |= prog["huge_anon_orders_inherit"].value_()
+        orders &= mask
+        if not orders:
+            return 0
+    # __thp_vma_allowable_orders()
+    dax = _vma_is_dax(vma)
+    if vma.anonymous:
+        orders &= THP_ORDERS_ALL_ANON
+    elif dax or vm_flags & (VM_PFNMAP | VM_MIXEDMAP):  # vma_is_special_huge()
+        orders &= THP_ORDERS_ALL_SPECIAL_DAX
+    else:
+        orders &= THP_ORDERS_ALL_FILE_DEFAULT
+    if not orders:
+        return 0
+    if not vma.obj.vm_mm.value_():
+        return 0
+    if ctx.thp_flags & ctx.thp_bit("TRANSPARENT_HUGEPAGE_UNSUPPORTED") \
+            or vma_thp_disabled(ctx, vma, vm_flags):
+        return 0
+    if dax:
+        return 0  # in_pf only
+    # smaps: VM_NO_KHUGEPAGED is not checked
+    orders = _highest_orders_fit(orders, lambda order: _suitable(
+        vma, vma.vm_end - (PAGE_SIZE << order), PAGE_SIZE << order))
+    if not orders:
+        return 0
+    file = vma.obj.vm_file
+    if file.value_() and shmem_mapping(ctx, file.f_mapping):  # shmem_file()
+        return orders & shmem_allowable_huge_orders(ctx, file.f_inode, vma, vma.vm_pgoff)
+    if not vma.anonymous:
+        return orders if vma_can_map_huge_file(ctx, vma, vm_flags) else 0
+    if _vma_is_temporary_stack(vma):
+        return 0
+    return orders  # no anon_vma yet: smaps still says so
+
+
 def transparent_hugepage_active(ctx: SmapsContext, vma: Vma) -> bool:
     """transparent_hugepage_active() of 5.10 (mm/huge_memory.c): the last
     PMD-aligned range of the vma must fit; anonymous vmas then ask
@@ -757,6 +1031,8 @@ def transparent_hugepage_active(ctx: SmapsContext, vma: Vma) -> bool:
 
 def thp_eligible(ctx: SmapsContext, vma: Vma) -> int:
     """THPeligible: the kernel's own test (kernel.py: thp_eligible)."""
+    if ctx.k.thp_eligible == "thp_vma_allowable_orders_tva":
+        return 1 if thp_vma_allowable_orders_tva(ctx, vma) else 0
     if ctx.k.thp_eligible == "thp_vma_allowable_orders":
         return 1 if thp_vma_allowable_orders(ctx, vma) else 0
     if ctx.k.thp_eligible == "transparent_hugepage_active":
@@ -845,7 +1121,7 @@ def show_smap(ctx: SmapsContext, task: Any, vma: Vma) -> str:
     s += _dec(" kB\nMMUPageSize:    ", page)
     s += " kB\n"
     s += _show_smap_fields(ctx, mss, False)
-    if ctx.k.thp_eligible == "thp_vma_allowable_orders":  # "%8u" from 6.8
+    if ctx.k.thp_eligible.startswith("thp_vma_allowable_orders"):  # "%8u" from 6.8
         s += f"THPeligible:    {thp_eligible(ctx, vma):>8}\n"
     else:
         s += f"THPeligible:    {thp_eligible(ctx, vma)}\n"

@@ -140,6 +140,7 @@ class VmPages:
         self.pages = pages
         self.rows: List[Tuple[Any, ...]] = []
         self.max_swapfiles = arch.max_swapfiles
+        self.swap_types = arch.swap
         self.file: Optional[str] = None
         self.file_base = 0  # vm_pgoff * PAGE_SIZE - vm_start
         self.private_file = False
@@ -164,7 +165,7 @@ class VmPages:
     def swap(self, addr: int, val: int, size: int) -> None:
         swp_type, offset = self.arch.swp_type_offset(val)
         state = "swap"
-        if is_migration_entry(self.max_swapfiles, swp_type):
+        if is_migration_entry(self.swap_types, swp_type):
             state, offset = "migration", swp_offset_pfn(self.arch, offset)
         elif swp_type >= self.max_swapfiles:
             state = "marker"

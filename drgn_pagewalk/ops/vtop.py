@@ -205,7 +205,7 @@ def _swap(target: DrgnTarget, result: Vtop, val: int, size: int) -> None:
     swp_type, offset = arch.swp_type_offset(val)
     nr_swap = arch.max_swapfiles
     result.page_size = size
-    if is_migration_entry(nr_swap, swp_type):
+    if is_migration_entry(arch.swap, swp_type):
         result.stop_reason = "migration entry"
         pfn = swp_offset_pfn(arch, offset)
         result.swap = {"type": swp_type, "offset": offset, "device": None,
