@@ -175,7 +175,7 @@ class MmWalk:
 
     __slots__ = ("ops", "mm", "pgd", "vma", "action", "no_vma", "private",
                  "target", "arch", "problems", "_tables", "_levels", "_split",
-                 "_reported")
+                 "_reported", "_pte_tables")
 
     def __init__(self, ops: MmWalkOps, mm: Optional[Mm], private: Any = None,
                  pgd: Optional[int] = None, vma: Optional[Vma] = None,
@@ -196,6 +196,10 @@ class MmWalk:
         self.arch: Arch = target.arch
         self.problems: List[WalkProblem] = [] if problems is None else problems
         self._tables: Dict[int, TablePage] = {}
+        #: PTE tables read from the dump: not kept (a walk of a big process
+        #: reads tens of thousands, and fresh memory for each costs more
+        #: than reading one again), only remembered for the cycle check
+        self._pte_tables: set = set()
         self._levels: Dict[int, int] = {}
         self._split: Dict[int, TablePage] = {}
         self._reported: set = set()
@@ -214,6 +218,8 @@ class MmWalk:
                     phys, f"already used as a {LEVEL_NAMES[table.level]} "
                     f"table: page tables form a cycle")
             return table
+        if level != PTE and phys in self._pte_tables:
+            raise TableReadError(phys, "already used as a pte table: page tables form a cycle")
         nr = self.arch.table_entries(level)
         vals = self.target.read_table(phys, nr)
         if level == PTE:
@@ -221,7 +227,10 @@ class MmWalk:
             # the young and dirty bits of a contiguous block)
             vals = self.arch.ptep_get_table(vals)
         table = TablePage(phys, self.target.phys_to_virt(phys), level, vals)
-        self._tables[phys] = table
+        if level == PTE:
+            self._pte_tables.add(phys)
+        else:
+            self._tables[phys] = table
         return table
 
     def report(self, kind: str, entry: Entry, addr: int, message: str) -> None:

@@ -436,13 +436,32 @@ def _shmem_vfs_inode_offset(ctx: SmapsContext) -> int:
 
 
 def smaps_pte_hole(addr: int, end: int, depth: int, walk: MmWalk) -> int:
-    """smaps_pte_hole(): shmem pages swapped out, where the pte is none."""
+    """smaps_pte_hole(): shmem pages swapped out, where the pte is none.
+
+    5.10 (mem_size_stats.check_shmem_swap) passes the virtual addresses
+    themselves to shmem_partial_swap_usage() as page-cache indices, a bug
+    fixed in 5.16 ("mm/smaps: fix shmem pte hole swap calculation") and
+    kept here: that kernel printed what it computed.  Its per-pte lookup
+    (xa_load() of a none pte's index) counts what smaps_pte_hole_lookup()
+    counts for one page, so only the holes differ."""
     ctx, mss = walk.private
     vma = walk.vma
-    first = ((addr - vma.vm_start) >> 12) + vma.vm_pgoff
-    last = ((end - vma.vm_start) >> 12) + vma.vm_pgoff
+    if ctx.k.smaps_check_shmem_swap:
+        first, last = addr, end
+    else:
+        first = ((addr - vma.vm_start) >> 12) + vma.vm_pgoff
+        last = ((end - vma.vm_start) >> 12) + vma.vm_pgoff
     mss.swap += shmem_partial_swap_usage(ctx, vma.obj.vm_file.f_mapping, first, last)
     return 0
+
+
+def smaps_pte_hole_lookup(addr: int, walk: MmWalk) -> None:
+    """smaps_pte_hole_lookup() (5.10: the same xa_load() inline in
+    smaps_pte_entry()): the page-cache entry of a none pte's index."""
+    ctx, mss = walk.private
+    vma = walk.vma
+    index = ((addr - vma.vm_start) >> 12) + vma.vm_pgoff
+    mss.swap += shmem_partial_swap_usage(ctx, vma.obj.vm_file.f_mapping, index, index + 1)
 
 
 def smaps_pte_entry(val: int, addr: int, walk: MmWalk) -> None:
@@ -477,7 +496,7 @@ def smaps_pte_entry(val: int, addr: int, walk: MmWalk) -> None:
                               addr, val)
     else:
         if walk.ops.pte_hole:  # smaps_pte_hole_lookup()
-            smaps_pte_hole(addr, addr + PAGE_SIZE, 0, walk)
+            smaps_pte_hole_lookup(addr, walk)
         return
     if page is None:
         return
