@@ -65,9 +65,6 @@ class KernelFeatures:
 
     #: (major, minor) of the release, for messages and the few release tests
     version: Tuple[int, int]
-    #: mm->mm_mt, the maple tree of vmas (6.1 on); before it mm->mmap, a
-    #: list, and mm->mm_rb (5.10)
-    maple_tree: bool
     #: struct folio exists (5.16 on; 5.10 has struct page only, a compound
     #: page's mapcount and order in its first tail page)
     folio: bool
@@ -85,8 +82,6 @@ class KernelFeatures:
     #: power-of-two struct page: compound_info_has_mask())
     compound_info: bool
     compound_info_mask: bool
-    #: page->flags is memdesc_flags_t { f } (7.x); before, an unsigned long
-    page_flags_struct: bool
     #: mm->flags is mm_flags_t, a bitmap (7.x); before, an unsigned long
     mm_flags_bitmap: bool
     #: mm->rss_stat is percpu_counter[] (6.2 on); before, atomic_long_t
@@ -234,15 +229,14 @@ def probe(prog: Any, version: Tuple[int, int]) -> KernelFeatures:
     """The KernelFeatures of the kernel ``prog`` reads (its release's
     ``version``)."""
     compound_info = _has_member(prog, "struct page", "compound_info")
+    folio = _has_type(prog, "struct folio")
     return KernelFeatures(
         version=version,
-        maple_tree=_has_member(prog, "struct mm_struct", "mm_mt"),
-        folio=_has_type(prog, "struct folio"),
+        folio=folio,
         large_mapcount=_has_member(prog, "struct folio", "_large_mapcount"),
         page_type_enum=_has_constant(prog, "PGTY_hugetlb"),
         compound_info=compound_info,
         compound_info_mask=compound_info and _compound_info_has_mask(prog),
-        page_flags_struct=_is_struct(prog, "struct page", "flags"),
         mm_flags_bitmap=_is_struct(prog, "struct mm_struct", "flags"),
         percpu_rss=not _has_type(prog, "struct mm_rss_stat"),
         page_idle_flag=_has_constant(prog, "PG_young"),
@@ -260,5 +254,5 @@ def probe(prog: Any, version: Tuple[int, int]) -> KernelFeatures:
         page_index_member=("__folio_index" if _has_member(prog, "struct page", "__folio_index")
                            else "index"),
         zero_pfn_variable="zero_page_pfn" if _has_symbol(prog, "zero_page_pfn") else "zero_pfn",
-        vm_flag_names=_vm_flag_names(prog, version, _has_type(prog, "struct folio")),
+        vm_flag_names=_vm_flag_names(prog, version, folio),
     )

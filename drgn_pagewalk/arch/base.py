@@ -121,9 +121,6 @@ class Arch:
     pkey_bits = 4
     #: the kernel's swap entry types (set_swap_types(); Debian 6.12's here)
     swap: SwapTypes = SwapTypes(max_swapfiles=27, hwpoison_num=1)
-    max_swapfiles = 27
-    swp_hwpoison_num = 1
-    swp_migration_read = 28
 
     @property
     def page_size(self) -> int:
@@ -132,12 +129,22 @@ class Arch:
     def set_swap_types(self, swap: SwapTypes) -> None:
         """The kernel's swap entry types (the target's, probed from the
         dump; the constructor's default is swap_type_layout())."""
-        #: include/linux/swap.h's layout
         self.swap = swap
-        self.max_swapfiles = swap.max_swapfiles
-        self.swp_hwpoison_num = swap.hwpoison_num
-        #: SWP_MIGRATION_READ: the first of the migration types
-        self.swp_migration_read = swap.migration_read
+
+    @property
+    def max_swapfiles(self) -> int:
+        """MAX_SWAPFILES: swap types below it are real swap files."""
+        return self.swap.max_swapfiles
+
+    @property
+    def swp_hwpoison_num(self) -> int:
+        """SWP_HWPOISON_NUM."""
+        return self.swap.hwpoison_num
+
+    @property
+    def swp_migration_read(self) -> int:
+        """SWP_MIGRATION_READ: the first of the migration types."""
+        return self.swap.migration_read
 
     def folded(self, level: int) -> bool:
         """True if ``level`` is folded into the level above (PTRS_PER_X == 1)."""
@@ -339,8 +346,6 @@ class Arch:
     levels = 4
     #: (major, minor) of the dump's kernel release
     kernel_version: Tuple[int, int] = (0, 0)
-    #: MAX_SWAPFILES: swap types below it are real swap files
-    max_swapfiles = 27
     #: CONT_PTE_SIZE, CONT_PMD_SIZE (contiguous_hugetlb only)
     cont_pte_size = 0
     cont_pmd_size = 0

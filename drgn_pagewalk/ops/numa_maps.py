@@ -57,7 +57,7 @@ class NumaContext:
         self.arch = self.target.arch
         self.pages = PageCache(prog)
         #: the kernel's features (kernel.py)
-        self.k = get_target(prog).kernel
+        self.k = self.target.kernel
         self.memory_nodes = list(for_each_node_state(prog, prog["N_MEMORY"]))
         self.node_ranges: List[Tuple[int, int, int]] = []
         for nid in self.memory_nodes:

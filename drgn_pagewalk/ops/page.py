@@ -410,11 +410,6 @@ def pmd_trans_huge_lock(walk: Any, pmd: Any, addr: int) -> bool:
     return arch.pmd_trans_huge(val) or arch.pmd_devmap(val)
 
 
-def pc_kernel(walk: Any) -> Any:
-    """The KernelFeatures of the kernel a walk reads."""
-    return walk.target.kernel
-
-
 def pte_offset_map_lock(walk: Any, pmd: Any, addr: int) -> Any:
     """pte_offset_map_lock() in a pmd_entry, without the lock.  None: no PTE
     table to map; callers from 6.5 on then ask for ACTION_AGAIN, 6.1's
@@ -422,7 +417,7 @@ def pte_offset_map_lock(walk: Any, pmd: Any, addr: int) -> Any:
     from ..walk import ACTION_AGAIN, pte_offset_map
 
     pte = pte_offset_map(walk, pmd, addr)
-    if pte is None and (pc_kernel(walk).pte_offset_map_may_fail or pmd.get() == 0):
+    if pte is None and (walk.target.kernel.pte_offset_map_may_fail or pmd.get() == 0):
         # DUMP: 6.1 returns 0 when pmd_trans_unstable() clears a bad pmd, and
         # that range then has no entries at all (pagemap's buffer would
         # shift).  Asking again makes the walker see the cleared pmd as none
