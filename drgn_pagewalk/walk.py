@@ -750,6 +750,19 @@ def hugetlb_entry_end(hmask: int, size: int, addr: int, end: int) -> int:
     return boundary if boundary < end else end
 
 
+def _huge_pud_offset(walk: MmWalk, addr: int) -> Optional[Entry]:
+    """The first steps of both huge_pte_offset()s (generic and arm64):
+    pgd_offset() and p4d_offset(), each present, then pud_offset()."""
+    arch = walk.arch
+    pgd = pgd_offset(walk, addr)
+    if pgd is None or not arch.pgd_present(pgd.get()):
+        return None
+    p4d = _offset(walk, pgd, P4D, addr)
+    if p4d is None or not arch.p4d_present(p4d.get()):
+        return None
+    return _offset(walk, p4d, PUD, addr)
+
+
 def hugetlb_walk(walk: MmWalk, vma: Vma, addr: int, sz: int) -> Optional[Entry]:
     """hugetlb_walk() -> huge_pte_offset(): the generic version of
     mm/hugetlb.c, or arm64's (:func:`huge_pte_offset_arm64`) where the arch
@@ -761,13 +774,7 @@ def hugetlb_walk(walk: MmWalk, vma: Vma, addr: int, sz: int) -> Optional[Entry]:
     arch = walk.arch
     if arch.contiguous_hugetlb:
         return huge_pte_offset_arm64(walk, addr, sz)
-    pgd = pgd_offset(walk, addr)
-    if pgd is None or not arch.pgd_present(pgd.get()):
-        return None
-    p4d = _offset(walk, pgd, P4D, addr)
-    if p4d is None or not arch.p4d_present(p4d.get()):
-        return None
-    pud = _offset(walk, p4d, PUD, addr)
+    pud = _huge_pud_offset(walk, addr)
     if pud is None:
         return None
     if sz == 1 << arch.shifts[PUD]:
@@ -789,13 +796,7 @@ def huge_pte_offset_arm64(walk: MmWalk, addr: int, sz: int) -> Optional[Entry]:
     pmd_size = 1 << arch.shifts[PMD]
     cont_pmd_size = arch.cont_pmd_size
     cont_pte_size = arch.cont_pte_size
-    pgd = pgd_offset(walk, addr)
-    if pgd is None or not arch.pgd_present(pgd.get()):
-        return None
-    p4d = _offset(walk, pgd, P4D, addr)
-    if p4d is None or not arch.p4d_present(p4d.get()):
-        return None
-    pud = _offset(walk, p4d, PUD, addr)
+    pud = _huge_pud_offset(walk, addr)
     if pud is None:
         return None
     pudval = pud.get()

@@ -1192,6 +1192,16 @@ def _kb(mss: MemSizeStats, attr: str, shift: int) -> int:
     return (getattr(mss, attr) >> shift) >> 10
 
 
+def _printed(ctx: SmapsContext, name: str) -> bool:
+    """Whether __show_smap() prints field ``name`` on this kernel: KSM from
+    6.7 (smaps_ksm), Pss_Dirty from 5.19 (smaps_pss_dirty), the rest always."""
+    if name == "KSM":
+        return ctx.k.smaps_ksm
+    if name == "Pss_Dirty":
+        return ctx.k.smaps_pss_dirty
+    return True
+
+
 def smaps_records(task: Any) -> List[Dict[str, Any]]:
     """One dict per vma: start, end, perms, name, every field in kB,
     THPeligible, ProtectionKey (if printed) and VmFlags."""
@@ -1209,8 +1219,7 @@ def smaps_records(task: Any) -> List[Dict[str, Any]]:
                                "KernelPageSize": vma_kernel_pagesize(ctx, vma) >> 10,
                                "MMUPageSize": vma_kernel_pagesize(ctx, vma) >> 10}
         for name, attr, shift in FIELD_NAMES:
-            if name == "KSM" and not ctx.k.smaps_ksm or \
-                    name == "Pss_Dirty" and not ctx.k.smaps_pss_dirty:
+            if not _printed(ctx, name):
                 continue
             rec[name] = _kb(mss, attr, shift)
         rec["THPeligible"] = thp_eligible(ctx, vma)
@@ -1244,8 +1253,7 @@ def smaps_rollup_record(task: Any) -> Dict[str, Any]:
     ctx, mss, start, end = _rollup(task)
     rec: Dict[str, Any] = {"start": start, "end": end}
     for name, attr, shift in FIELD_NAMES[:3] + ROLLUP_EXTRA + FIELD_NAMES[3:]:
-        if name == "KSM" and not ctx.k.smaps_ksm or \
-                name == "Pss_Dirty" and not ctx.k.smaps_pss_dirty:
+        if not _printed(ctx, name):
             continue
         rec[name] = _kb(mss, attr, shift)
     return rec
