@@ -48,6 +48,15 @@ def cache_dir() -> Path:
                                Path.home() / ".cache" / "drgn-pagewalk"))
 
 
+def work_dir(parent: Path, prefix: str) -> Path:
+    """A new, empty temporary folder inside ``parent``, which is made first
+    (with its parents) if it is not there: on a fresh machine nothing under
+    the cache exists yet.  Every work folder of the builder comes from
+    here; tests/test_build.py builds the tools into an empty cache."""
+    parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(dir=parent, prefix=prefix))
+
+
 def manifest() -> Dict[str, Any]:
     return json.loads((HERE / "manifest.json").read_text())
 
@@ -226,11 +235,19 @@ def _apt_options(arch: str, suite: Optional[str] = None) -> List[str]:
 def _download(package: str, version: str, debs: Path, arch: str = HOST_ARCH,
               suite: Optional[str] = None) -> Path:
     """apt-get download PACKAGE=VERSION (of guest architecture ``arch``,
-    from Debian ``suite``: _apt_options) into the cache (once)."""
+    from Debian ``suite``: _apt_options) into the cache (once), unless the
+    folder $DRGN_PAGEWALK_DEBS has that very file (.ci/run's cold run)."""
     debs.mkdir(parents=True, exist_ok=True)
     found = sorted(debs.glob(f"{package}_*.deb"))
     if found:
         return found[-1]
+    mirror = os.environ.get("DRGN_PAGEWALK_DEBS")
+    if mirror:
+        # CI's cold run: the kernel packages of a warm cache's debs/ are
+        # read in place (never written); everything else is made anew
+        found = sorted(Path(mirror).glob(f"{package}_{version.replace(':', '%3a')}_*.deb"))
+        if found:
+            return found[-1]
     opts = _apt_options(arch, suite)
     cmd = ["apt-get", *opts, "download", f"{package}={version}"]
     try:
@@ -306,7 +323,7 @@ def ensure_kernel(key: str) -> Dict[str, Path]:
     binaries = [_download(p, k["version"], debs, arch, suite)
                 for p in [k["image"], *k.get("extra", [])]]
     dbg = _download(k["dbg"], k["version"], debs, arch, suite)
-    tmp = Path(tempfile.mkdtemp(dir=cache_dir(), prefix=".kernel-"))
+    tmp = work_dir(cache_dir(), ".kernel-")
     try:
         ex = tmp / "x"
         ex.mkdir()
@@ -369,7 +386,7 @@ def ensure_busybox(arch: str = HOST_ARCH) -> Tuple[Path, List[str]]:
         return Path(busybox), applets
     d = cache_dir() / "tools" / f"busybox-{arch}"
     if not (d / ".done").exists():
-        tmp = Path(tempfile.mkdtemp(dir=cache_dir(), prefix=f".busybox-{arch}-"))
+        tmp = work_dir(cache_dir(), f".busybox-{arch}-")
         try:
             deb = foreign_download(["busybox-static"], arch, tmp / "debs")[0]
             _run(["dpkg-deb", "-x", str(deb), str(tmp / "x")], f"unpack {deb.name}")
@@ -871,8 +888,8 @@ def _boot_lab(name: str, spec: Dict[str, Any], labs: Path, recipe: str) -> None:
     t0 = time.time()
     kernel = ensure_kernel(spec["kernel"])
     labs.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(dir=labs, prefix=f".{name}-"))
-    kdump_work = Path(tempfile.mkdtemp(dir=labs, prefix=f".{name}-kdump-")) \
+    work = work_dir(labs, f".{name}-")
+    kdump_work = work_dir(labs, f".{name}-kdump-") \
         if spec.get("kdump") else None
     try:
         initrd = work / "initrd.gz"
@@ -965,7 +982,7 @@ def make_noinfo_twin(name: str, twin: str) -> None:
     src = labs / name
     t0 = time.time()
     meta = json.loads((src / "lab.json").read_text())
-    work = Path(tempfile.mkdtemp(dir=labs, prefix=f".{twin}-"))
+    work = work_dir(labs, f".{twin}-")
     try:
         removed = strip_vmcoreinfo(src / "vmcore", work / "vmcore")
         _dig_holes(work / "vmcore")
@@ -1037,7 +1054,7 @@ def _unpacked_tool(d: Path, cmd: List[str], download: Any, usr_merged: bool = Fa
     ``lib`` is made a link to ``usr/lib``."""
     if (d / ".done").exists():
         return cmd
-    tmp = Path(tempfile.mkdtemp(dir=d.parent, prefix=f".{d.name}-"))
+    tmp = work_dir(d.parent, f".{d.name}-")
     try:
         for deb in download(tmp / "debs"):
             _run(["dpkg-deb", "-x", str(deb), str(tmp)], f"unpack {deb.name}")
@@ -1066,7 +1083,6 @@ def _foreign_makedumpfile(arch: str) -> List[str]:
     under tools/makedumpfile-ARCH of the cache and run by qemu-user."""
     d = cache_dir() / "tools" / f"makedumpfile-{arch}"
     cmd = [ARCHES[arch]["qemu_user"], "-L", str(d), str(d / "usr/bin/makedumpfile")]
-    (cache_dir() / "tools").mkdir(parents=True, exist_ok=True)
     return _unpacked_tool(d, cmd, lambda dest: foreign_download(FOREIGN_MAKEDUMPFILE_DEBS,
                                                                 arch, dest))
 
@@ -1127,7 +1143,7 @@ def make_filtered_twin(name: str, twin: str, options: str) -> None:
     cmd = ensure_makedumpfile(which)
     version = makedumpfile_version(cmd)
     flat = "-F" in args
-    work = Path(tempfile.mkdtemp(dir=labs, prefix=f".{twin}-"))
+    work = work_dir(labs, f".{twin}-")
     try:
         elf = work / "vmcore.elf"
         phdrs_after_ehdr(src / "vmcore", elf)

@@ -44,7 +44,6 @@ import hashlib
 import json
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -58,6 +57,7 @@ from .build import (
     cache_dir,
     ensure_kernel,
     manifest,
+    work_dir,
     parse_frames,
     write_truth,
 )
@@ -163,8 +163,7 @@ def build_large(force: bool = False) -> Path:
     t0 = time.time()
     kernel = ensure_kernel(KERNEL)
     labs = final.parent
-    labs.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(dir=labs, prefix=f".{NAME}-"))
+    work = work_dir(labs, f".{NAME}-")
     try:
         initrd = work / "initrd.gz"
         build_initramfs(kernel["modules"], initrd)

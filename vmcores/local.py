@@ -87,6 +87,7 @@ from .build import (
     manifest,
     qemu_command,
     recipe_hash,
+    work_dir,
 )
 
 HERE = Path(__file__).resolve().parent
@@ -429,8 +430,7 @@ def run_local(name: str = DEFAULT, force: bool = False) -> Dict[str, Any]:
     k = manifest()["kernels"][spec["kernel"]]
     t_build = time.time()
     kernel = ensure_kernel(spec["kernel"])
-    final.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{name}-"))
+    work = work_dir(final.parent, f".{name}-")
     try:
         initrd = work / "initrd"
         build_local_initramfs(kernel, k["release"], initrd)

@@ -270,6 +270,17 @@ int main(void)
 	touch(sd, 8 * PAGE, PAGE, 12);
 	record("softdirty", sd, 16 * PAGE);
 
+	/* THPs shared by fork, then written by the child: its write fault
+	 * splits its own PMD and copies one page, while the parent keeps both
+	 * PMDs.  In the parent that page of the folio is then mapped once
+	 * (folio_precise_page_mapcount() 1: PM_MMAP_EXCLUSIVE for that entry
+	 * on 6.12, for all 512 entries on 7.x, where the folio's first page
+	 * decides): page 5 of the first THP, page 0 of the second. */
+	char *thpcow = aligned(2 * MB2, MB2);
+	madvise(thpcow, 2 * MB2, MADV_HUGEPAGE);
+	touch(thpcow, 2 * MB2, PAGE, 15);
+	record("thp_cow", thpcow, 2 * MB2);
+
 	int ready[2];
 	if (pipe(ready) < 0)
 		die("pipe");
@@ -281,6 +292,9 @@ int main(void)
 		/* Break COW on the even pages. */
 		for (int i = 0; i < 32; i += 2)
 			cow[i * PAGE] = 'c';
+		/* Break COW on one page of each shared THP. */
+		thpcow[5 * PAGE] = 'c';
+		thpcow[MB2] = 'c';
 		/* The same tmpfs file, private: read it all, write 4 pages. */
 		char *priv = map(32 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
 		volatile char s = 0;
