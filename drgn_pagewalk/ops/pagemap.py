@@ -253,21 +253,24 @@ def _pagemap_huge_pmd(pm: PagemapRead, vma: Any, pmd: int, addr: int,
             flags |= PM_UFFD_WP
         migration = _is_migration(pm, swp_type)
         page = entry_page(pm.pages, offset, walk, "pmd", addr, pmd)
-    subpages = None
+    per_page = False
     if page is not None:
         if not PageAnon(pm.pages, page):
             flags |= PM_FILE
         if pm.folio_mapcounts:
-            # the folio's 512 struct pages, read at once
-            subpages = pm.pages.read(page.pfn, 512) if flags & PM_PRESENT else None
+            # 6.12 on: each entry's own page decides (present pmds only)
+            per_page = bool(flags & PM_PRESENT)
+            if per_page:
+                # the folio's 512 struct pages, read at once (page() decodes them)
+                pm.pages.read(page.pfn, 512)
         elif not migration and page_mapcount(pm.pages, page) == 1:
             flags |= PM_MMAP_EXCLUSIVE
     while addr != end:
         cur = flags
-        if subpages is not None and page is not None:
+        if per_page:
             # 7.x: __folio_page_mapped_exclusively(folio, page), the first
             # page for every entry; 6.12: page + idx
-            sub = subpages[0 if pm.pmd_exclusive_first_page else idx]
+            sub = pm.pages.page(page.pfn + (0 if pm.pmd_exclusive_first_page else idx))
             if folio_precise_page_mapcount(pm.pages, page, sub) == 1:
                 cur |= PM_MMAP_EXCLUSIVE
         add_to_pagemap(addr, make_pme(frame, cur), pm)
