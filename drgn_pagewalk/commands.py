@@ -56,6 +56,35 @@ class UsageError(PagewalkError):
     status = 2
 
 
+#: How each front end is given a kernel's debug info (no_debug_info()).
+GIVE_VMLINUX = {
+    "drgn-pagewalk": "give its vmlinux with -s",
+    "pagewalk": "load its vmlinux (drgn -s VMLINUX, or prog.load_debug_info([VMLINUX]))",
+    "lx-pagewalk": "give its vmlinux (gdb VMLINUX, or lx-pagewalk --vmlinux VMLINUX)",
+}
+
+
+def no_debug_info(release: Optional[str], subject: str,
+                  prog_name: str = "drgn-pagewalk") -> PagewalkError:
+    """The error for a kernel whose debug info is not there: which kernel
+    (its release, from VMCOREINFO's OSRELEASE, which needs no debug info)
+    and what to install or give."""
+    give = GIVE_VMLINUX.get(prog_name, GIVE_VMLINUX["drgn-pagewalk"])
+    if not release:
+        return PagewalkError(f"no debug info for {subject}: {give}")
+    return PagewalkError(f"no debug info for {release}, the kernel of {subject}: install "
+                         f"linux-image-{release}-dbg (Debian) or {give}")
+
+
+def require_debug_info(prog: Any, subject: str, prog_name: str) -> None:
+    """A Program without the kernel's types (drgn started without its
+    vmlinux) is refused before any command runs."""
+    try:
+        prog.type("struct mm_struct")
+    except LookupError:
+        raise no_debug_info(kernel_release(prog), subject, prog_name) from None
+
+
 #: Exit status when parts of the output were left out: the dump lacks
 #: memory they needed (each part is named on stderr and in JSON).
 EXIT_MISSING = 3
@@ -456,9 +485,12 @@ def cmd_smaps_rollup(prog: Any, args: argparse.Namespace) -> List[Any]:
                 out.append(smaps.show_smaps_rollup(task))
                 continue
             record = smaps.smaps_rollup_record(task)
-            report = Report(_task_desc(task), ["field", "value"], key="fields",
+            # the range on the title line, as the kernel's [rollup] header
+            # line has it; every field a size in kB
+            title = f"{_task_desc(task)} {record['start']:#x}-{record['end']:#x} [rollup]"
+            report = Report(title, ["field", "kb"], key="fields",
                             meta=task_keys(task), data=record)
-            report.rows = [[k, v] for k, v in record.items()]
+            report.rows = [[k, v] for k, v in record.items() if k not in ("start", "end")]
             out.append(report)
     return out
 
@@ -670,6 +702,8 @@ def run(prog: Any, args: argparse.Namespace, out: TextIO,
 
         out.write(drgn_code(args))
         return 0
+    if prog is not None:
+        require_debug_info(prog, "this program", prog_name)
     target = _target_or_none(prog)
     missing: Callable[[], List[Dict[str, Any]]] = list
     if target is not None:
