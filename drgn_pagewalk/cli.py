@@ -25,7 +25,9 @@ from .commands import (
     add_subcommands,
     add_usage,
     error_line,
+    no_debug_info,
     one_line,
+    require_debug_info,
     parse_args,
     run,
     version_lines,
@@ -146,12 +148,20 @@ def open_program(core: str, symbols: Sequence[str]):  # type: ignore[no-untyped-
             prog.load_debug_info(list(symbols))
         else:
             prog.load_default_debug_info()
-    except drgn.MissingDebugInfoError as e:
-        raise PagewalkError(f"no usable debug info: {one_line(e)}") from None
+    except drgn.MissingDebugInfoError:
+        pass  # said just below
     except (ValueError, OSError) as e:
         raise PagewalkError(f"cannot load debug info: {one_line(e)}") from None
+    # the release is VMCOREINFO's OSRELEASE: drgn reads it without debug info
+    require_debug_info(prog, _with_none(core, symbols), NAME)
     _check_release(prog, core)
     return prog
+
+
+def _with_none(subject: str, symbols: Sequence[str]) -> str:
+    """What lacks debug info, as no_debug_info() names it: the dump, and
+    the vmlinux given, if any."""
+    return f"{subject} ({symbols[0]} has none)" if symbols else subject
 
 
 def _check_release(prog, core: str) -> None:  # type: ignore[no-untyped-def]
@@ -190,11 +200,11 @@ def _load_symbols(prog, symbols: Sequence[str], where: str) -> None:  # type: ig
             prog.load_debug_info(list(symbols))
         else:
             prog.load_default_debug_info()
-    except drgn.MissingDebugInfoError as e:
-        raise PagewalkError(f"no debug info for the kernel of {where}: {one_line(e)}; "
-                            "give its vmlinux with -s") from None
+    except drgn.MissingDebugInfoError:
+        pass  # said just below
     except (ValueError, OSError) as e:
         raise PagewalkError(f"cannot load debug info: {one_line(e)}") from None
+    require_debug_info(prog, _with_none(where, symbols), NAME)
     _check_release(prog, where)
 
 
@@ -222,9 +232,7 @@ def open_local_kernel(symbols: Sequence[str]):  # type: ignore[no-untyped-def]
                       f"/lib/modules/{release}/build/vmlinux"]
         found = [c for c in candidates if os.path.exists(c)]
         if not found:
-            raise PagewalkError(
-                f"no debug info for the running kernel {release}: install "
-                f"linux-image-{release}-dbg (Debian) or give its vmlinux with -s")
+            raise no_debug_info(release, "this machine")
         symbols = found[:1]
     _load_symbols(prog, symbols, f"the running kernel {release}")
     return prog

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from .arch.x86_64 import _PAGE_PRESENT, _PAGE_PSE, START_KERNEL_MAP
-from .commands import PagewalkError, one_line
+from .commands import PagewalkError, one_line, require_debug_info
 
 ReadPhys = Callable[[int, int], bytes]
 
@@ -436,7 +436,7 @@ def x86_64_platform() -> Any:
 
 def program_from_memory(read_phys: ReadPhys, mem_size: int, cr3: int, cr4: int,
                         vmlinux: str, is_live: bool = True,
-                        cr0: Optional[int] = None) -> Any:
+                        cr0: Optional[int] = None, prog_name: str = "lx-pagewalk") -> Any:
     """A drgn Program over guest physical memory [0, mem_size) read with
     read_phys, the kernel found by find_kernel() and vmlinux's debug info.
 
@@ -449,7 +449,7 @@ def program_from_memory(read_phys: ReadPhys, mem_size: int, cr3: int, cr4: int,
         return read_phys(address, count)
 
     return program_for_kernel(found, [(0, mem_size, read_fn)], [vmlinux], is_live,
-                              "the guest's memory")
+                              "the guest's memory", prog_name)
 
 
 Segment = Tuple[int, int, Callable[[int, int, int, bool], bytes]]
@@ -457,10 +457,12 @@ Segment = Tuple[int, int, Callable[[int, int, int, bool], bytes]]
 
 def program_for_kernel(found: FoundKernel, segments: Iterable[Segment],
                        symbols: Sequence[str], is_live: bool,
-                       subject: str = "the guest's memory") -> Any:
+                       subject: str = "the guest's memory",
+                       prog_name: str = "drgn-pagewalk") -> Any:
     """A drgn Program over physical memory segments (start, size, drgn
     read_fn), with the VMCOREINFO of ``found`` and the debug info of
-    ``symbols`` (the first is the vmlinux)."""
+    ``symbols`` (the first is the vmlinux); ``prog_name``, the front end,
+    says how to give another vmlinux (no_debug_info())."""
     import logging
 
     import drgn
@@ -475,11 +477,12 @@ def program_for_kernel(found: FoundKernel, segments: Iterable[Segment],
     prog.cache["drgn_pagewalk_own_vmcoreinfo"] = own is not None
     try:
         prog.load_debug_info(list(symbols))
-    except drgn.MissingDebugInfoError as e:
-        raise RawKernelError(f"no usable debug info in {symbols[0]}: {one_line(e)}") \
-            from None
+    except drgn.MissingDebugInfoError:
+        pass  # said just below
     except (ValueError, OSError) as e:
         raise RawKernelError(f"cannot load debug info: {one_line(e)}") from None
+    # a vmlinux with symbols but no DWARF loads without an error
+    require_debug_info(prog, f"{subject} ({symbols[0]} has none)", prog_name)
     try:
         prog["init_task"].comm.string_()
     except (LookupError, drgn.FaultError) as e:

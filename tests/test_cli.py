@@ -317,3 +317,85 @@ def test_progress_only_on_a_terminal(lab61):
     assert text.endswith("\r\x1b[K"), repr(text[-80:])
     p = subprocess.run(args, capture_output=True, text=True, timeout=300, env=env)
     assert p.returncode == 0 and p.stderr == ""
+
+
+def _no_debug_info_line(release: str, subject: str, give: str) -> str:
+    return (f"no debug info for {release}, the kernel of {subject}: install "
+            f"linux-image-{release}-dbg (Debian) or {give}")
+
+
+def test_dump_without_debug_info(lab61):
+    """No -s and no debug info where drgn looks (this machine has none for
+    the lab's kernel): the dump's kernel by its release, from VMCOREINFO,
+    and what to install or give."""
+    assert not Path(f"/usr/lib/debug/boot/vmlinux-{lab61.kernel_release}").exists()
+    code, out, err = run(["-c", str(lab61.vmcore), "smaps-rollup",
+                          str(lab61.pids["workload"])])
+    assert code == 1 and out == ""
+    assert one_line_error(err) == "drgn-pagewalk: error: " + _no_debug_info_line(
+        lab61.kernel_release, str(lab61.vmcore), "give its vmlinux with -s")
+
+
+def test_drgn_and_gdb_commands_without_debug_info(lab61, capsys):
+    """%pagewalk in a drgn started without the kernel's debug info, and
+    lx-pagewalk's run_argv(): refused before anything is printed, with
+    the release and how that front end is given a vmlinux."""
+    import logging
+
+    import drgn
+    from drgn.commands import run_command
+
+    from drgn_pagewalk.commands import GIVE_VMLINUX, run_argv
+
+    logging.getLogger("drgn").setLevel(logging.CRITICAL)
+    prog = drgn.Program()
+    prog.set_core_dump(str(lab61.vmcore))
+    run_command(prog, f"pagewalk smaps-rollup {lab61.pids['workload']}", globals={})
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert one_line_error(captured.err, "pagewalk") == "pagewalk: error: " + \
+        _no_debug_info_line(lab61.kernel_release, "this program", GIVE_VMLINUX["pagewalk"])
+    out = io.StringIO()
+    assert run_argv(prog, ["vmas", "1"], out, prog_name="lx-pagewalk") == 1
+    assert out.getvalue() == ""
+    assert one_line_error(capsys.readouterr().err, "lx-pagewalk") == \
+        "lx-pagewalk: error: " + _no_debug_info_line(
+            lab61.kernel_release, "this program", GIVE_VMLINUX["lx-pagewalk"])
+
+
+def test_vmlinux_without_debug_info(tmp_path, lab61):
+    """A vmlinux with its symbols but no DWARF (objcopy --strip-debug):
+    on a dump without VMCOREINFO the kernel is found from the symbols, and
+    then the error names its release (the kernel's own VMCOREINFO) and the
+    vmlinux that has no debug info; lx-pagewalk finds the kernel the same
+    way (rawkernel.program_for_kernel), with its own hint."""
+    from drgn_pagewalk.commands import GIVE_VMLINUX
+
+    noinfo = get_lab("6.1-4level-noinfo")
+    stripped = tmp_path / "vmlinux"
+    subprocess.run(["objcopy", "--strip-debug", str(lab61.vmlinux), str(stripped)],
+                   check=True)
+    code, out, err = run(["-c", str(noinfo.vmcore), "-s", str(stripped), "vmas", "1"])
+    assert code == 1 and out == ""
+    assert one_line_error(err) == "drgn-pagewalk: error: " + _no_debug_info_line(
+        lab61.kernel_release, f"the dump ({stripped} has none)",
+        GIVE_VMLINUX["drgn-pagewalk"])
+    code, out, err = run(["-c", str(lab61.vmcore), "-s", str(stripped), "vmas", "1"])
+    assert code == 1 and out == ""
+    assert one_line_error(err) == "drgn-pagewalk: error: " + _no_debug_info_line(
+        lab61.kernel_release, f"{lab61.vmcore} ({stripped} has none)",
+        GIVE_VMLINUX["drgn-pagewalk"])
+    # lx-pagewalk: the kernel found in the guest's memory by the vmlinux's
+    # symbols, then its debug info (program_from_memory() -> program_for_kernel())
+    from drgn_pagewalk.commands import PagewalkError
+    from drgn_pagewalk.noinfo import ElfDump, find_dump_kernel
+    from drgn_pagewalk.rawkernel import program_for_kernel
+
+    dump = ElfDump(str(noinfo.vmcore))
+    found, _ = find_dump_kernel(dump, str(stripped))
+    with pytest.raises(PagewalkError) as e:
+        program_for_kernel(found, dump.segments(), [str(stripped)], False,
+                           "the guest's memory", "lx-pagewalk")
+    assert str(e.value) == _no_debug_info_line(
+        lab61.kernel_release, f"the guest's memory ({stripped} has none)",
+        GIVE_VMLINUX["lx-pagewalk"])
