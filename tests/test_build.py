@@ -199,3 +199,30 @@ def test_a_lab_hashes_only_its_own_architecture_s_guest(monkeypatch, tmp_path):
     assert all(n not in build.lab_names() for n in (arm, arm + "-kdump"))
     assert build.lab_names("arm64") == ["6.1-arm64", "6.1-arm64-kdump",
                                         "6.12-arm64-4level", "6.12-arm64-5level"]
+
+
+def test_the_builder_makes_every_folder_it_uses(monkeypatch, tmp_path):
+    """On a fresh machine nothing under the cache exists: from a cache
+    folder that is not there yet, the builder unpacks its tools (sid's
+    makedumpfile, Debian 12's arm64 makedumpfile and busybox: real
+    downloads) and extracts a kernel (its packages read in place from this
+    machine's cache, DRGN_PAGEWALK_DEBS), making every folder it uses.
+    Before work_dir(), sid's makedumpfile failed here with
+    FileNotFoundError: mkdtemp() was asked for a folder in tools/, which
+    nothing had made (.ci/run's cold build takes the whole path)."""
+    from vmcores import build
+
+    warm = build.cache_dir()
+    cold = tmp_path / "fresh" / "cache"
+    monkeypatch.setenv("DRGN_PAGEWALK_CACHE", str(cold))
+    monkeypatch.setenv("DRGN_PAGEWALK_DEBS", str(warm / "debs"))
+    for which in ("sid", "arm64"):
+        cmd = build.ensure_makedumpfile(which)
+        assert build.makedumpfile_version(cmd).startswith("1.7."), which
+    busybox, applets = build.ensure_busybox("arm64")
+    assert busybox.is_file() and "sh" in applets
+    paths = build.ensure_kernel("6.1")
+    assert all(p.exists() for p in paths.values())
+    assert not list(cold.glob(".*-*")) and not list((cold / "tools").glob(".*-*")), \
+        "a work folder was left behind"
+    assert not (warm / "debs").samefile(cold / "debs") and not list((cold / "debs").iterdir())

@@ -1181,6 +1181,50 @@ def make_filtered_twin(name: str, twin: str, options: str) -> None:
             shutil.rmtree(work, ignore_errors=True)
 
 
+def cold_labs() -> List[str]:
+    """The fewest labs whose builds take every step of the builder: each
+    guest architecture, each kind of twin (a kdump twin per architecture:
+    QEMU's on x86-64, makedumpfile under qemu-user on arm64; noinfo; a
+    filtered twin of each makedumpfile)."""
+    picked: List[str] = []
+    seen: set = set()
+    for name, spec in manifest()["labs"].items():
+        arch = lab_arch(spec)
+        steps = {("arch", arch)}
+        if spec.get("kdump"):
+            steps.add(("kdump", arch))
+        if spec.get("noinfo"):
+            steps.add(("noinfo", arch))
+        steps.update(("filtered", o.split()[0]) for o in spec.get("filtered", {}).values())
+        if not steps <= seen:
+            picked.append(name)
+            seen |= steps
+    return picked
+
+
+def cold_build(folder: Path) -> None:
+    """The cold path, as on a fresh machine: into the empty ``folder`` (the
+    cache for this run), every kernel of the manifest (extracted), every
+    tool, and the labs of cold_labs() with their twins.  Only the kernel
+    packages are not downloaded again: they are read in place from this
+    machine's cache (DRGN_PAGEWALK_DEBS), which is not written."""
+    warm_debs = cache_dir() / "debs"
+    if folder.exists() and any(folder.iterdir()):
+        raise LabError(f"--cold {folder}: not empty")
+    os.environ["DRGN_PAGEWALK_DEBS"] = str(warm_debs)
+    os.environ["DRGN_PAGEWALK_CACHE"] = str(folder)
+    t0 = time.time()
+    labs = cold_labs()
+    for name in labs:
+        build_lab(name)
+    for key in manifest()["kernels"]:
+        ensure_kernel(key)
+    made = sorted(str(p.relative_to(folder)) for p in folder.glob("*/*"))
+    print(f"cold build: {len(manifest()['kernels'])} kernels, labs {', '.join(labs)} "
+          f"and their twins from an empty cache in {time.time() - t0:.0f} s "
+          f"({len(made)} entries: {', '.join(made)})")
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m vmcores.build",
                                      description=__doc__.splitlines()[0])
@@ -1189,7 +1233,18 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--force", action="store_true", help="rebuild even if current")
     parser.add_argument("--arch", choices=sorted(ARCHES),
                         help="build only the labs of this guest architecture")
+    parser.add_argument("--cold", metavar="DIR", type=Path,
+                        help="the cold path (CI): every kernel and tool and one lab "
+                        "of each kind built into the empty folder DIR, as on a fresh "
+                        "machine, the kernel packages read from this cache (cold_build)")
     args = parser.parse_args(argv)
+    if args.cold is not None:
+        try:
+            cold_build(args.cold)
+        except LabError as e:
+            print(f"vmcores.build: error: {e}", file=sys.stderr)
+            return 1
+        return 0
     labs = manifest()["labs"]
     names = list(labs)
     if args.only:
