@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 from itertools import compress, repeat
 from typing import Any, Dict, List, Optional, Tuple
 
-from drgn import Object
+from drgn import NULL, Object, container_of, sizeof
 from drgn.helpers.linux.mmzone import NODE_DATA
 from drgn.helpers.linux.nodemask import for_each_node_state
 
 from ..drgn_target import get_target
-from ..target import VM_HUGETLB, Vma
+from ..target import VM_HUGETLB, TargetError, Vma
 from ..walk import MmWalk, MmWalkOps, huge_ptep_get, walk_page_vma
 from .maps import file_path
 from .page import (
@@ -31,10 +31,6 @@ from .page import (
     page_mapcount_is_type,
     vm_normal_page,
 )
-
-POLICY_MODES = ["default", "prefer", "bind", "interleave", "local",
-                "prefer (many)", "weighted interleave"]
-
 
 @dataclass
 class NumaMaps:
@@ -234,25 +230,155 @@ SHOW_NUMA_OPS = MmWalkOps(hugetlb_entry=gather_hugetlb_stats,
                           pmd_entry=gather_pte_stats)
 
 
+#: include/uapi/linux/mempolicy.h: the modes (an ABI: the same numbers on
+#: every kernel) and the mode flags mpol_to_str() prints
+MPOL_DEFAULT, MPOL_PREFERRED, MPOL_BIND, MPOL_INTERLEAVE, MPOL_LOCAL = range(5)
+MPOL_PREFERRED_MANY, MPOL_WEIGHTED_INTERLEAVE = 5, 6
+MPOL_F_STATIC_NODES = 1 << 15
+MPOL_F_RELATIVE_NODES = 1 << 14
+MPOL_F_NUMA_BALANCING = 1 << 13
+MPOL_MODE_FLAGS = MPOL_F_STATIC_NODES | MPOL_F_RELATIVE_NODES | MPOL_F_NUMA_BALANCING
+_MODES_WITH_NODES = (MPOL_PREFERRED, MPOL_PREFERRED_MANY, MPOL_BIND, MPOL_INTERLEAVE,
+                     MPOL_WEIGHTED_INTERLEAVE)
+
+
+def _policy_modes(prog: Any) -> List[str]:
+    """mm/mempolicy.c's policy_modes[], read from the kernel: its names of
+    the modes it has (5.10: up to "local"; 6.1: "prefer (many)"; 6.9 on:
+    "weighted interleave")."""
+    modes = prog.cache.get("drgn_pagewalk_policy_modes")
+    if modes is None:
+        table = prog["policy_modes"]
+        modes = [table[i].string_().decode() if table[i].value_() else ""
+                 for i in range(len(table))]
+        prog.cache["drgn_pagewalk_policy_modes"] = modes
+    return modes
+
+
+def _static_policy(pol: Object) -> bool:
+    """pol == &default_policy, or one of &preferred_node_policy[]: the
+    policies mpol_to_str() prints as "default"."""
+    prog = pol.prog_
+    addr = pol.value_()
+    if addr == prog["default_policy"].address_:
+        return True
+    table = prog["preferred_node_policy"]
+    first = table.address_
+    return first <= addr <= first + (len(table) - 1) * sizeof(table[0])
+
+
 def mpol_to_str(pol: Object) -> str:
-    """mpol_to_str(): "default" for no policy; mode, flags and nodes else."""
-    if not pol.value_():
-        return "default"
-    mode = pol.mode.value_()
-    if mode == 0:
-        return "default"
-    text = POLICY_MODES[mode] if mode < len(POLICY_MODES) else "unknown"
-    flags = pol.flags.value_()
-    # MPOL_F_STATIC_NODES (1 << 15), MPOL_F_RELATIVE_NODES (1 << 14)
-    if flags & ((1 << 15) | (1 << 14)):
-        text += "=static" if flags & (1 << 15) else "=relative"
-    if mode not in (4,):  # MPOL_LOCAL has no nodes
+    """mpol_to_str() (the same from 6.1, which has MPOL_F_NUMA_BALANCING's
+    "balancing", to 7.x; 5.10 has no such flag to print)."""
+    mode, flags = MPOL_DEFAULT, 0
+    if pol.value_() and not _static_policy(pol):
+        mode = pol.mode.value_()
+        flags = pol.flags.value_()
+    modes = _policy_modes(pol.prog_)
+    nodes: List[int] = []
+    if mode in (MPOL_DEFAULT, MPOL_LOCAL):
+        pass
+    elif mode in _MODES_WITH_NODES and mode < len(modes):
         from drgn.helpers.linux.nodemask import for_each_node_mask
 
         nodes = list(for_each_node_mask(pol.nodes))
-        if nodes:
-            text += ":" + _nodelist(nodes)
+    else:
+        return "unknown"  # the kernel's WARN_ON_ONCE() branch
+    text = modes[mode]
+    if flags & MPOL_MODE_FLAGS:
+        text += "="
+        # Static and relative are mutually exclusive.
+        if flags & MPOL_F_STATIC_NODES:
+            text += "static"
+        elif flags & MPOL_F_RELATIVE_NODES:
+            text += "relative"
+        if flags & MPOL_F_NUMA_BALANCING:
+            mode_flags = flags & MPOL_MODE_FLAGS
+            if mode_flags & (mode_flags - 1):  # !is_power_of_2()
+                text += "|"
+            text += "balancing"
+    if nodes:
+        text += ":" + _nodelist(nodes)
     return text
+
+
+def get_task_policy(task: Object) -> Object:
+    """get_task_policy(): the task's own policy, else (DUMP: the reader's
+    numa_node_id() means nothing in a dump) &default_policy; the
+    preferred_node_policy[] entry the kernel may take instead prints as
+    "default" just the same (mpol_to_str())."""
+    pol = task.mempolicy
+    if pol.value_():
+        return pol
+    return task.prog_["default_policy"].address_of_()
+
+
+def sp_lookup(sp: Object, start: int, end: int) -> Optional[Object]:
+    """sp_lookup(): the first sp_node of a shared policy tree that overlaps
+    [start, end)."""
+    from drgn.helpers.linux.rbtree import rb_prev
+
+    n = sp.root.rb_node
+    while n.value_():
+        p = container_of(n, "struct sp_node", "nd")
+        if start >= p.end.value_():
+            n = n.rb_right
+        elif end <= p.start.value_():
+            n = n.rb_left
+        else:
+            break
+    if not n.value_():
+        return None
+    while True:
+        prev = rb_prev(n)
+        if not prev.value_():
+            break
+        w = container_of(prev, "struct sp_node", "nd")
+        if w.end.value_() <= start:
+            break
+        n = prev
+    return container_of(n, "struct sp_node", "nd")
+
+
+def mpol_shared_policy_lookup(sp: Object, idx: int) -> Object:
+    """mpol_shared_policy_lookup(): the policy of page ``idx`` of a shared
+    policy tree (shmem's), or NULL."""
+    if not sp.root.rb_node.value_():
+        return NULL(sp.prog_, "struct mempolicy *")
+    sn = sp_lookup(sp, idx, idx + 1)
+    return sn.policy if sn is not None else NULL(sp.prog_, "struct mempolicy *")
+
+
+def shmem_get_policy(vma: Object, addr: int) -> Object:
+    """shmem_get_policy() (6.1; 6.12 on also gives an interleave index,
+    which numa_maps does not use): the inode's shared policy at the page
+    of ``addr``."""
+    inode = vma.vm_file.f_inode
+    index = ((addr - vma.vm_start.value_()) >> 12) + vma.vm_pgoff.value_()
+    info = container_of(inode, "struct shmem_inode_info", "vfs_inode")
+    return mpol_shared_policy_lookup(info.policy, index)
+
+
+#: vm_operations_struct.get_policy functions ported, by symbol name
+GET_POLICY = {"shmem_get_policy": shmem_get_policy}
+
+
+def get_vma_policy(vma: Vma, addr: int) -> Object:
+    """__get_vma_policy(): vma->vm_ops->get_policy() where the vma has one
+    (shmem and memfd files: their shared policy), else vma->vm_policy."""
+    obj = vma.obj
+    ops = obj.vm_ops
+    if ops.value_() and ops.get_policy.value_():
+        try:
+            name = obj.prog_.symbol(ops.get_policy.value_()).name
+        except LookupError:
+            name = f"{ops.get_policy.value_():#x}"
+        get_policy = GET_POLICY.get(name)
+        if get_policy is None:
+            raise TargetError(f"numa_maps: the vma at {vma.vm_start:#x} has vm_ops->"
+                              f"get_policy {name}, which is not ported")
+        return get_policy(obj, addr)
+    return obj.vm_policy
 
 
 def _nodelist(nodes: List[int]) -> str:
@@ -284,11 +410,9 @@ def show_numa_map(ctx: NumaContext, task: Any, vma: Vma) -> str:
     if not mm.value_():
         return ""
     md = NumaMaps()
-    # __get_vma_policy(): shmem's get_policy finds no shared policy in the
-    # lab; vma->vm_policy, else the task's mempolicy
-    pol = vma.obj.vm_policy
+    pol = get_vma_policy(vma, vma.vm_start)
     if not pol.value_():
-        pol = task.mempolicy
+        pol = get_task_policy(task)  # proc_priv->task_mempolicy
     s = "%08x %s" % (vma.vm_start, mpol_to_str(pol))
     file = vma.obj.vm_file
     if file.value_():
