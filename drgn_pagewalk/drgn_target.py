@@ -30,6 +30,8 @@ from .target import (
 X86_FEATURE_PTI = 7 * 32 + 11
 X86_FEATURE_OSPKE = 16 * 32 + 4
 RWSEM_WRITER_LOCKED = 1
+#: include/linux/rwbase_rt.h: WRITER_BIAS (1U << 30)
+RWBASE_WRITER_BIAS = 1 << 30
 
 
 def _kernel_version(release: str) -> Tuple[int, int]:
@@ -352,7 +354,13 @@ class DrgnTarget(Target):
         return int(self.prog[self.kernel.zero_pfn_variable])
 
     def mmap_write_locked(self, mm: Mm) -> bool:
-        return bool(mm.obj.mmap_lock.count.counter.value_() & RWSEM_WRITER_LOCKED)
+        """rwsem_is_write_locked(): the count's writer bit; on PREEMPT_RT
+        (struct rw_semaphore is a struct rwbase_rt) rw_base_is_write_locked():
+        readers == WRITER_BIAS."""
+        lock = mm.obj.mmap_lock
+        if self.kernel.rwsem_rt:
+            return (lock.rwbase.readers.counter.value_() & 0xFFFFFFFF) == RWBASE_WRITER_BIAS
+        return bool(lock.count.counter.value_() & RWSEM_WRITER_LOCKED)
 
 
 def describe_address(prog: Program, addr: int) -> str:

@@ -97,6 +97,12 @@ class KernelFeatures:
     #: smaps counts the swap of shmem holes itself (5.10:
     #: mem_size_stats.check_shmem_swap; later smaps_pte_hole_lookup())
     smaps_check_shmem_swap: bool
+    #: CONFIG_TRANSPARENT_HUGEPAGE (transparent_hugepage_flags): Debian's rt
+    #: flavour has none; then the THP code is the kernel's stubs (no THP
+    #: mapped, THPeligible 0, smaps' THP lines 0)
+    thp: bool
+    #: struct rw_semaphore is PREEMPT_RT's struct rwbase_rt (rt flavour)
+    rwsem_rt: bool
     #: which THPeligible test smaps prints: "transparent_hugepage_active"
     #: (5.10, "%d"), "hugepage_vma_check" (6.1, "%d") or
     #: "thp_vma_allowable_orders" (6.8 on, mTHP, "%8u") or
@@ -194,7 +200,11 @@ def _compound_info_has_mask(prog: Any) -> bool:
     return size & (size - 1) == 0 and _has_member(prog, "struct zone", "vmemmap_tails")
 
 
-def _thp_eligible(prog: Any) -> str:
+def _thp_eligible(prog: Any, version: Tuple[int, int]) -> str:
+    if not _has_symbol(prog, "transparent_hugepage_flags"):
+        # no THP: only show_smap()'s format tells the variants apart, and
+        # the stubs leave nothing in the debug info to probe
+        return "thp_vma_allowable_orders" if version >= (6, 8) else "hugepage_vma_check"
     if _has_type(prog, "enum tva_type"):
         return "thp_vma_allowable_orders_tva"
     if _has_symbol(prog, "__thp_vma_allowable_orders"):
@@ -243,7 +253,9 @@ def probe(prog: Any, version: Tuple[int, int]) -> KernelFeatures:
         smaps_pss_dirty=_has_member(prog, "struct mem_size_stats", "pss_dirty"),
         smaps_ksm=_has_member(prog, "struct mem_size_stats", "ksm"),
         smaps_check_shmem_swap=_has_member(prog, "struct mem_size_stats", "check_shmem_swap"),
-        thp_eligible=_thp_eligible(prog),
+        thp=_has_symbol(prog, "transparent_hugepage_flags"),
+        rwsem_rt=_has_member(prog, "struct rw_semaphore", "rwbase"),
+        thp_eligible=_thp_eligible(prog, version),
         struct_slab=_has_type(prog, "struct slab"),
         pg_kmemcg_type=_has_member(prog, "struct page", "mem_cgroup"),
         pte_offset_map_may_fail=_has_symbol(prog, "__pte_offset_map"),

@@ -110,7 +110,7 @@ class SmapsContext:
         self.pages = PageCache(prog)
         self.max_swapfiles = self.arch.max_swapfiles
         self.swap = self.arch.swap
-        self.thp_flags = prog["transparent_hugepage_flags"].value_()
+        self.thp_flags = prog["transparent_hugepage_flags"].value_() if self.k.thp else 0
         #: arch_pkeys_enabled(): the ProtectionKey line
         self.pkeys = self.arch.pkeys_enabled
         self.shmem_aops = prog["shmem_aops"].address_
@@ -1049,7 +1049,10 @@ def transparent_hugepage_active(ctx: SmapsContext, vma: Vma) -> bool:
 
 
 def thp_eligible(ctx: SmapsContext, vma: Vma) -> int:
-    """THPeligible: the kernel's own test (kernel.py: thp_eligible)."""
+    """THPeligible: the kernel's own test (kernel.py: thp_eligible); 0
+    without CONFIG_TRANSPARENT_HUGEPAGE (the stubs' answer)."""
+    if not ctx.k.thp:
+        return 0
     if ctx.k.thp_eligible == "thp_vma_allowable_orders_tva":
         return 1 if thp_vma_allowable_orders_tva(ctx, vma) else 0
     if ctx.k.thp_eligible == "thp_vma_allowable_orders":
