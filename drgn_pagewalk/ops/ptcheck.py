@@ -30,6 +30,7 @@ from ..walk import (
     MmWalk,
     MmWalkOps,
     pmd_clear_bad,
+    pte_offset_kernel,
     pte_offset_map,
     walk_page_range_novma,
 )
@@ -203,7 +204,13 @@ def _check_pte_table(c: _Checker, pmd: Any, addr: int, next: int, walk: MmWalk) 
     not special ones of a vma that covers the whole table's range when no
     PFN is above highest_memmap_pfn (found in C).  The others go through
     _pte_entry() one by one."""
-    pte = pte_offset_map(walk, pmd, addr)
+    # walk_pte_range() of a novma walk: kernel tables (init_mm, or above
+    # TASK_SIZE) through pte_offset_kernel(), without pte_offset_map()'s
+    # checks (the ESPfix area's pmds are read-only tables: pmd_bad())
+    if walk.mm.is_init_mm or addr >= c.arch.task_size:
+        pte = pte_offset_kernel(walk, pmd, addr)
+    else:
+        pte = pte_offset_map(walk, pmd, addr)
     if pte is None:
         walk.action = ACTION_AGAIN  # a bad pmd, reported and now cleared: a hole
         return
