@@ -95,6 +95,35 @@ def guest_settings(arch: str = HOST_ARCH) -> Dict[str, Any]:
     return manifest()["guest"][arch]
 
 
+def machine_shape(spec: Dict[str, Any]) -> Dict[str, int]:
+    """A lab's machine: "memory_mb" (default: its architecture's guest
+    setting), "smp" CPUs (default 1) and "numa_nodes" (default 1: no -numa);
+    the memory and the CPUs are shared out evenly over the nodes."""
+    shape = {"memory_mb": spec.get("memory_mb", guest_settings(lab_arch(spec))["memory_mb"]),
+             "smp": spec.get("smp", 1), "numa_nodes": spec.get("numa_nodes", 1)}
+    nodes = shape["numa_nodes"]
+    if shape["smp"] % nodes or shape["memory_mb"] % nodes:
+        raise LabError(f"{spec['kernel']}: {shape['smp']} CPUs and {shape['memory_mb']} MB "
+                       f"do not share out over {nodes} NUMA nodes")
+    return shape
+
+
+def machine_options(spec: Dict[str, Any]) -> List[str]:
+    """QEMU's -m, -smp and, for several nodes, a RAM backend and a -numa
+    node of each node's share (LAB.md: NUMA and SMP guests)."""
+    shape = machine_shape(spec)
+    opts = ["-m", str(shape["memory_mb"]), "-smp", str(shape["smp"])]
+    nodes = shape["numa_nodes"]
+    if nodes > 1:
+        cpus, mb = shape["smp"] // nodes, shape["memory_mb"] // nodes
+        for n in range(nodes):
+            first = n * cpus
+            cpu_list = str(first) if cpus == 1 else f"{first}-{first + cpus - 1}"
+            opts += ["-object", f"memory-backend-ram,id=m{n},size={mb}M",
+                     "-numa", f"node,nodeid={n},cpus={cpu_list},memdev=m{n}"]
+    return opts
+
+
 def recipe_hash(name: str) -> str:
     """The recipe lab ``name`` was built from: the guest sources, its own
     entry in manifest.json, its kernel's packages and the guest parameters.
@@ -305,9 +334,11 @@ def ensure_kernel(key: str) -> Dict[str, Path]:
     default "image")."""
     k = manifest()["kernels"][key]
     arch = lab_arch(k)
-    # x86-64 kernels under kernels/VERSION, the others under kernels/ARCH/VERSION
-    root = cache_dir() / "kernels" / k["version"] if arch == HOST_ARCH \
-        else cache_dir() / "kernels" / arch / k["version"]
+    # x86-64 kernels under kernels/RELEASE, the others under kernels/ARCH/RELEASE
+    # (the release, not the package version: Debian builds its flavours,
+    # cloud, generic and rt, from one source version)
+    root = cache_dir() / "kernels" / k["release"] if arch == HOST_ARCH \
+        else cache_dir() / "kernels" / arch / k["release"]
     done = root / ".done"
     paths = {"vmlinuz": root / "vmlinuz", "vmlinux": root / "vmlinux",
              "modules": root / "modules"}
@@ -688,14 +719,13 @@ def qemu_command(spec: Dict[str, Any], kernel: Dict[str, Path], initrd: Path,
     guest = guest_settings(arch)
     if arch != HOST_ARCH:
         return [ARCHES[arch]["qemu"], "-machine", guest["machine"], "-accel", guest["accel"],
-                "-cpu", spec["cpu"], "-m", str(guest["memory_mb"]), "-smp", "1",
-                "-nographic", "-no-reboot",
+                "-cpu", spec["cpu"], *machine_options(spec), "-nographic", "-no-reboot",
                 "-kernel", str(kernel["vmlinuz"]), "-initrd", str(initrd),
                 "-append", guest["cmdline"], "-device", "vmcoreinfo",
                 "-serial", f"file:{work / 'console.txt'}",
                 "-monitor", "none", "-qmp", f"unix:{work / 'qmp.sock'},server=on,wait=off"]
     return ["qemu-system-x86_64", "-machine", guest["machine"], "-cpu", spec["cpu"],
-            "-m", str(guest["memory_mb"]), "-smp", "1", "-nographic", "-no-reboot",
+            *machine_options(spec), "-nographic", "-no-reboot",
             "-kernel", str(kernel["vmlinuz"]), "-initrd", str(initrd),
             "-append", guest["cmdline"], "-device", "vmcoreinfo",
             "-serial", f"file:{work / 'console.txt'}",
@@ -768,7 +798,6 @@ def console_truth(console: Path) -> bytes:
 def boot_and_dump(name: str, spec: Dict[str, Any], kernel: Dict[str, Path],
                   initrd: Path, work: Path, kdump_dir: Optional[Path]) -> Dict[str, Any]:
     arch = lab_arch(spec)
-    guest = guest_settings(arch)
     qemu, boot_secs = boot_guest(name, qemu_command(spec, kernel, initrd, work), work)
     try:
         qmp = Qmp(work / "qmp.sock")
@@ -790,7 +819,7 @@ def boot_and_dump(name: str, spec: Dict[str, Any], kernel: Dict[str, Path],
         if qemu.poll() is None:
             qemu.kill()
             qemu.wait()
-    expected = guest["memory_mb"] << 20
+    expected = machine_shape(spec)["memory_mb"] << 20
     if vmcore.stat().st_size < expected:
         raise LabError(f"{name}: dump incomplete ({vmcore.stat().st_size} bytes)")
     _dig_holes(vmcore)
@@ -903,7 +932,9 @@ def _boot_lab(name: str, spec: Dict[str, Any], labs: Path, recipe: str) -> None:
             "name": name, "arch": arch, "recipe": recipe, "kernel_release": k["release"],
             "packages": {p: k["version"] for p in kernel_packages(k)},
             "levels": spec["levels"], "cpu": spec["cpu"],
-            "guest_memory_mb": guest_settings(arch)["memory_mb"], "dump_format": "elf",
+            "guest_memory_mb": machine_shape(spec)["memory_mb"],
+            "smp": machine_shape(spec)["smp"], "numa_nodes": machine_shape(spec)["numa_nodes"],
+            "dump_format": "elf",
             "vmlinux": str(kernel["vmlinux"]), "pids": layout["pids"],
             "vmas": layout["vmas"], "hugetlb_1g": layout["hugetlb_1g"],
             "tmpfs_file": "/tmp/lab-shmem", "boot_seconds": result["boot_seconds"],

@@ -18,10 +18,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -190,11 +192,44 @@ static void send_pid(int pid)
 	free(maps);
 }
 
+/* The NUMA nodes that exist, as a node mask (bit n: node n). */
+static unsigned long node_mask(void)
+{
+	unsigned long mask = 0;
+	char path[64];
+
+	for (int n = 0; n < 63; n++) {
+		snprintf(path, sizeof(path), "/sys/devices/system/node/node%d", n);
+		if (access(path, F_OK) == 0)
+			mask |= 1UL << n;
+	}
+	return mask ? mask : 1;
+}
+
 int main(void)
 {
 	struct termios t;
 	int pids[16], npids = 0;
 	char line[256];
+
+	/* Drain every CPU's folio batches first: an SMP guest sets and clears
+	 * PG_lru and PG_active when a CPU drains them, which would change
+	 * numa_maps' active= between this capture and the dump.
+	 * migrate_pages() with the same nodes on both sides runs
+	 * lru_cache_disable() and moves nothing (LAB.md).  After it nothing
+	 * touches the measured memory: PID 1 waits for this program, the
+	 * workload and its child pause. */
+	unsigned long nodes = node_mask();
+	if (syscall(SYS_migrate_pages, 0, 64, &nodes, &nodes) < 0)
+		die("migrate_pages");
+	/* Run on CPU 0, the CPU whose registers QEMU's monitor shows: its CR3
+	 * then stays this process's pgd once it pauses (lazy TLB), so that
+	 * "info mem" and "info tlb" show a live process's tables. */
+	cpu_set_t cpu0;
+	CPU_ZERO(&cpu0);
+	CPU_SET(0, &cpu0);
+	if (sched_setaffinity(0, sizeof(cpu0), &cpu0) < 0)
+		die("sched_setaffinity");
 
 #if defined(__aarch64__)
 	int printk = open("/proc/sys/kernel/printk", O_WRONLY);

@@ -17,6 +17,9 @@ echo madvise > /sys/kernel/mm/transparent_hugepage/hugepages-64kB/enabled 2>/dev
 echo 8 > /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages
 echo 64M > /sys/block/zram0/disksize || echo "LAB-ERROR zram disksize"
 mkswap /dev/zram0 >/dev/null && swapon /dev/zram0 || echo "LAB-ERROR swapon"
+# No NUMA hinting faults (a NUMA machine's kernel turns NUMA balancing on):
+# they would make PTEs PROT_NONE and move pages between capture and dump.
+echo 0 > /proc/sys/kernel/numa_balancing 2>/dev/null
 /workload &
 n=0
 while [ ! -f /tmp/ready ]; do

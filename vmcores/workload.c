@@ -9,6 +9,8 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -17,11 +19,15 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #ifndef MADV_PAGEOUT
 #define MADV_PAGEOUT 21
+#endif
+#ifndef MADV_MERGEABLE
+#define MADV_MERGEABLE 12
 #endif
 #ifndef MADV_COLD
 #define MADV_COLD 20
@@ -29,6 +35,20 @@
 #ifndef MAP_HUGE_SHIFT
 #define MAP_HUGE_SHIFT 26
 #endif
+
+/* include/uapi/linux/mempolicy.h */
+#define MPOL_DEFAULT 0
+#define MPOL_PREFERRED 1
+#define MPOL_BIND 2
+#define MPOL_INTERLEAVE 3
+#define MPOL_LOCAL 4
+#define MPOL_PREFERRED_MANY 5
+#define MPOL_WEIGHTED_INTERLEAVE 6
+#define MPOL_F_STATIC_NODES (1 << 15)
+#define MPOL_F_RELATIVE_NODES (1 << 14)
+#define MPOL_F_NUMA_BALANCING (1 << 13)
+#define MAXNODE 64 /* bits of one unsigned long, as get_nodes() counts them */
+#define THREADS 3
 
 #define PAGE 4096UL
 #define MB2 (2UL << 20)
@@ -88,6 +108,95 @@ static void write_file(const char *path, const char *text)
 	if (fd < 0 || write(fd, text, strlen(text)) < 0)
 		die(path);
 	close(fd);
+}
+
+static long read_number(const char *path)
+{
+	char buf[32] = "";
+	int fd = open(path, O_RDONLY);
+
+	if (fd < 0 || read(fd, buf, sizeof(buf) - 1) < 0)
+		die(path);
+	close(fd);
+	return strtol(buf, NULL, 10);
+}
+
+/* The NUMA nodes that exist, as a node mask (bit n: node n). */
+static unsigned long node_mask(void)
+{
+	unsigned long mask = 0;
+	char path[64];
+
+	for (int n = 0; n < MAXNODE - 1; n++) {
+		snprintf(path, sizeof(path), "/sys/devices/system/node/node%d", n);
+		if (access(path, F_OK) == 0)
+			mask |= 1UL << n;
+	}
+	return mask ? mask : 1;
+}
+
+/* mbind() over [p, p + len); the mode is the kernel's word (numa_maps
+ * shows what it kept), so a mode the kernel refuses is only noted. */
+static void bind_to(char *p, size_t len, int mode, unsigned long mask)
+{
+	if (syscall(SYS_mbind, p, len, mode, mode == MPOL_DEFAULT || mode == MPOL_LOCAL
+		    ? NULL : &mask, MAXNODE, 0) < 0)
+		fprintf(stderr, "workload: mbind mode %#x: %s\n", mode, strerror(errno));
+}
+
+static void set_policy(int mode, unsigned long mask)
+{
+	if (syscall(SYS_set_mempolicy, mode, &mask, MAXNODE) < 0)
+		fprintf(stderr, "workload: set_mempolicy %#x: %s\n", mode, strerror(errno));
+}
+
+/* Run on CPU ``cpu`` (modulo the CPUs there are). */
+static void pin(int cpu)
+{
+	cpu_set_t set;
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu % (n > 0 ? n : 1), &set);
+	sched_setaffinity(0, sizeof(set), &set);
+}
+
+static int thread_ready[2];
+
+/* A thread of the workload: on CPU 1 + its number, it maps and writes a
+ * region of its own and some of its stack, so the mm's rss counters get
+ * deltas on that CPU (6.2 on: per-CPU counters), then sleeps. */
+static void *thread_main(void *arg)
+{
+	int i = (int)(long)arg;
+	volatile char stack[8 * PAGE];
+	char name[32];
+
+	pin(1 + i);
+	char *mine = anon(32 * PAGE);
+	madvise(mine, 32 * PAGE, MADV_NOHUGEPAGE);
+	touch(mine, 32 * PAGE, PAGE, 20 + i);
+	for (size_t off = 0; off < sizeof(stack); off += PAGE)
+		stack[off] = (char)i;
+	snprintf(name, sizeof(name), "thread%d", i);
+	record(name, mine, 32 * PAGE);
+	if (write(thread_ready[1], "t", 1) != 1)
+		die("write");
+	for (;;)
+		pause();
+	return NULL;
+}
+
+/* A region of 16 pages with its own policy, written after mbind(). */
+static char *numa_region(const char *name, int mode, unsigned long mask)
+{
+	char *p = anon(16 * PAGE);
+
+	madvise(p, 16 * PAGE, MADV_NOHUGEPAGE);
+	bind_to(p, 16 * PAGE, mode, mask);
+	touch(p, 16 * PAGE, PAGE, 30);
+	record(name, p, 16 * PAGE);
+	return p;
 }
 
 int main(void)
@@ -281,6 +390,76 @@ int main(void)
 	touch(thpcow, 2 * MB2, PAGE, 15);
 	record("thp_cow", thpcow, 2 * MB2);
 
+	/* KSM: 16 pages of the same bytes, merged by ksmd into one KSM page
+	 * (smaps' KSM line from 6.7), then ksmd stopped: nothing moves after. */
+	char *ksm = anon(16 * PAGE);
+	madvise(ksm, 16 * PAGE, MADV_NOHUGEPAGE);
+	memset(ksm, 0x5a, 16 * PAGE);
+	if (madvise(ksm, 16 * PAGE, MADV_MERGEABLE) == 0) {
+		write_file("/sys/kernel/mm/ksm/sleep_millisecs", "10");
+		write_file("/sys/kernel/mm/ksm/run", "1");
+		for (int i = 0; i < 3000 && read_number("/sys/kernel/mm/ksm/pages_sharing") < 15; i++)
+			usleep(10000);
+		write_file("/sys/kernel/mm/ksm/run", "0");
+	}
+	record("ksm", ksm, 16 * PAGE);
+
+	/* Threads, each faulting on its own CPU. */
+	pin(0);
+	if (pipe(thread_ready) < 0)
+		die("pipe");
+	for (long i = 0; i < THREADS; i++) {
+		pthread_t t;
+		char c;
+
+		if (pthread_create(&t, NULL, thread_main, (void *)i))
+			die("pthread_create");
+		if (read(thread_ready[0], &c, 1) != 1)
+			die("read");
+	}
+
+	/* NUMA (a machine with two nodes or more): a region for each memory
+	 * policy mode and flag (numa_maps prints mpol_to_str()), a THP bound
+	 * to node 1, a tmpfs file and a memfd with shared policies (shmem's
+	 * get_policy), mapped again by the child, and a task policy with
+	 * MPOL_F_NUMA_BALANCING. */
+	unsigned long nodes = node_mask();
+	int numa = nodes & 2;
+	int shmfd = -1, numafd = -1;
+	if (numa) {
+		numa_region("numa_interleave", MPOL_INTERLEAVE, 3);
+		numa_region("numa_bind", MPOL_BIND, 2);
+		numa_region("numa_prefer_static", MPOL_PREFERRED | MPOL_F_STATIC_NODES, 2);
+		numa_region("numa_prefer_many", MPOL_PREFERRED_MANY | MPOL_F_RELATIVE_NODES, 3);
+		numa_region("numa_weighted", MPOL_WEIGHTED_INTERLEAVE, 3);
+		numa_region("numa_local", MPOL_LOCAL, 0);
+		numa_region("numa_default", MPOL_DEFAULT, 0);
+		char *nthp = aligned(MB2, MB2);
+		madvise(nthp, MB2, MADV_HUGEPAGE);
+		bind_to(nthp, MB2, MPOL_BIND, 2);
+		touch(nthp, MB2, PAGE, 31);
+		record("numa_thp", nthp, MB2);
+
+		shmfd = open("/tmp/lab-numa-shm", O_RDWR | O_CREAT | O_TRUNC, 0600);
+		if (shmfd < 0 || ftruncate(shmfd, 16 * PAGE) < 0)
+			die("/tmp/lab-numa-shm");
+		char *nshm = map(16 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, shmfd, 0);
+		bind_to(nshm, 8 * PAGE, MPOL_BIND, 2);
+		bind_to(nshm + 8 * PAGE, 8 * PAGE, MPOL_INTERLEAVE, 3);
+		touch(nshm, 16 * PAGE, PAGE, 32);
+		record("numa_shm", nshm, 16 * PAGE);
+
+		numafd = memfd_create("lab-numa-memfd", 0);
+		if (numafd < 0 || ftruncate(numafd, 16 * PAGE) < 0)
+			die("memfd_create");
+		char *nmemfd = map(16 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, numafd, 0);
+		bind_to(nmemfd, 16 * PAGE, MPOL_PREFERRED, 2);
+		touch(nmemfd, 16 * PAGE, PAGE, 33);
+		record("numa_memfd", nmemfd, 16 * PAGE);
+
+		set_policy(MPOL_BIND | MPOL_F_NUMA_BALANCING, 3);
+	}
+
 	int ready[2];
 	if (pipe(ready) < 0)
 		die("pipe");
@@ -304,6 +483,20 @@ int main(void)
 			priv[i * PAGE] = 'p';
 		record("shmem_private", priv, 32 * PAGE);
 		shared[0] = 's';
+		if (numa) {
+			/* The shared policies seen from another mapping: the
+			 * file from page 0 and from page 8, the memfd; and a
+			 * task policy of the child's own. */
+			char *c0 = map(16 * PAGE, PROT_READ, MAP_SHARED, shmfd, 0);
+			char *c8 = map(8 * PAGE, PROT_READ, MAP_SHARED, shmfd, 8 * PAGE);
+			char *cm = map(16 * PAGE, PROT_READ, MAP_SHARED, numafd, 0);
+			for (int i = 0; i < 16; i++)
+				s += c0[i * PAGE] + cm[i * PAGE] + (i < 8 ? c8[i * PAGE] : 0);
+			record("numa_shm_child", c0, 16 * PAGE);
+			record("numa_shm_child_8", c8, 8 * PAGE);
+			record("numa_memfd_child", cm, 16 * PAGE);
+			set_policy(MPOL_INTERLEAVE, 3);
+		}
 		fflush(layout);
 		if (write(ready[1], "x", 1) != 1)
 			die("write");
