@@ -107,5 +107,5 @@ def test_local_not_root(local):
 def test_local_no_debug_info(local):
     rel = local["kernel_release"]
     assert _error(local, "error-no-debuginfo") == (
-        f"drgn-pagewalk: error: no debug info for the running kernel {rel}: install "
-        f"linux-image-{rel}-dbg (Debian) or give its vmlinux with -s")
+        f"drgn-pagewalk: error: no debug info for {rel}, the kernel of this machine: "
+        f"install linux-image-{rel}-dbg (Debian) or give its vmlinux with -s")

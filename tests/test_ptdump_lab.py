@@ -293,6 +293,7 @@ def test_text_is_the_ranges(lab, prog):
     to address 0."""
     text = ptdump.ptdump_text(prog)
     rs = ptdump.ptdump_ranges(prog)
+    unprinted = [r for r in ptdump.ptdump_ranges(prog, all_ranges=True) if not r["printed"]]
     markers = [m.name for m in ptdump.address_markers(prog, get_target(prog))]
     lines = text.splitlines()
     assert lines[0] == "---[ User Space ]---"
@@ -303,6 +304,12 @@ def test_text_is_the_ranges(lab, prog):
         m = re.fullmatch(r"---\[ (.*) \]---", line)
         if m:
             seen_markers.append(m.group(1))
+            continue
+        m = re.fullmatch(r"\.\.\. (\d+) entr(y|ies) skipped \.\.\. ", line)
+        if m:  # a marker's max_lines (the ESPfix area, X86_ESPFIX64)
+            skipped = [r for r in unprinted if r["marker"] == seen_markers[-1]]
+            assert int(m.group(1)) == len(skipped) > 0
+            assert m.group(2) == ("y" if len(skipped) == 1 else "ies")
             continue
         m = LINE.fullmatch(line)
         assert m, f"line not in the kernel's format: {line!r}"
