@@ -1233,9 +1233,25 @@ def cold_labs() -> List[str]:
     return picked
 
 
+def cold_kernels(labs: List[str]) -> List[str]:
+    """The kernels of ``labs`` and one more of each way a kernel comes that
+    those do not take (its architecture, Debian suite and file layout):
+    every path of ensure_kernel(), without extracting each flavour."""
+    m = manifest()
+    keys = [m["labs"][name]["kernel"] for name in labs]
+    ways = {(lab_arch(m["kernels"][k]), m["kernels"][k].get("suite"),
+             m["kernels"][k].get("layout", "image")) for k in keys}
+    for key, k in m["kernels"].items():
+        way = (lab_arch(k), k.get("suite"), k.get("layout", "image"))
+        if way not in ways:
+            keys.append(key)
+            ways.add(way)
+    return keys
+
+
 def cold_build(folder: Path) -> None:
     """The cold path, as on a fresh machine: into the empty ``folder`` (the
-    cache for this run), every kernel of the manifest (extracted), every
+    cache for this run), the kernels of cold_kernels() (extracted), every
     tool, and the labs of cold_labs() with their twins.  Only the kernel
     packages are not downloaded again: they are read in place from this
     machine's cache (DRGN_PAGEWALK_DEBS), which is not written."""
@@ -1248,10 +1264,11 @@ def cold_build(folder: Path) -> None:
     labs = cold_labs()
     for name in labs:
         build_lab(name)
-    for key in manifest()["kernels"]:
+    kernels = cold_kernels(labs)
+    for key in kernels:
         ensure_kernel(key)
     made = sorted(str(p.relative_to(folder)) for p in folder.glob("*/*"))
-    print(f"cold build: {len(manifest()['kernels'])} kernels, labs {', '.join(labs)} "
+    print(f"cold build: kernels {', '.join(kernels)}, labs {', '.join(labs)} "
           f"and their twins from an empty cache in {time.time() - t0:.0f} s "
           f"({len(made)} entries: {', '.join(made)})")
 
@@ -1265,7 +1282,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--arch", choices=sorted(ARCHES),
                         help="build only the labs of this guest architecture")
     parser.add_argument("--cold", metavar="DIR", type=Path,
-                        help="the cold path (CI): every kernel and tool and one lab "
+                        help="the cold path (CI): a kernel of each kind, every tool and one lab "
                         "of each kind built into the empty folder DIR, as on a fresh "
                         "machine, the kernel packages read from this cache (cold_build)")
     args = parser.parse_args(argv)
