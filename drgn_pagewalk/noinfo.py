@@ -25,7 +25,7 @@ import struct
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from .commands import PagewalkError
+from .commands import PagewalkError, no_debug_info
 from .rawkernel import (
     FoundKernel,
     RawKernelError,
@@ -171,8 +171,7 @@ def _default_vmlinux(dump: ElfDump, state: CpuState) -> str:
     for path in candidates:
         if os.path.exists(path):
             return path
-    raise PagewalkError(f"the dump has no VMCOREINFO and no debug info for its kernel "
-                        f"{release} was found: give its vmlinux with -s")
+    raise no_debug_info(release, f"{dump.path} (a dump without VMCOREINFO)")
 
 
 def find_dump_kernel(dump: ElfDump, vmlinux: Optional[str]) -> Tuple[FoundKernel, str]:

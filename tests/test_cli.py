@@ -336,6 +336,17 @@ def test_dump_without_debug_info(lab61):
         lab61.kernel_release, str(lab61.vmcore), "give its vmlinux with -s")
 
 
+def test_noinfo_dump_without_debug_info():
+    """A dump without VMCOREINFO and no -s: the release is read from the
+    kernel's linux_banner in the dump, and said the same way."""
+    noinfo = get_lab("6.1-4level-noinfo")
+    code, out, err = run(["-c", str(noinfo.vmcore), "vmas", "1"])
+    assert code == 1 and out == ""
+    assert one_line_error(err) == "drgn-pagewalk: error: " + _no_debug_info_line(
+        noinfo.kernel_release, f"{noinfo.vmcore} (a dump without VMCOREINFO)",
+        "give its vmlinux with -s")
+
+
 def test_drgn_and_gdb_commands_without_debug_info(lab61, capsys):
     """%pagewalk in a drgn started without the kernel's debug info, and
     lx-pagewalk's run_argv(): refused before anything is printed, with
