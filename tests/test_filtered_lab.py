@@ -45,7 +45,7 @@ def twin(request: Any) -> Lab:
 def test_the_twins_are_declared():
     assert FILTERED_NAMES == ["6.1-4level-d31", "6.1-4level-d31-lzo", "6.1-4level-d31-zstd",
                               "6.1-4level-d31-flat", "6.1-5level-d31", "6.12-4level-d31",
-                              "6.12-5level-d31"]
+                              "6.12-5level-d31", "6.12-numa-d31", "6.12-rt-d31"]
 
 
 def test_made_by_the_newest_makedumpfile(twin):
