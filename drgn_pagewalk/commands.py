@@ -85,6 +85,20 @@ def require_debug_info(prog: Any, subject: str, prog_name: str) -> None:
         raise no_debug_info(kernel_release(prog), subject, prog_name) from None
 
 
+#: The page sizes the page-table formats (arch/) handle.
+PAGE_SIZES = (4096,)
+
+
+def require_page_size(prog: Any) -> None:
+    """A kernel whose page size the tool does not handle (arm64 with 16 or
+    64 KiB pages) is refused before anything is printed: PAGE_SIZE is
+    drgn's, from VMCOREINFO's PAGESIZE= (a plain key, not NUMBER())."""
+    page_size = int(prog["PAGE_SIZE"])
+    if page_size not in PAGE_SIZES:
+        raise PagewalkError(f"this kernel has {page_size // 1024} KiB pages: not supported "
+                            "(4 KiB pages only so far)")
+
+
 #: Exit status when parts of the output were left out: the dump lacks
 #: memory they needed (each part is named on stderr and in JSON).
 EXIT_MISSING = 3
@@ -704,6 +718,7 @@ def run(prog: Any, args: argparse.Namespace, out: TextIO,
         return 0
     if prog is not None:
         require_debug_info(prog, "this program", prog_name)
+        require_page_size(prog)
     target = _target_or_none(prog)
     missing: Callable[[], List[Dict[str, Any]]] = list
     if target is not None:

@@ -146,8 +146,8 @@ def _arm64(prog: Program, version: Tuple[int, int]) -> Tuple[Arch, Any]:
     """The arm64 page-table format and memory model of the dump's kernel,
     from its VMCOREINFO: VA_BITS (configured), TCR_EL1_T1SZ (the VA bits in
     use: 64 - T1SZ), MAX_PHYSMEM_BITS (52: CONFIG_ARM64_PA_BITS_52)."""
-    page_size = _vmcoreinfo_number(prog, "PAGESIZE")
-    if page_size not in (None, 4096):
+    page_size = int(prog["PAGE_SIZE"])  # VMCOREINFO's PAGESIZE=, a plain key
+    if page_size != 4096:
         raise TargetError(f"arm64 with {page_size} byte pages is not supported "
                           "(4 KiB pages only so far)")
     va_bits = _vmcoreinfo_number(prog, "VA_BITS")

@@ -410,3 +410,40 @@ def test_vmlinux_without_debug_info(tmp_path, lab61):
     assert str(e.value) == _no_debug_info_line(
         lab61.kernel_release, f"the guest's memory ({stripped} has none)",
         GIVE_VMLINUX["lx-pagewalk"])
+
+
+class _PageSize16k:
+    """A lab Program as a 16 KiB-page kernel's would look to the tool (its
+    PAGE_SIZE, from VMCOREINFO's PAGESIZE=16384): an extra test of the
+    refusal only; no lab of such a kernel exists yet."""
+
+    def __init__(self, prog) -> None:
+        self._prog = prog
+
+    def __getattr__(self, name):
+        return getattr(self._prog, name)
+
+    def __getitem__(self, name):
+        if name == "PAGE_SIZE":
+            return 16384
+        return self._prog[name]
+
+
+def test_a_page_size_not_handled_is_refused(lab61, capsys):
+    """Refused in one line before anything is printed, by every front end
+    (run_argv() under each name), for every command; the lab's own dump
+    reads PAGE_SIZE 4096 from its VMCOREINFO."""
+    from drgn_pagewalk.commands import run_argv
+
+    prog = program61(lab61)
+    assert int(prog["PAGE_SIZE"]) == 4096
+    fake = _PageSize16k(prog)
+    pid = str(lab61.pids["workload"])
+    for name in ("drgn-pagewalk", "pagewalk", "lx-pagewalk"):
+        for argv in (["ps"], ["smaps-rollup", pid], ["pagemap", pid], ["vtop", "0x400000", pid]):
+            out = io.StringIO()
+            assert run_argv(fake, argv, out, prog_name=name) == 1
+            assert out.getvalue() == ""
+            assert one_line_error(capsys.readouterr().err, name) == (
+                f"{name}: error: this kernel has 16 KiB pages: not supported "
+                "(4 KiB pages only so far)")
