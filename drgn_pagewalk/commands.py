@@ -123,14 +123,28 @@ def note_missing(prog: Any, context: Optional[str], left_out: str, error: Any) -
 
 @contextmanager
 def reading(prog: Any, context: Optional[str], left_out: str) -> Iterator[None]:
-    """Run the block; if the dump lacks memory it reads (drgn FaultError),
-    note what is left out (note_missing()) and go on after the block."""
+    """Run the block; if the dump lacks memory it reads (drgn FaultError, or
+    a part of a vma tree: VmaTreeLost), note what is left out
+    (note_missing()) and go on after the block.  What the target itself
+    finds missing in the block (a lost part of a vma tree) is noted with
+    the same context."""
     from drgn import FaultError
 
+    from .target import VmaTreeLost
+
+    target = _target_or_none(prog) if prog is not None else None
+    outer = target.context if target is not None else None
+    if target is not None and context is not None:
+        target.context = context
     try:
         yield
     except FaultError as e:
         note_missing(prog, context, left_out, e)
+    except VmaTreeLost as e:
+        note_missing(prog, context, left_out, e.error)
+    finally:
+        if target is not None:
+            target.context = outer
 
 
 def guarded(prog: Any, context: Optional[str], left_out: str,
@@ -372,7 +386,7 @@ def _task_desc(task: Any) -> str:
 
 def cmd_ps(prog: Any, args: argparse.Namespace) -> List[Report]:
     """Processes with an mm: what the other commands can look at."""
-    from drgn.helpers.linux.mm import for_each_vma, task_rss
+    from drgn.helpers.linux.mm import task_rss
 
     report = Report("", ["pid", "comm", "task", "mm", "rss_kb", "vmas"], key="processes",
                     meta={"version": versions(prog)})
@@ -382,7 +396,7 @@ def cmd_ps(prog: Any, args: argparse.Namespace) -> List[Report]:
         with reading(prog, desc, "its rss_kb"):
             rss_kb = task_rss(prog, task).total * 4
         with reading(prog, desc, "its vmas count"):
-            nr_vmas = sum(1 for _ in for_each_vma(task.mm))
+            nr_vmas = task.mm.map_count.value_()
         comm = task.comm.string_().decode(errors="replace")
         report.rows.append([task.pid.value_(), comm, task.value_(), task.mm.value_(),
                             rss_kb, nr_vmas])
@@ -400,16 +414,19 @@ def cmd_vmas(prog: Any, args: argparse.Namespace) -> List[Report]:
     for task in selected_tasks(prog, args):
         with reading(prog, _task_desc(task), "its vmas"):
             mm = target.mm(task.mm)
-            stats = vma_pages(target.vmas(mm))
+            vmas = target.vmas(mm)
+            read = list(target.each_vma(vmas, lambda v: (vma_pages([v])[0], _maps_name(
+                show_map_vma(task, v.obj)))))
+            stats = [s for s, _ in read]
+            target.note_partial(mm, "the totals", len(stats), len(vmas))
             report = Report(_task_desc(task),
                             ["start", "end", "perms", "kb", "present_kb", "swap_kb",
                              "thp_kb", "hugetlb_kb", "name"], key="vmas")
-            for s in stats:
+            for s, name in read:
                 v = s.vma
                 report.rows.append([v.vm_start, v.vm_end, vma_perms(v.vm_flags),
                                     (v.vm_end - v.vm_start) >> 10, s.present * 4,
-                                    s.swap * 4, s.thp * 4, s.hugetlb * 4,
-                                    _maps_name(show_map_vma(task, v.obj))])
+                                    s.swap * 4, s.thp * 4, s.hugetlb * 4, name])
                 report.notes.extend(str(p) for p in s.problems)
             t = totals(stats)
             report.totals = ["total", "", "",
@@ -730,16 +747,19 @@ def run(prog: Any, args: argparse.Namespace, out: TextIO,
     try:
         from drgn import FaultError
 
+        from .target import VmaTreeLost
+
         try:
             results = COMMANDS[args.command](prog, args)
         except _WxFound as e:
             write_results(prog, args, [e.result], out, missing)
             raise PagewalkError(e.message) from None
-        except FaultError as e:
+        except (FaultError, VmaTreeLost) as e:
             if target is None:
                 raise
             # outside the commands' own guards (reading()): the whole output
-            note_missing(prog, None, f"the output of {args.command}", e)
+            note_missing(prog, None, f"the output of {args.command}",
+                         e.error if isinstance(e, VmaTreeLost) else e)
             results = []
         write_results(prog, args, results, out, missing)
     finally:

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import bisect
 import re
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, TypeVar
 
 import drgn
 from drgn import FaultError, Object, Program
-from drgn.helpers.linux.mm import for_each_vma
 from drgn.helpers.linux.rbtree import rbtree_inorder_for_each_entry
 
 from .arch.arm64 import Arm64
@@ -17,15 +16,20 @@ from .arch.base import MASK64, Arch
 from .arch.x86_64 import START_KERNEL_MAP, X86_64
 from .kernel import KernelFeatures
 from .kernel import probe as probe_kernel
+from .mmvmas import LostVmas, mm_vmas
 from .target import (
     Hstate,
+    Missing,
     Mm,
     TableReadError,
     Target,
     TargetError,
     Vma,
+    VmaTreeLost,
     decode_table,
 )
+
+T = TypeVar("T")
 
 X86_FEATURE_PTI = 7 * 32 + 11
 X86_FEATURE_OSPKE = 16 * 32 + 4
@@ -209,6 +213,12 @@ class DrgnTarget(Target):
         self.live = bool(prog.flags & drgn.ProgramFlags.IS_LIVE)
         self._seen: Dict[int, bytes] = {}
         self._vmas: Dict[int, Tuple[List[int], List[int], List[Vma]]] = {}
+        #: the error of the last vma each_vma() left out
+        self.last_vma_fault: Any = None
+        #: per mm: the parts of its vma tree the dump lacks that may hide a
+        #: vma, and every lost part (to name)
+        self._lost: Dict[int, List[LostVmas]] = {}
+        self._lost_notes: Dict[int, List[LostVmas]] = {}
         self._mms: Dict[int, Mm] = {}
         self._init_mm_addr = prog["init_mm"].address_
 
@@ -229,6 +239,8 @@ class DrgnTarget(Target):
         if self.live:
             self._seen.clear()
             self._vmas.clear()
+            self._lost.clear()
+            self._lost_notes.clear()
             self._mms.clear()
 
     def changed_tables(self) -> List[int]:
@@ -290,23 +302,96 @@ class DrgnTarget(Target):
         )
 
     def _vma_list(self, mm: Mm) -> Tuple[List[int], List[int], List[Vma]]:
-        """The vmas of mm sorted by address, with their starts and ends."""
+        """The vmas of mm sorted by address, with their starts and ends
+        (mm_vmas(): those the dump holds; what it lacks is noted as missing
+        each time the list is asked for, in the command's context)."""
         cached = self._vmas.get(mm.address)
         if cached is None:
-            vmas = [self._make_vma(mm, v) for v in for_each_vma(mm.obj)]
-            vmas.sort(key=lambda v: v.vm_start)
+            found = mm_vmas(mm.obj)
+            vmas = [self._make_vma(mm, v) for v in found.vmas]
             cached = ([v.vm_start for v in vmas], [v.vm_end for v in vmas], vmas)
             self._vmas[mm.address] = cached
+            self._lost[mm.address] = [lo for lo in found.lost if not lo.complete]
+            self._lost_notes[mm.address] = found.lost
+        for lost in self._lost_notes[mm.address]:
+            self.note_lost(lost)
         return cached
 
+    def note_fault(self, left_out: str, error: Any) -> None:
+        """``left_out`` is not printed: reading it faulted with ``error`` (a
+        FaultError, or VmaTreeLost), in the command's context."""
+        if isinstance(error, VmaTreeLost):
+            error = error.error
+        address = getattr(error, "address", None)
+        what = describe_address(self.prog, address) if address is not None else "kernel memory"
+        self.note_missing(Missing(self.context, left_out, what, address))
+
+    def each_vma(self, vmas: List[Vma], fn: Callable[[Vma], T]) -> Iterator[T]:
+        """fn(vma) for each vma.  DUMP: a vma whose reading faults (its
+        file, its name, a page table the dump lacks) is left out and named;
+        the others are reported as the full dump reports them."""
+        for vma in vmas:
+            try:
+                value = fn(vma)
+            except (FaultError, VmaTreeLost) as e:
+                self.note_fault(f"the vma {vma.vm_start:#x}-{vma.vm_end:#x}", e)
+                self.last_vma_fault = e.error if isinstance(e, VmaTreeLost) else e
+                continue
+            yield value
+
+    def vma_tree_lost(self, mm: Mm) -> bool:
+        """Whether the dump lacks a part of mm's vma tree that may hold a
+        vma (what is lost is noted as missing)."""
+        self._vma_list(mm)
+        return bool(self._lost[mm.address])
+
+    def lost_error(self, mm: Mm) -> Any:
+        """The error of the first part of mm's vma tree the dump lacks."""
+        self._vma_list(mm)
+        return self._lost[mm.address][0].error
+
+    def note_partial(self, mm: Mm, what: str, read: int, listed: int) -> None:
+        """``what`` (a total over the vmas) covers only the ``read`` vmas
+        the dump holds: say so, as a missing record, when parts of mm's vma
+        tree are lost or ``read`` < ``listed`` vmas could be read."""
+        lost = self._lost.get(mm.address, [])
+        if not lost and read == listed:
+            return
+        address = lost[0].address if lost else getattr(self.last_vma_fault, "address", None)
+        cover = f"it covers the {read} vmas read"
+        try:
+            count = mm.obj.map_count.value_()
+            cover += f", of {count} (mm->map_count)"
+        except FaultError:
+            pass
+        self.note_missing(Missing(
+            self.context, f"from {what}: the pages of the vmas left out ({cover})",
+            describe_address(self.prog, address) if address is not None
+            else "a part of a vma", address))
+
+    def note_lost(self, lost: LostVmas) -> None:
+        """A part of a vma tree the dump lacks, as a missing record."""
+        what = describe_address(self.prog, lost.address)
+        self.note_missing(Missing(self.context, lost.left_out(), what, lost.address))
+
     def vmas(self, mm: Mm) -> List[Vma]:
-        """Every vma of mm in address order (for_each_vma())."""
+        """Every vma of mm in address order (for_each_vma()), those the dump
+        lacks left out (and noted as missing)."""
         return list(self._vma_list(mm)[2])
 
     def find_vma(self, mm: Mm, addr: int) -> Optional[Vma]:
         _, ends, vmas = self._vma_list(mm)
         i = bisect.bisect_right(ends, addr)
-        return vmas[i] if i < len(vmas) else None
+        vma = vmas[i] if i < len(vmas) else None
+        if vma is not None and vma.vm_start <= addr:
+            return vma  # addr is in it: no other vma can come first
+        # DUMP: a lost vma, or a lost node that may hold one, between addr
+        # and the vma found: the kernel's answer is not known
+        for lost in self._lost[mm.address]:
+            if lost.end > addr and (vma is None or lost.start < vma.vm_start):
+                self.note_lost(lost)
+                raise VmaTreeLost(lost.error)
+        return vma
 
     def hstate_vma(self, vma: Vma) -> Hstate:
         """hstate_vma() -> hstate_inode(file_inode(vma->vm_file))."""

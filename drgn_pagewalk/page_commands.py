@@ -149,8 +149,10 @@ def cmd_vm(prog: Any, args: argparse.Namespace) -> List[Any]:
     for task in selected_tasks(prog, args):
         with reading(prog, _task_desc(task), "its vm -p" if args.pages else "its vmas"):
             mm = target.mm(task.mm)
-            vmas = [(v, _maps_name(show_map_vma(task, v.obj))) for v in target.vmas(mm)
-                    if v.vm_start < mm.obj.task_size.value_()]
+            task_size = mm.obj.task_size.value_()
+            vmas = list(target.each_vma(
+                [v for v in target.vmas(mm) if v.vm_start < task_size],
+                lambda v: (v, _maps_name(show_map_vma(task, v.obj)))))
             if args.pages:
                 out.append(_vm_pages(prog, target, task, vmas, args.fold))
                 continue
@@ -295,10 +297,11 @@ def cmd_walk(prog: Any, args: argparse.Namespace) -> List[Any]:
     PagewalkError, UsageError = _errors()
     target = get_target(prog)
     task = find_task_obj(prog, args.task)
+    mm = None
     with reading(prog, _task_desc(task), "its walk"):
         mm = target.mm(task.mm)
-        target.vmas(mm)
-    if target.missing:
+        target.vmas(mm)  # lost parts of the tree are named; the walk stops at one
+    if mm is None:
         return []
     page = 1 << target.arch.page_shift
     start = (parse_addr(args.start) if args.start else 0) & ~(page - 1)

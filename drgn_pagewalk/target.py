@@ -56,6 +56,16 @@ class TargetError(Exception):
     """A target cannot answer (bad vmcore, unknown symbol, ...)."""
 
 
+class VmaTreeLost(TargetError):
+    """find_vma() cannot answer: the part of the mm's vma tree that holds
+    the answer is not in the dump.  ``error`` is the target's own error for
+    the memory it lacks (a drgn FaultError), raised by who needs the vma."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 class TableReadError(TargetError):
     """A page-table page could not be read (outside memory, not in the dump)."""
 
@@ -185,8 +195,15 @@ class Target:
 
     def note_missing(self, record: "Missing") -> None:
         """Part of a command's output was left out: the dump lacks memory it
-        needed (a filtered dump, or a makedumpfile older than the kernel)."""
-        self.missing.append(record)
+        needed (a filtered dump, or a makedumpfile older than the kernel).
+        The same record twice (a lost part of a vma tree met by two lookups)
+        is kept once."""
+        if record not in self.missing:
+            self.missing.append(record)
+
+    #: What the command is reading for (a process: "PID 1 (init)"), for the
+    #: records of what the target itself finds missing (commands.reading()).
+    context: Optional[str] = None
 
     def take_problems(self) -> None:
         """Drop what the command met so far: it reports it itself (ptcheck)."""
@@ -212,7 +229,8 @@ class Target:
         raise NotImplementedError
 
     def find_vma(self, mm: Mm, addr: int) -> Optional[Vma]:
-        """find_vma(): the first vma with vm_end > addr, or None."""
+        """find_vma(): the first vma with vm_end > addr, or None.  Raises
+        VmaTreeLost when the dump lacks the part of the tree that answers."""
         raise NotImplementedError
 
     def hstate_vma(self, vma: Vma) -> Hstate:

@@ -39,6 +39,7 @@ from .target import (
     TableReadError,
     Target,
     Vma,
+    VmaTreeLost,
     WalkProblem,
 )
 
@@ -943,8 +944,12 @@ def walk_page_range(mm: Mm, start: int, end: int, ops: MmWalkOps,
     process_mm_walk_lock(walk, walk.mm, ops.walk_lock)
 
     target = mm.target
-    vma = target.find_vma(mm, start)
+    vma: Any = target.find_vma(mm, start)
     while True:
+        if isinstance(vma, VmaTreeLost):
+            # DUMP: the walk goes past a vma into a part of the vma tree
+            # the dump lacks: what is there is not known
+            raise vma.error
         if vma is None:  # after the last vma
             walk.vma = None
             next = end
@@ -959,7 +964,13 @@ def walk_page_range(mm: Mm, start: int, end: int, ops: MmWalkOps,
             process_vma_walk_lock(vma, ops.walk_lock)
             walk.vma = vma
             next = min(end, vma.vm_end)
-            vma = target.find_vma(mm, vma.vm_end)
+            try:
+                vma = target.find_vma(mm, vma.vm_end)
+            except VmaTreeLost as e:
+                # DUMP: the next vma is in a part of the tree the dump
+                # lacks; this vma is walked all the same (raised above if
+                # the walk goes on past it)
+                vma = e
 
             err = walk_page_test(start, next, walk)
             if err > 0:

@@ -182,10 +182,18 @@ def filtered_twins() -> Dict[str, Tuple[str, str]]:
 
 
 def filtered_names(newest_only: bool = False) -> List[str]:
-    """The filtered twins (with ``newest_only``: those of sid's makedumpfile,
-    the ones whose reports must equal the guest's /proc)."""
+    """The filtered twins (with ``newest_only``: those of sid's makedumpfile
+    that hold every kernel page the reports read, the ones whose reports
+    must equal the guest's /proc)."""
+    over = over_filtered_names()
     return [t for t, (_, o) in filtered_twins().items()
-            if not newest_only or o.split()[0] == "sid"]
+            if not newest_only or (o.split()[0] == "sid" and t not in over)]
+
+
+def over_filtered_names() -> List[str]:
+    """The filtered twins whose makedumpfile left out kernel pages (slab
+    pages it took for user pages): manifest.json's "over_filtered"."""
+    return list(manifest().get("over_filtered", []))
 
 
 def _run(cmd: List[str], what: str, **kw: Any) -> subprocess.CompletedProcess:

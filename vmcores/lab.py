@@ -24,12 +24,16 @@ from .build import (
     lab_current,
     lab_names,
     manifest,
+    over_filtered_names,
 )
 
 LAB_NAMES: List[str] = lab_names()
 # makedumpfile's dumps of the labs (tests/test_filtered_lab.py); those of the
 # newest makedumpfile hold every page the reports need.
 FILTERED_NAMES: List[str] = filtered_names(newest_only=True)
+# The filtered twins whose makedumpfile left out kernel pages the reports
+# read (tests/test_filtered_lab.py: what can be read is printed, the rest named).
+OVER_FILTERED_NAMES: List[str] = over_filtered_names()
 # The arm64 labs and twins (not yet run by the tests: drgn_pagewalk reads
 # x86-64 dumps only).
 ARM64_LAB_NAMES: List[str] = lab_names("arm64")

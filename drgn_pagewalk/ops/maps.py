@@ -10,7 +10,6 @@ from typing import Any, List, Optional
 
 from drgn import FaultError, Object
 from drgn.helpers.linux.fs import d_path, dentry_path
-from drgn.helpers.linux.mm import for_each_vma
 
 from ..target import VM_EXEC, VM_MAYSHARE, VM_READ, VM_WRITE
 
@@ -207,8 +206,12 @@ def get_gate_vma(mm: Object) -> Optional[Object]:
 
 
 def task_vmas(task: Any) -> List[Object]:
-    """The vmas /proc/PID/maps lists: every vma, then the gate vma."""
-    vmas = list(for_each_vma(task.mm))
+    """The vmas /proc/PID/maps lists: every vma, then the gate vma (the
+    target's vmas: those a dump lacks are left out and named)."""
+    from ..drgn_target import get_target
+
+    target = get_target(task.prog_)
+    vmas = [v.obj for v in target.vmas(target.mm(task.mm))]
     gate = get_gate_vma(task.mm)
     if gate is not None:
         vmas.append(gate)

@@ -452,4 +452,5 @@ def show_numa_maps(task: Any) -> str:
     """/proc/PID/numa_maps."""
     ctx = NumaContext(task.prog_)
     mm = ctx.target.mm(task.mm)
-    return "".join(show_numa_map(ctx, task, vma) for vma in ctx.target.vmas(mm))
+    return "".join(ctx.target.each_vma(ctx.target.vmas(mm),
+                                       lambda vma: show_numa_map(ctx, task, vma)))

@@ -22,7 +22,7 @@ from itertools import compress
 from typing import Any, Dict, List, Optional, Tuple
 
 from ..drgn_target import get_target
-from ..target import VM_IO, VM_MIXEDMAP, VM_PFNMAP, WalkProblem
+from ..target import VM_IO, VM_MIXEDMAP, VM_PFNMAP, VmaTreeLost, WalkProblem
 from ..walk import (
     ACTION_AGAIN,
     ACTION_CONTINUE,
@@ -37,6 +37,10 @@ from ..walk import (
 from .page import PageCache
 from .pagemap import is_pfn_swap_entry, swp_offset_pfn
 from .smaps import SmapsContext, _swap_info_get
+
+#: vma_at()'s answer where the dump lacks the part of the vma tree that
+#: would give it
+LOST_VMA = object()
 
 #: pagetype values of 6.1 (include/linux/page-flags.h): page_type holds
 #: PAGE_TYPE_BASE with the type's bit cleared.
@@ -105,7 +109,12 @@ class _Checker:
         vma = self._vma
         if vma is not None and vma.vm_start <= addr < vma.vm_end:
             return vma
-        vma = self.target.find_vma(self.mm, addr)
+        try:
+            vma = self.target.find_vma(self.mm, addr)
+        except VmaTreeLost:
+            # DUMP: the vma tree's part that holds addr is not in the dump
+            # (named as missing): the checks that need the vma are not made
+            return LOST_VMA
         if vma is None or vma.vm_start > addr:
             return None
         self._vma = vma
@@ -127,6 +136,8 @@ class _Checker:
         vma = self.vma_at(addr)
         if vma is None:
             self.add(entry, addr, size, "a mapping outside any vma")
+            return
+        if vma is LOST_VMA:
             return
         arch = self.arch
         val = entry.val
@@ -223,7 +234,7 @@ def _check_pte_table(c: _Checker, pmd: Any, addr: int, next: int, walk: MmWalk) 
         c.tables.setdefault(pte.table.phys, ("pte", addr))
         if c.user:
             vma = c.vma_at(addr)
-            if vma is None or vma.vm_end < next or max(pfns) > c.pages.highest_memmap_pfn:
+            if vma is None or vma is LOST_VMA or vma.vm_end < next or max(pfns) > c.pages.highest_memmap_pfn:
                 others = sorted(others + normal)
     for i in others:
         _pte_entry(Entry(pte.table, i, pte.level), addr + ((i - first) << 12),

@@ -8,7 +8,7 @@ pte_hole = smaps_pte_hole), from smap_gather_stats().
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from itertools import compress
 from typing import Any, Dict, List, Optional
 
@@ -92,6 +92,15 @@ class MemSizeStats:
     pss_dirty: int = 0
     pss_locked: int = 0
     swap_pss: int = 0
+
+
+MEM_SIZE_STATS_FIELDS = [f.name for f in fields(MemSizeStats)]
+
+
+def _gather(ctx: "SmapsContext", vma: Vma) -> MemSizeStats:
+    mss = MemSizeStats()
+    smap_gather_stats(ctx, vma, mss)
+    return mss
 
 
 class SmapsContext:
@@ -1168,12 +1177,9 @@ def _gate(ctx: SmapsContext, obj: Object) -> Vma:
 def show_smaps(task: Any, addr: Optional[int] = None) -> str:
     """/proc/PID/smaps (with ``addr``: only the vma containing it)."""
     ctx = SmapsContext(task.prog_)
-    out = []
-    for vma in _task_vmas(ctx, task):
-        if addr is not None and not vma.vm_start <= addr < vma.vm_end:
-            continue
-        out.append(show_smap(ctx, task, vma))
-    return "".join(out)
+    vmas = [vma for vma in _task_vmas(ctx, task)
+            if addr is None or vma.vm_start <= addr < vma.vm_end]
+    return "".join(ctx.target.each_vma(vmas, lambda vma: show_smap(ctx, task, vma)))
 
 
 FIELD_NAMES = [
@@ -1206,39 +1212,52 @@ def _printed(ctx: SmapsContext, name: str) -> bool:
 
 
 def smaps_records(task: Any) -> List[Dict[str, Any]]:
-    """One dict per vma: start, end, perms, name, every field in kB,
-    THPeligible, ProtectionKey (if printed) and VmFlags."""
+    """One dict per vma (_smaps_record()); a vma the dump lacks parts of
+    is left out and named."""
+    ctx = SmapsContext(task.prog_)
+    return list(ctx.target.each_vma(_task_vmas(ctx, task),
+                                    lambda vma: _smaps_record(ctx, task, vma)))
+
+
+def _smaps_record(ctx: SmapsContext, task: Any, vma: Vma) -> Dict[str, Any]:
+    """start, end, perms, name, every field in kB, THPeligible,
+    ProtectionKey (if printed) and VmFlags."""
     from .maps import vma_name, vma_perms
 
-    ctx = SmapsContext(task.prog_)
-    out = []
-    for vma in _task_vmas(ctx, task):
-        mss = MemSizeStats()
-        smap_gather_stats(ctx, vma, mss)
-        rec: Dict[str, Any] = {"start": vma.vm_start, "end": vma.vm_end,
-                               "perms": vma_perms(vma.vm_flags),
-                               "name": vma_name(task, vma.obj),
-                               "Size": (vma.vm_end - vma.vm_start) >> 10,
-                               "KernelPageSize": vma_kernel_pagesize(ctx, vma) >> 10,
-                               "MMUPageSize": vma_kernel_pagesize(ctx, vma) >> 10}
-        for name, attr, shift in FIELD_NAMES:
-            if not _printed(ctx, name):
-                continue
-            rec[name] = _kb(mss, attr, shift)
-        rec["THPeligible"] = thp_eligible(ctx, vma)
-        if ctx.pkeys:
-            rec["ProtectionKey"] = vma_pkey(ctx, vma)
-        rec["VmFlags"] = show_smap_vma_flags(ctx, vma.vm_flags)
-        out.append(rec)
-    return out
+    mss = MemSizeStats()
+    smap_gather_stats(ctx, vma, mss)
+    rec: Dict[str, Any] = {"start": vma.vm_start, "end": vma.vm_end,
+                           "perms": vma_perms(vma.vm_flags),
+                           "name": vma_name(task, vma.obj),
+                           "Size": (vma.vm_end - vma.vm_start) >> 10,
+                           "KernelPageSize": vma_kernel_pagesize(ctx, vma) >> 10,
+                           "MMUPageSize": vma_kernel_pagesize(ctx, vma) >> 10}
+    for name, attr, shift in FIELD_NAMES:
+        if not _printed(ctx, name):
+            continue
+        rec[name] = _kb(mss, attr, shift)
+    rec["THPeligible"] = thp_eligible(ctx, vma)
+    if ctx.pkeys:
+        rec["ProtectionKey"] = vma_pkey(ctx, vma)
+    rec["VmFlags"] = show_smap_vma_flags(ctx, vma.vm_flags)
+    return rec
 
 
 def _rollup(task: Any) -> tuple:
     ctx = SmapsContext(task.prog_)
     mss = MemSizeStats()
     vmas = ctx.target.vmas(ctx.target.mm(task.mm))
-    for vma in vmas:
-        smap_gather_stats(ctx, vma, mss)
+    # DUMP: each vma gathered apart and added whole, so that one the dump
+    # lacks parts of (left out and named) adds nothing
+    read = list(ctx.target.each_vma(vmas, lambda vma: _gather(ctx, vma)))
+    for one in read:
+        for name in MEM_SIZE_STATS_FIELDS:
+            setattr(mss, name, getattr(mss, name) + getattr(one, name))
+    mm = ctx.target.mm(task.mm)
+    if not read and ctx.target.vma_tree_lost(mm):
+        # DUMP: no vma of the mm could be read: no total to print
+        raise ctx.target.lost_error(mm)
+    ctx.target.note_partial(mm, "the rollup", len(read), len(vmas))
     start = vmas[0].vm_start if vmas else 0
     end = vmas[-1].vm_end if vmas else 0
     return ctx, mss, start, end
