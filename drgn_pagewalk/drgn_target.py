@@ -360,12 +360,11 @@ class DrgnTarget(Target):
         address = lost[0].address if lost else getattr(self.last_vma_fault, "address", None)
         cover = f"it covers the {read} vmas read"
         try:
-            count = mm.obj.map_count.value_()
-            cover += f", of {count} (mm->map_count)"
+            cover += f" of {mm.obj.map_count.value_()}, mm->map_count"
         except FaultError:
             pass
         self.note_missing(Missing(
-            self.context, f"from {what}: the pages of the vmas left out ({cover})",
+            self.context, f"from {what}, the pages of the vmas not read ({cover})",
             describe_address(self.prog, address) if address is not None
             else "a part of a vma", address))
 
@@ -458,7 +457,8 @@ def describe_address(prog: Program, addr: int) -> str:
     try:
         info = slab_object_info(prog, addr)
         if info is not None:
-            return f"a {info.slab_cache.name.string_().decode(errors='replace')} object"
+            name = info.slab_cache.name.string_().decode(errors='replace')
+            return f"{'an' if name[:1] in 'aeiou' else 'a'} {name} object"
     except (FaultError, LookupError, ValueError, OverflowError):
         pass
     try:

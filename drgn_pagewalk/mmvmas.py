@@ -162,7 +162,12 @@ def _maple_vmas(prog: Program, mm: Object) -> Tuple[List[Tuple[int, int, int]], 
         except FaultError as e:
             lost.append(LostVmas("node", min_, _end(max_), addr, e))
             continue
-        pivots, slots, end = _maple_node(layout, data, kind, max_)
+        try:
+            pivots, slots, end = _maple_node(layout, data, kind, max_)
+        except ValueError as e:
+            # DUMP: a node of no type the tree has: its range is lost too
+            lost.append(LostVmas("node", min_, _end(max_), addr, FaultError(str(e), addr)))
+            continue
         ranges = []
         prev = min_
         for offset in range(end + 1):
