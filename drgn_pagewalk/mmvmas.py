@@ -322,7 +322,10 @@ def _scan_cache(prog: Program, cache: Object) -> Any:
     vmemmap = pfn_to_page(prog, 0).value_()
     page_type = prog.type("struct page")
     page_size = page_type.size
-    slab_type = prog.type("struct slab")
+    try:
+        slab_type = prog.type("struct slab")  # 5.17 and later
+    except LookupError:
+        slab_type = page_type
     off_cache = offsetof(slab_type, "slab_cache")
     needle = struct.pack("<Q", cache.value_())
     obj_size = cache.size.value_()
@@ -343,7 +346,7 @@ def _scan_cache(prog: Program, cache: Object) -> Any:
                 page = Object(prog, "struct page *", vmemmap + pfn * page_size)
                 try:
                     if PageSlab(page):
-                        slab = cast("struct slab *", page)
+                        slab = cast(prog.pointer_type(slab_type), page)
                         objects = slab.objects.value_()
                         start = pfn_to_virt(prog, pfn).value_() + red_left
                         yield from _slab_objects(prog, start, objects, obj_size)
