@@ -433,6 +433,7 @@ def cmd_vmas(prog: Any, args: argparse.Namespace) -> List[Report]:
                              sum((s.vma.vm_end - s.vma.vm_start) >> 10 for s in stats),
                              t["present"] * 4, t["swap"] * 4, t["thp"] * 4,
                              t["hugetlb"] * 4, f"{len(stats)} vmas"]
+            report.notes.extend(target.found_notes(mm, [s.vma for s in stats]))
             report.data = [dict(r, name=r["name"] or None) for r in report.records()]
             report.meta = dict(task_keys(task), paging_levels=target.arch.levels,
                                totals=dict(zip(["kb", "present_kb", "swap_kb", "thp_kb",

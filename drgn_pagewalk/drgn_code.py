@@ -72,12 +72,12 @@ def drgn_code(args: argparse.Namespace) -> str:
     proc = args.format == "proc"
     name = args.command
     if name == "ps":
-        code.need("drgn.helpers.linux.mm", "for_each_vma", "task_rss")
+        code.need("drgn.helpers.linux.mm", "task_rss")
         code.need("drgn.helpers.linux.pid", "for_each_task")
         code.add("for task in sorted((t for t in for_each_task(prog) if t.mm and "
                  "t.pid == t.tgid),\n                   key=lambda t: t.pid.value_()):\n"
                  "    rss_kb = task_rss(prog, task).total * 4\n"
-                 "    vmas = sum(1 for _ in for_each_vma(task.mm))\n"
+                 "    vmas = task.mm.map_count.value_()\n"
                  "    print(task.pid.value_(), task.comm.string_().decode(), rss_kb, vmas)")
     elif name == "vmas":
         code.need("drgn_pagewalk.ops.vmas", "vma_pages")

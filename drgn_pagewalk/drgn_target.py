@@ -219,6 +219,7 @@ class DrgnTarget(Target):
         #: vma, and every lost part (to name)
         self._lost: Dict[int, List[LostVmas]] = {}
         self._lost_notes: Dict[int, List[LostVmas]] = {}
+        self._recovered: Dict[int, Dict[int, str]] = {}
         self._mms: Dict[int, Mm] = {}
         self._init_mm_addr = prog["init_mm"].address_
 
@@ -241,6 +242,7 @@ class DrgnTarget(Target):
             self._vmas.clear()
             self._lost.clear()
             self._lost_notes.clear()
+            self._recovered.clear()
             self._mms.clear()
 
     def changed_tables(self) -> List[int]:
@@ -313,6 +315,7 @@ class DrgnTarget(Target):
             self._vmas[mm.address] = cached
             self._lost[mm.address] = [lo for lo in found.lost if not lo.complete]
             self._lost_notes[mm.address] = found.lost
+            self._recovered[mm.address] = found.recovered
         for lost in self._lost_notes[mm.address]:
             self.note_lost(lost)
         return cached
@@ -338,6 +341,15 @@ class DrgnTarget(Target):
                 self.last_vma_fault = e.error if isinstance(e, VmaTreeLost) else e
                 continue
             yield value
+
+    def found_notes(self, mm: Mm, vmas: List[Vma]) -> List[str]:
+        """For a report's notes: each of ``vmas`` found other than through
+        mm's vma tree (a part of the tree is not in the dump), and where."""
+        self._vma_list(mm)
+        how = self._recovered[mm.address]
+        return [f"vma {v.vm_start:#x}-{v.vm_end:#x}: found in {how[v.address]}, not "
+                "through the mm's vma tree (a part of it is not in the dump)"
+                for v in vmas if v.address in how]
 
     def vma_tree_lost(self, mm: Mm) -> bool:
         """Whether the dump lacks a part of mm's vma tree that may hold a

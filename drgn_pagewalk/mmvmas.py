@@ -306,8 +306,13 @@ def _vm_area_cache(prog: Program) -> Optional[Object]:
 
 def _cache_objects(prog: Program, cache: Object) -> List[Tuple[int, bytes]]:
     """(address, bytes) of every object slot of every slab of ``cache``
-    whose page the dump holds, found by reading the struct page array a
-    memory section at a time (kept per cache in prog.cache)."""
+    whose page the dump holds, found by reading the struct page array 4096
+    struct pages at a time (kept per cache in prog.cache, but on a running
+    kernel)."""
+    from drgn import ProgramFlags
+
+    if prog.flags & ProgramFlags.IS_LIVE:  # a running kernel changes
+        return list(_scan_cache(prog, cache))
     key = ("drgn_pagewalk_cache_objects", cache.value_())
     cached = prog.cache.get(key)
     if cached is None:

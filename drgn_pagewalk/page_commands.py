@@ -167,6 +167,7 @@ def cmd_vm(prog: Any, args: argparse.Namespace) -> List[Any]:
                 report.rows.append(row)
                 report.data.append(dict(zip(report.columns, row), flags=v.vm_flags,
                                         flag_names=names.split("|") if names else []))
+            report.notes.extend(target.found_notes(mm, [v for v, _ in vmas]))
             out.append(report)
     return out
 

@@ -207,8 +207,8 @@ def test_the_old_makedumpfile_leaves_out_slab_pages():
     lacks only slab pages, exactly those whose struct page ``mapping`` word
     (a struct slab field on 6.12) has PAGE_MAPPING_ANON set: 1.7.2 takes
     them for anonymous user pages.  Among them are task_structs and the
-    maple nodes of every process's VMA tree, which is why the tool cannot
-    list processes there yet (the handling is issue 16's next step)."""
+    maple nodes and vm_area_structs of the processes' vma trees (what the
+    tool prints there: the tests below)."""
     from drgn.helpers.linux.mm import pfn_to_page
 
     old, new = get_lab("6.12-4level-d31-old"), get_lab("6.12-4level-d31")
