@@ -495,3 +495,27 @@ def test_the_over_filtered_ps(capsys):
         assert not readable or any(n <= pid for n in nodes), pid
         assert pid in named or any(n <= pid for n in nodes) or not readable, pid
         count("over-filtered ps: unlisted processes explained")
+
+
+def test_the_over_filtered_dump_in_every_front_end(over, capsys):
+    """The CLI (a new process: its exit status) and %pagewalk in drgn
+    (drgn.commands.run_command()) print the same smaps and the same missing
+    lines as run_argv() for the child, whose vma tree lacks parts."""
+    from drgn.commands import run_command
+
+    import drgn_pagewalk.commands  # noqa: F401  (registers "pagewalk")
+
+    pid = str(over.pids["child"])
+    argv = ["--format", "proc", "smaps", pid]
+    status, out, err = _run(program(over), argv, capsys)
+    assert status == 3 and "missing: " in err
+    cli = subprocess.run([TOOL, "-c", over.vmcore, "-s", over.meta["vmlinux"]] + argv,
+                         capture_output=True, text=True)
+    assert cli.returncode == 3, cli.stderr
+    assert cli.stdout == out
+    assert [l for l in cli.stderr.splitlines() if not l.startswith("drgn-pagewalk: note")] \
+        == err.splitlines()
+    run_command(program(over), "pagewalk " + " ".join(argv), globals={})
+    repl = capsys.readouterr()
+    assert repl.out == out and repl.err == err
+    count("over-filtered dump: front ends printing the same", 2)
