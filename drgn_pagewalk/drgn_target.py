@@ -326,6 +326,8 @@ class DrgnTarget(Target):
         if isinstance(error, VmaTreeLost):
             error = error.error
         address = getattr(error, "address", None)
+        if address is not None:
+            address = missing_address(self.prog, address)
         what = describe_address(self.prog, address) if address is not None else "kernel memory"
         self.note_missing(Missing(self.context, left_out, what, address))
 
@@ -370,6 +372,8 @@ class DrgnTarget(Target):
         if not lost and read == listed:
             return
         address = lost[0].address if lost else getattr(self.last_vma_fault, "address", None)
+        if address is not None:
+            address = missing_address(self.prog, address)
         cover = f"it covers the {read} vmas read"
         try:
             cover += f" of {mm.obj.map_count.value_()}, mm->map_count"
@@ -382,8 +386,9 @@ class DrgnTarget(Target):
 
     def note_lost(self, lost: LostVmas) -> None:
         """A part of a vma tree the dump lacks, as a missing record."""
-        what = describe_address(self.prog, lost.address)
-        self.note_missing(Missing(self.context, lost.left_out(), what, lost.address))
+        address = missing_address(self.prog, lost.address)
+        what = describe_address(self.prog, address)
+        self.note_missing(Missing(self.context, lost.left_out(), what, address))
 
     def vmas(self, mm: Mm) -> List[Vma]:
         """Every vma of mm in address order (for_each_vma()), those the dump
@@ -457,6 +462,22 @@ class DrgnTarget(Target):
         if self.kernel.rwsem_rt:
             return (lock.rwbase.readers.counter.value_() & 0xFFFFFFFF) == RWBASE_WRITER_BIAS
         return bool(lock.count.counter.value_() & RWSEM_WRITER_LOCKED)
+
+
+def missing_address(prog: Program, addr: int) -> int:
+    """The first byte from ``addr`` on that the dump lacks.  DUMP: drgn's
+    FaultError gives the address a read began at; a read that crosses from
+    a page the dump holds into one it lacks faults at a byte it can read.
+    The read faulted, so the first page it lacks is the one to name (it
+    belongs to the object that was being read)."""
+    page = addr
+    for _ in range(64):
+        try:
+            prog.read(page, 1)
+        except (FaultError, ValueError, OverflowError):
+            return page
+        page = (page | 0xFFF) + 1
+    return addr
 
 
 def describe_address(prog: Program, addr: int) -> str:

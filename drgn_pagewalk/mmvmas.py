@@ -41,8 +41,10 @@ class LostVmas:
     """Part of an mm's vma tree the dump lacks.  ``kind``: "vma" (a
     vm_area_struct the tree points at: [start, end) is that vma's range) or
     "node" (a maple node, or the mm->mmap list from a vma on: every vma in
-    [start, end) that was not found another way).  ``address`` is what
-    could not be read, ``error`` the FaultError."""
+    [start, end) that was not found another way).  ``address`` is the
+    object that could not be read (the reports name the first byte of it
+    the dump lacks: drgn_target.missing_address()), ``error`` the
+    FaultError."""
 
     kind: str
     start: int
