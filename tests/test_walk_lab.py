@@ -428,29 +428,51 @@ def _status_walk(task) -> str:
     return repr(status_fields(task))
 
 
-@pytest.mark.parametrize("report", ["smaps", "numa_maps", "status"])
+def _pagemap_items(task) -> str:
+    """Every item pagemap_chunks() gives (runs of holes as runs: what the
+    table and JSON forms print), one per line."""
+    from drgn_pagewalk.ops.pagemap import pagemap_chunks
+
+    return "".join(f"{a:x} {e:016x} {n}\n" for chunk in pagemap_chunks(task)
+                   for a, e, n in chunk)
+
+
+@pytest.mark.parametrize("report", ["smaps", "numa_maps", "status", "pagemap",
+                                    "pagemap_pmd", "pagemap_hugetlb"])
 def test_bulk_equals_per_entry(lab, prog, monkeypatch, report):
     """smaps_pte_range(), gather_pte_stats() and the rss walk of status add
     the order-0 pages of a PTE table by class (_smaps_order0_bulk(),
-    _gather_order0_bulk(), _rss_order0_bulk()); visiting every entry one by
-    one, as the kernel does, gives the same output for every process."""
-    from drgn_pagewalk.ops import numa_maps, smaps, status
+    _gather_order0_bulk(), _rss_order0_bulk()), and pagemap_pmd_range()
+    makes their entries by class (_pagemap_entries_bulk()), and those of a
+    PMD-mapped THP or a hugetlb page as a range (_huge_entries_bulk(),
+    _hugetlb_entries_bulk()); visiting every
+    entry one by one, as the kernel does, gives the same output for every
+    process (pagemap: every item, runs included)."""
+    from drgn_pagewalk.ops import numa_maps, pagemap, smaps, status
 
     module, bulk_name, show = {
         "smaps": (smaps, "_smaps_order0_bulk", show_smaps),
         "numa_maps": (numa_maps, "_gather_order0_bulk", show_numa_maps),
         "status": (status, "_rss_order0_bulk", _status_walk),
+        "pagemap": (pagemap, "_pagemap_entries_bulk", _pagemap_items),
+        "pagemap_pmd": (pagemap, "_huge_entries_bulk", _pagemap_items),
+        "pagemap_hugetlb": (pagemap, "_hugetlb_entries_bulk", _pagemap_items),
     }[report]
     bulk = {pid: show(find_task(prog, pid)) for pid in lab.pids.values()}
     calls = []
 
     def per_entry(*args):
         calls.append(1)
-        return False  # the caller then visits every entry
+        # the caller then visits every entry
+        return None if report == "pagemap" else False
 
     monkeypatch.setattr(module, bulk_name, per_entry)
     for role, pid in lab.pids.items():
         same(bulk[pid], show(find_task(prog, pid)), f"{role} {report} per entry")
-    assert calls, "the bulk path was never offered a table"
+    from drgn_pagewalk.drgn_target import get_target
+
+    # (a kernel without THP, PREEMPT_RT's, maps no PMD of a process)
+    assert calls or (report == "pagemap_pmd" and not get_target(prog).kernel.thp), \
+        "the bulk path was never offered a table"
     count(f"{report} lines: bulk == per entry",
           sum(len(t.splitlines()) for t in bulk.values()))

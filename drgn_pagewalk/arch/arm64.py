@@ -363,6 +363,10 @@ class Arm64(Arch):
     def young_dirty_mask(self) -> int:
         return self.young_dirty
 
+    def pagemap_bits_mask(self) -> int:
+        """pte_soft_dirty() reads nothing; pte_uffd_wp() PTE_UFFD_WP."""
+        return PTE_UFFD_WP
+
     @staticmethod
     def pte_mkdirty(val: int) -> int:
         val |= PTE_DIRTY

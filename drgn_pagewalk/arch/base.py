@@ -320,6 +320,12 @@ class Arch:
         equally young and dirty."""
         return MASK64
 
+    def pagemap_bits_mask(self) -> int:
+        """Bits of a present entry that pte_soft_dirty() and pte_uffd_wp()
+        read (all of them unless the arch says fewer): entries equal under
+        this mask give pagemap the same PM_SOFT_DIRTY and PM_UFFD_WP."""
+        return MASK64
+
     def pte_pfn(self, val: int) -> int:
         raise NotImplementedError
 

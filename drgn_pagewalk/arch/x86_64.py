@@ -265,6 +265,9 @@ class X86_64(Arch):
     def young_dirty_mask(self) -> int:
         return _PAGE_ACCESSED | self.dirty_bits
 
+    def pagemap_bits_mask(self) -> int:
+        return _PAGE_SOFT_DIRTY | _PAGE_UFFD_WP
+
     def pmd_pfn(self, val: int) -> int:
         mask = self.pmd_page_mask if val & _PAGE_PSE else self.pte_pfn_mask
         return ((val ^ self.protnone_mask(val)) & mask) >> 12

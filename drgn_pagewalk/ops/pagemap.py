@@ -7,20 +7,28 @@ pagemap_pte_hole, hugetlb_entry = pagemap_hugetlb_range.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+import operator
+import sys
+from array import array
+from itertools import chain, compress, repeat
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
 
 from ..drgn_target import get_target
 from ..target import VM_SOFTDIRTY
 from ..walk import MmWalk, MmWalkOps, walk_page_range
 from .page import (
+    PAGE_MAPPING_ANON,
     PageAnon,
     entry_page,
     PageCache,
     PageInfo,
     folio_likely_mapped_shared,
     folio_precise_page_mapcount,
+    folio_test_large,
     hugetlb_pmd_shared,
+    normal_fields,
     page_mapcount,
+    page_mapcount_is_type,
     pmd_trans_huge_lock,
     pte_offset_map_lock,
     used_ptes,
@@ -62,6 +70,8 @@ class PagemapRead:
         #: a PMD-mapped THP's PM_MMAP_EXCLUSIVE from its first page (7.x)
         self.pmd_exclusive_first_page = k.pagemap_pmd_exclusive_first_page
         self.pages = PageCache(prog)
+        #: PG_head: a page of a large folio (with compound_head's tail bit)
+        self.m_head = 1 << self.pages.bit("PG_head")
 
 
 def make_pme(frame: int, flags: int) -> int:
@@ -208,14 +218,98 @@ def pagemap_pmd_range(pmdp: Any, addr: int, end: int, walk: MmWalk) -> int:
     # same entry as the others of the vma (soft-dirty or not), so runs of
     # them are added at once and only the others decoded.
     none = make_pme(0, PM_SOFT_DIRTY if vma.vm_flags & VM_SOFTDIRTY else 0)
+    used = list(compress(range(first, last), vals[first:last]))
+    entries = _pagemap_entries_bulk(pm, vma, vals, used, first, addr, walk) if used else None
+    if entries is None:
+        # the per-entry path: each entry by pte_to_pagemap_entry()
+        at = first
+        for i in used_ptes(pm.pages, pm.arch, vals, first, last):
+            add_run_to_pagemap(addr + ((at - first) << 12), none, i - at, pm)
+            a = addr + ((i - first) << 12)
+            add_to_pagemap(a, pte_to_pagemap_entry(pm, vma, a, vals[i], walk), pm)
+            at = i + 1
+        add_run_to_pagemap(addr + ((at - first) << 12), none, last - at, pm)
+        return 0
+    # the same items as the loop above: a run of zero PTEs before each
+    # stretch of used ones, then one item per used PTE (added in C)
     at = first
-    for i in used_ptes(pm.pages, pm.arch, vals, first, last):
-        add_run_to_pagemap(addr + ((at - first) << 12), none, i - at, pm)
-        a = addr + ((i - first) << 12)
-        add_to_pagemap(a, pte_to_pagemap_entry(pm, vma, a, vals[i], walk), pm)
-        at = i + 1
-    add_run_to_pagemap(addr + ((at - first) << 12), none, last - at, pm)
+    base = addr - (first << 12)
+    breaks = list(compress(range(1, len(used)),
+                           map(operator.ne, used[1:], map((1).__add__, used))))
+    lo = 0
+    for hi in breaks + [len(used)]:
+        i = used[lo]
+        add_run_to_pagemap(base + (at << 12), none, i - at, pm)
+        j = used[hi - 1] + 1
+        pm.buffer.extend(zip(range(base + (i << 12), base + (j << 12), 4096),
+                             entries[lo:hi], repeat(1)))
+        at = j
+        lo = hi
+    add_run_to_pagemap(base + (at << 12), none, last - at, pm)
     return 0
+
+
+def _pagemap_entries_bulk(pm: PagemapRead, vma: Any, vals: Any, used: List[int],
+                          first: int, addr: int, walk: MmWalk) -> Optional[List[int]]:
+    """pte_to_pagemap_entry() of the used (not zero) PTEs ``used`` of one
+    table, in their order, without per-entry Python for the present, not
+    special PTEs of order-0 pages: such an entry is its PFN or'ed with
+    flags that depend only on the page's mapping bit 0 (PM_FILE), its
+    _mapcount (PM_MMAP_EXCLUSIVE), the PTE's soft-dirty and uffd-wp bits
+    and the vma's VM_SOFTDIRTY, so the flags are made once per class of
+    equal values (found in C) and or'ed in C.  Pages of large folios and
+    the other entries (swap, special, PROT_NONE ...) go through
+    pte_to_pagemap_entry().  None, having done nothing, when a PFN has no
+    struct page read (above highest_memmap_pfn, or not in the dump): the
+    caller then takes the per-entry path, which reports them."""
+    arch = pm.arch
+    pages = pm.pages
+    normal, pfns, others = arch.normal_ptes(vals, used)
+    if not normal:
+        return None
+    raws = normal_fields(pages, pfns)
+    if raws is None:
+        return None
+    f = pages.field
+    bits_mask = arch.pagemap_bits_mask()
+    keys = list(zip(map(pm.m_head.__and__, map(f["flags"], raws)),
+                    map((1).__and__, map(f["compound_head"], raws)),
+                    map(PAGE_MAPPING_ANON.__and__, map(f["mapping"], raws)),
+                    map(f["_mapcount"], raws),
+                    map(bits_mask.__and__, map(vals.__getitem__, normal))))
+    vma_flags = PM_SOFT_DIRTY if vma.vm_flags & VM_SOFTDIRTY else 0
+    classes: Dict[tuple, int] = {}
+    large = False
+    for key in set(keys):
+        head, tail, anon, mapcount, bits = key
+        if head or tail:
+            large = True
+            classes[key] = -1
+            continue
+        flags = PM_PRESENT | vma_flags
+        if arch.pte_soft_dirty(bits):
+            flags |= PM_SOFT_DIRTY
+        if arch.pte_uffd_wp(bits):
+            flags |= PM_UFFD_WP
+        if not anon:
+            flags |= PM_FILE
+        # folio_precise_page_mapcount() (6.12 on) and page_mapcount()
+        # (6.1) of an order-0 page: _mapcount + 1, 0 for a page type
+        mapcount += 1
+        if pm.folio_mapcounts and page_mapcount_is_type(mapcount):
+            mapcount = 0
+        if mapcount == 1:
+            flags |= PM_MMAP_EXCLUSIVE
+        classes[key] = flags
+    by_index = dict(zip(normal, map(operator.or_, pfns, map(classes.__getitem__, keys))))
+    if large:
+        others = sorted(others + [i for i, k in zip(normal, keys) if classes[k] < 0])
+    if others:
+        pages.prefetch(arch.present_pfns(vals, others))
+        for i in others:
+            a = addr + ((i - first) << 12)
+            by_index[i] = pte_to_pagemap_entry(pm, vma, a, vals[i], walk)
+    return list(map(by_index.__getitem__, used))
 
 
 def _pagemap_huge_pmd(pm: PagemapRead, vma: Any, pmd: int, addr: int,
@@ -265,6 +359,8 @@ def _pagemap_huge_pmd(pm: PagemapRead, vma: Any, pmd: int, addr: int,
                 pm.pages.read(page.pfn, 512)
         elif not migration and page_mapcount(pm.pages, page) == 1:
             flags |= PM_MMAP_EXCLUSIVE
+    if _huge_entries_bulk(pm, page, frame, flags, per_page, addr, end, idx):
+        return 0
     while addr != end:
         cur = flags
         if per_page:
@@ -282,6 +378,60 @@ def _pagemap_huge_pmd(pm: PagemapRead, vma: Any, pmd: int, addr: int,
         addr += 4096
         idx += 1
     return 0
+
+
+def _huge_entries_bulk(pm: PagemapRead, page: Optional[PageInfo], frame: int, flags: int,
+                       per_page: bool, addr: int, end: int, idx: int) -> bool:
+    """The loop of _pagemap_huge_pmd() in C: the frame goes up by one page
+    (present) or one swap offset (swap) per entry, so the entries are a
+    range; PM_MMAP_EXCLUSIVE per page (per_page) from the folio's
+    mapcounts.  False, having done nothing, when a frame would pass
+    PM_PFRAME_MASK (make_pme() masks it): the loop then makes them."""
+    nr = (end - addr) >> 12
+    step = 0
+    if pm.show_pfn:
+        if flags & PM_PRESENT:
+            step = 1
+        elif flags & PM_SWAP:
+            step = 1 << MAX_SWAPFILES_SHIFT
+    entries = _entry_range(frame, flags, nr, step)
+    if entries is None:
+        return False
+    if per_page:
+        assert page is not None
+        if pm.pmd_exclusive_first_page:
+            # 7.x: the first page's mapcount for every entry
+            if folio_precise_page_mapcount(pm.pages, page, pm.pages.page(page.pfn)) == 1:
+                entries = map(PM_MMAP_EXCLUSIVE.__or__, entries)
+        else:
+            entries = map(operator.or_, entries, _exclusive_subpages(pm, page, idx, nr))
+    pm.buffer.extend(zip(range(addr, end, 4096), entries, repeat(1)))
+    return True
+
+
+def _entry_range(frame: int, flags: int, nr: int, step: int) -> Optional[Iterable[int]]:
+    """make_pme(frame + k * step, flags) for k in range(nr), as a range;
+    None when a frame would pass PM_PFRAME_MASK (make_pme() masks it)."""
+    if not step:
+        return repeat(make_pme(frame, flags), nr)
+    if 0 <= frame and frame + (nr - 1) * step <= PM_PFRAME_MASK:
+        first = frame | flags
+        return range(first, first + nr * step, step)
+    return None
+
+
+def _exclusive_subpages(pm: PagemapRead, head: PageInfo, idx: int, nr: int) -> Iterator[int]:
+    """PM_MMAP_EXCLUSIVE or 0 for the pages [idx, idx + nr) of the large
+    folio ``head`` (read above): folio_precise_page_mapcount() == 1, i.e.
+    the page's _mapcount + 1 (0 for a page type) plus the folio's entire
+    mapcount, in C."""
+    pages = pm.pages
+    raws = map(pages.raw.__getitem__, range(head.pfn + idx, head.pfn + idx + nr))
+    mapcounts = list(map((1).__add__, map(pages.field["_mapcount"], raws)))
+    if page_mapcount_is_type(min(mapcounts)):  # one of them is a page type
+        mapcounts = [0 if page_mapcount_is_type(m) else m for m in mapcounts]
+    entire = pages.folio_entire_mapcount(head) if folio_test_large(pages, head) else 0
+    return map({1 - entire: PM_MMAP_EXCLUSIVE}.get, mapcounts, repeat(0))
 
 
 def pagemap_hugetlb_range(ptep: Any, hmask: int, addr: int, end: int,
@@ -317,12 +467,27 @@ def pagemap_hugetlb_range(ptep: Any, hmask: int, addr: int, end: int,
             frame = arch.leaf_pfn(ptep.level, pte) + ((addr & ~hmask) >> 12)
     elif arch.is_swap_pte(pte) and arch.pte_swp_uffd_wp(pte):
         flags |= PM_UFFD_WP  # pte_swp_uffd_wp_any()
+    if _hugetlb_entries_bulk(pm, frame, flags, addr, end):
+        return 0
     while addr != end:
         add_to_pagemap(addr, make_pme(frame, flags), pm)
         if pm.show_pfn and flags & PM_PRESENT:
             frame += 1
         addr += 4096
     return 0
+
+
+def _hugetlb_entries_bulk(pm: PagemapRead, frame: int, flags: int, addr: int,
+                          end: int) -> bool:
+    """The loop of pagemap_hugetlb_range() in C: the frame goes up by one
+    per entry when present, so the entries are a range.  False, having
+    done nothing, when a frame would pass PM_PFRAME_MASK."""
+    step = 1 if pm.show_pfn and flags & PM_PRESENT else 0
+    entries = _entry_range(frame, flags, (end - addr) >> 12, step)
+    if entries is None:
+        return False
+    pm.buffer.extend(zip(range(addr, end, 4096), entries, repeat(1)))
+    return True
 
 
 PAGEMAP_OPS = MmWalkOps(pmd_entry=pagemap_pmd_range, pte_hole=pagemap_pte_hole,
@@ -404,9 +569,50 @@ def _run_lines(addr: int, entry: int, pages: int) -> str:
 
 
 def format_pagemap(entries: List[Tuple[int, int, int]]) -> str:
-    """One ``VADDR ENTRY`` line per page, the lab's ground-truth format."""
-    return "".join(f"{a:x} {e:016x}\n" if n == 1 else _run_lines(a, e, n)
-                   for a, e, n in entries)
+    """One ``VADDR ENTRY`` line per page, the lab's ground-truth format:
+    runs of equal entries by _run_lines(), the stretches of one-page items
+    between them by _page_lines()."""
+    runs = list(compress(range(len(entries)), map((1).__ne__, map(_PAGES, entries))))
+    parts = []
+    lo = 0
+    for k in runs + [len(entries)]:
+        if k > lo:
+            parts.append(_page_lines(entries[lo:k]))
+        if k < len(entries):
+            parts.append(_run_lines(*entries[k]))
+        lo = k + 1
+    return "".join(parts)
+
+
+_ADDR = operator.itemgetter(0)
+_ENTRY = operator.itemgetter(1)
+_PAGES = operator.itemgetter(2)
+
+
+def _page_lines(items: List[Tuple[int, int, int]]) -> str:
+    """The lines of one-page items, in C: the entries as one hex string of
+    big-endian words split at each word; the addresses, where they are
+    consecutive pages (pagemap_chunks() gives them so), as a 16 MiB block's
+    head digits and its precomputed low six (_LOWS)."""
+    words = array("Q", map(_ENTRY, items))
+    if sys.byteorder == "little":
+        words.byteswap()
+    hexes = words.tobytes().hex(" ", 8).split(" ")
+    first = items[0][0]
+    if items[-1][0] != first + ((len(items) - 1) << 12) or first & 0xFFF:
+        return "".join(map("{:x} {}\n".format, map(_ADDR, items), hexes))
+    addrs: List[str] = []
+    addr, end = first, first + (len(items) << 12)
+    while addr < end:
+        block = addr >> 24
+        stop = min(end, (block + 1) << 24)
+        lo, hi = (addr & 0xFFFFFF) >> 12, ((stop - 1) & 0xFFFFFF) >> 12
+        if block:
+            addrs.extend(map(f"{block:x}".__add__, _LOWS[lo:hi + 1]))
+        else:
+            addrs.extend(map("{:x}".format, range(addr, stop, 4096)))
+        addr = stop
+    return "".join(chain.from_iterable(zip(addrs, repeat(" "), hexes, repeat("\n"))))
 
 
 def show_pagemap(task: Any, start: Optional[int] = None,
