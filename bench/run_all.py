@@ -19,6 +19,11 @@ For the biggest process of each lab (and the 1 GiB ``workload`` process of
   process is too big for the time cap), and follow_phys + struct page reads
   (flags, _mapcount, mapping, _refcount) per present page for smaps-like
   counts, extrapolated to every present page;
+- the large lab's dense process (mapped page by page, no sparse
+  reservation), first: pagemap in each format, vm -p, smaps, numa-maps and
+  status --walk end to end, and crash's whole session with vm -p (start-up
+  included), medians of 3 runs made in turn; the present 4 KiB PTEs per
+  second of pagemap proc (from the guest's smaps: Rss less PMD-mapped THP);
 - crash 9.0.2 (Debian sid's package, unpacked under
   ~/.cache/drgn-pagewalk/tools/crash9, fetched on first use): start-up
   (``exit`` only) and ``vm -p PID > /dev/null`` minus start-up;
@@ -157,13 +162,16 @@ def status_kb(lab: Any, pid: int, field: str) -> int:
 
 
 def targets(lab: Any) -> List[Tuple[str, int]]:
-    """(role, pid) of the biggest process (VmRSS + HugetlbPages) and, on
-    6.1-4level, of the 1 GiB workload process."""
+    """(role, pid) of the biggest process (VmRSS + HugetlbPages), the
+    large lab's dense one first, and, on 6.1-4level, of the 1 GiB workload
+    process."""
     roles = {r: p for r, p in lab.pids.items() if r != "init"}
     size = {r: status_kb(lab, p, "VmRSS") + status_kb(lab, p, "HugetlbPages")
             for r, p in roles.items()}
     biggest = max(size, key=size.get)
     out = [(biggest, roles[biggest])]
+    if "dense" in roles:  # the large lab's process mapped page by page: first
+        out.insert(0, ("dense", roles["dense"]))
     if lab.name == "6.1-4level" and "workload" in roles and biggest != "workload":
         out.append(("workload", roles["workload"]))
     return out
@@ -356,6 +364,57 @@ def crash_bench(crash: Path, lab: Any, pid: int, timeout: float) -> Dict[str, An
         return out
 
 
+# -- the dense process -------------------------------------------------------------------
+
+def present_4k_ptes(lab: Any, pid: int) -> int:
+    """Present 4 KiB PTEs of a process, from the guest's smaps: Rss less
+    the PMD-mapped THPs (hugetlb pages are not in Rss)."""
+    kb = 0
+    for line in (lab.truth / str(pid) / "smaps").read_text().splitlines():
+        name, _, rest = line.partition(":")
+        value = rest.split()[0] if rest.split() else ""
+        if name == "Rss":
+            kb += int(value)
+        elif name in ("AnonHugePages", "ShmemPmdMapped", "FilePmdMapped"):
+            kb -= int(value)
+    return kb // 4
+
+
+def dense_bench(crash: Optional[Path], lab: Any, pid: int, timeout: float,
+                runs: int = 3) -> Dict[str, Any]:
+    """The dense process: ``--format proc pagemap`` (and table, json, vm -p)
+    end to end and crash's whole session with ``vm -p`` (start-up
+    included), ``runs`` times each, in turn; medians."""
+    from statistics import median
+
+    times: Dict[str, List[float]] = {"pagemap|proc": [], "pagemap|table": [],
+                                     "pagemap|json": [], "vm -p|proc": [], "crash": []}
+    lines = 0
+    for _ in range(runs):
+        for fmt in FORMATS:
+            r = run_counted(tool_cmd(lab, fmt, ["pagemap"], pid), timeout)
+            times[f"pagemap|{fmt}"].append(r["wall_s"])
+            if fmt == "proc":
+                lines = r["lines"]
+        times["vm -p|proc"].append(run_counted(tool_cmd(lab, "proc", ["vm", "-p"], pid),
+                                               timeout)["wall_s"])
+        if crash is not None:
+            c = crash_bench(crash, lab, pid, timeout)
+            if c.get("ok"):
+                times["crash"].append(c["total_s"])
+    out: Dict[str, Any] = {k: median(v) for k, v in times.items() if v}
+    ptes = present_4k_ptes(lab, pid)
+    out.update(entries=lines, present_4k_ptes=ptes,
+               present_4k_ptes_per_s=ptes / out["pagemap|proc"], runs=runs)
+    if "crash" in out:
+        out["vs_crash"] = out["pagemap|proc"] / out["crash"]
+    for cmd in ("smaps", "numa-maps", "status"):
+        argv = ["status", "--walk"] if cmd == "status" else [cmd]
+        out[f"{cmd}|proc"] = median(run_counted(tool_cmd(lab, "proc", argv, pid),
+                                                timeout)["wall_s"] for _ in range(runs))
+    return out
+
+
 # -- main -------------------------------------------------------------------------------------
 
 def entries(r: Dict[str, Any], fmt: str) -> int:
@@ -435,6 +494,9 @@ def main() -> int:
             if crash is not None and getattr(lab, "arch", "x86_64") == "x86_64":
                 log(f"{lab.name} PID {pid}: crash")
                 res["crash"] = crash_bench(crash, lab, pid, args.timeout)
+            if role == "dense":
+                log(f"{lab.name} PID {pid}: the dense process, medians of 3")
+                res["dense"] = dense_bench(crash, lab, pid, args.timeout)
             st = lab.truth / str(pid) / "smaps_time"
             if st.exists():
                 best = [l for l in st.read_text().splitlines() if l.startswith("best ")]
@@ -490,6 +552,23 @@ def headline(results: Dict[str, Any], peak: float, mismatches: int) -> Dict[str,
         out["smaps_1g_cli_s"] = round(w["cli"]["smaps|proc"]["wall_s"], 3)
         out["program_load_1g_s"] = round(w["in_process_smaps"]["load_s"], 3)
     big = find("large-6.1-4level")
+    dense = find("large-6.1-4level", "dense")
+    if dense and dense.get("dense"):
+        d = dense["dense"]
+        out["dense"] = {
+            "process": f"large-6.1-4level PID {dense['pid']}",
+            "pagemap_entries": d["entries"], "present_4k_ptes": d["present_4k_ptes"],
+            "pagemap_proc_s": round(d["pagemap|proc"], 2),
+            "pagemap_table_s": round(d["pagemap|table"], 2),
+            "pagemap_json_s": round(d["pagemap|json"], 2),
+            "vm_p_s": round(d["vm -p|proc"], 2),
+            "crash_session_s": round(d["crash"], 2) if "crash" in d else None,
+            "vs_crash": round(d["vs_crash"], 2) if "vs_crash" in d else None,
+            "present_4k_ptes_per_s": round(d["present_4k_ptes_per_s"]),
+            "smaps_s": round(d["smaps|proc"], 2), "numa_maps_s": round(d["numa-maps|proc"], 2),
+            "status_walk_s": round(d["status|proc"], 2)}
+    big = next((r for r in (results.get("large-6.1-4level") or {}).values()
+                if r["role"] != "dense"), None)
     ref = big or w
     if ref:
         cli = ref["cli"]

@@ -18,7 +18,10 @@
  *
  * The child is forked after everything is populated, so it shares the
  * anonymous pages copy-on-write (its page tables are copies), then maps
- * the tmpfs file by reading it.  The layout goes to /tmp/layout in the
+ * the tmpfs file by reading it.  A second child, "dense", does the same
+ * after unmapping the sparse reservation and the hugetlb page: a process
+ * mapped page by page (0.75 M 4 KiB anonymous PTEs, 1024 THPs, 0.25 M
+ * tmpfs PTEs), the kind users inspect most, for the pagemap benchmark.  The layout goes to /tmp/layout in the
  * format of workload.c ("pid ROLE PID", "vma NAME PID START END"), then
  * /tmp/ready; both processes then pause() forever, touching nothing.
  *
@@ -168,6 +171,27 @@ int main(void)
 			pause();
 	}
 	char c;
+	if (read(ready[0], &c, 1) != 1)
+		die("read ready");
+	child = fork();
+	if (child < 0)
+		die("fork dense");
+	if (child == 0) {
+		/* dense: the THPs and 4 KiB pages (shared copy-on-write) and
+		 * the tmpfs file, without the sparse reservation and the
+		 * hugetlb page: every vma mapped page by page */
+		fprintf(layout, "pid dense %d\n", getpid());
+		munmap(sp, TB1);
+		if (huge != MAP_FAILED)
+			munmap(huge, GB1);
+		read_all(sh, GB1);
+		record("shmem_dense", sh, GB1);
+		fflush(layout);
+		if (write(ready[1], "x", 1) != 1)
+			die("write ready");
+		for (;;)
+			pause();
+	}
 	if (read(ready[0], &c, 1) != 1)
 		die("read ready");
 	fclose(layout);

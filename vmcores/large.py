@@ -16,7 +16,9 @@ with ``hugepagesz=1G hugepages=1``), one CPU, QEMU TCG.  Its workload
 each (Rss; 7 GiB with the hugetlb page, which /proc counts apart): 3 GiB of
 4 KiB anonymous pages, 2 GiB of anonymous THP, a 1 GiB tmpfs file mapped
 shared by both, a 1 GiB hugetlb page and a 1 TiB MAP_NORESERVE
-reservation touched every 64 MiB (16384 PTE tables for 16384 pages).  The
+reservation touched every 64 MiB (16384 PTE tables for 16384 pages); a
+second child, "dense", keeps all of it but the reservation and the
+hugetlb page (mapped page by page: bench/run's dense process).  The
 layout is frozen as vmcores/init.sh freezes it (khugepaged asleep, no
 proactive compaction), then vmcores/bigcapture.c (capture.c without the
 pagemap of vmas over 16 GiB, plus ``PID/smaps_time``: the guest kernel's
