@@ -409,8 +409,9 @@ def dense_bench(crash: Optional[Path], lab: Any, pid: int, timeout: float,
     if "crash" in out:
         out["vs_crash"] = out["pagemap|proc"] / out["crash"]
     for cmd in ("smaps", "numa-maps", "status"):
-        argv = ["status", "--walk"] if cmd == "status" else [cmd]
-        out[f"{cmd}|proc"] = median(run_counted(tool_cmd(lab, "proc", argv, pid),
+        # status --walk: the walk column is in the table (proc is the kernel's lines)
+        argv, fmt = (["status", "--walk"], "table") if cmd == "status" else ([cmd], "proc")
+        out[f"{cmd}|proc"] = median(run_counted(tool_cmd(lab, fmt, argv, pid),
                                                 timeout)["wall_s"] for _ in range(runs))
     return out
 
