@@ -1257,6 +1257,8 @@ def _rollup(task: Any) -> tuple:
     if not read and ctx.target.vma_tree_lost(mm):
         # DUMP: no vma of the mm could be read: no total to print
         raise ctx.target.lost_error(mm)
+    if not read and vmas:
+        raise ctx.target.last_vma_fault  # DUMP: the same, every vma faulted
     ctx.target.note_partial(mm, "the rollup", len(read), len(vmas))
     start = vmas[0].vm_start if vmas else 0
     end = vmas[-1].vm_end if vmas else 0
