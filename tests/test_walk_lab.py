@@ -437,42 +437,44 @@ def _pagemap_items(task) -> str:
                    for a, e, n in chunk)
 
 
-@pytest.mark.parametrize("report", ["smaps", "numa_maps", "status", "pagemap",
-                                    "pagemap_pmd", "pagemap_hugetlb"])
+@pytest.mark.parametrize("report", ["smaps", "numa_maps", "status", "pagemap"])
 def test_bulk_equals_per_entry(lab, prog, monkeypatch, report):
     """smaps_pte_range(), gather_pte_stats() and the rss walk of status add
     the order-0 pages of a PTE table by class (_smaps_order0_bulk(),
-    _gather_order0_bulk(), _rss_order0_bulk()), and pagemap_pmd_range()
-    makes their entries by class (_pagemap_entries_bulk()), and those of a
-    PMD-mapped THP or a hugetlb page as a range (_huge_entries_bulk(),
-    _hugetlb_entries_bulk()); visiting every
-    entry one by one, as the kernel does, gives the same output for every
-    process (pagemap: every item, runs included)."""
+    _gather_order0_bulk(), _rss_order0_bulk()); pagemap makes the entries
+    of a table's order-0 pages by class (_pagemap_entries_bulk()) and those
+    of a PMD-mapped THP or a hugetlb page as a range (_huge_entries_bulk(),
+    _hugetlb_entries_bulk(): the three fast paths make disjoint entries, so
+    they are turned off together).  Visiting every entry one by one, as the
+    kernel does, gives the same output for every process (pagemap: every
+    item, runs included)."""
+    from drgn_pagewalk.drgn_target import get_target
     from drgn_pagewalk.ops import numa_maps, pagemap, smaps, status
 
-    module, bulk_name, show = {
-        "smaps": (smaps, "_smaps_order0_bulk", show_smaps),
-        "numa_maps": (numa_maps, "_gather_order0_bulk", show_numa_maps),
-        "status": (status, "_rss_order0_bulk", _status_walk),
-        "pagemap": (pagemap, "_pagemap_entries_bulk", _pagemap_items),
-        "pagemap_pmd": (pagemap, "_huge_entries_bulk", _pagemap_items),
-        "pagemap_hugetlb": (pagemap, "_hugetlb_entries_bulk", _pagemap_items),
+    module, bulk_names, show = {
+        "smaps": (smaps, ["_smaps_order0_bulk"], show_smaps),
+        "numa_maps": (numa_maps, ["_gather_order0_bulk"], show_numa_maps),
+        "status": (status, ["_rss_order0_bulk"], _status_walk),
+        "pagemap": (pagemap, ["_pagemap_entries_bulk", "_huge_entries_bulk",
+                              "_hugetlb_entries_bulk"], _pagemap_items),
     }[report]
     bulk = {pid: show(find_task(prog, pid)) for pid in lab.pids.values()}
-    calls = []
+    calls: dict = {name: 0 for name in bulk_names}
 
-    def per_entry(*args):
-        calls.append(1)
-        # the caller then visits every entry
-        return None if report == "pagemap" else False
+    def per_entry(name):  # type: ignore[no-untyped-def]
+        def fallback(*args):  # type: ignore[no-untyped-def]
+            calls[name] += 1
+            # the caller then visits every entry
+            return None if name == "_pagemap_entries_bulk" else False
+        return fallback
 
-    monkeypatch.setattr(module, bulk_name, per_entry)
+    for name in bulk_names:
+        monkeypatch.setattr(module, name, per_entry(name))
     for role, pid in lab.pids.items():
         same(bulk[pid], show(find_task(prog, pid)), f"{role} {report} per entry")
-    from drgn_pagewalk.drgn_target import get_target
-
     # (a kernel without THP, PREEMPT_RT's, maps no PMD of a process)
-    assert calls or (report == "pagemap_pmd" and not get_target(prog).kernel.thp), \
-        "the bulk path was never offered a table"
+    never = [n for n, c in calls.items()
+             if not c and not (n == "_huge_entries_bulk" and not get_target(prog).kernel.thp)]
+    assert not never, f"never offered a table: {never}"
     count(f"{report} lines: bulk == per entry",
           sum(len(t.splitlines()) for t in bulk.values()))
