@@ -219,6 +219,7 @@ class DrgnTarget(Target):
         #: vma, and every lost part (to name)
         self._lost: Dict[int, List[LostVmas]] = {}
         self._lost_notes: Dict[int, List[LostVmas]] = {}
+        self._lost_ends: Dict[int, List[int]] = {}
         self._recovered: Dict[int, Dict[int, str]] = {}
         self._mms: Dict[int, Mm] = {}
         self._init_mm_addr = prog["init_mm"].address_
@@ -237,11 +238,13 @@ class DrgnTarget(Target):
         """A running kernel changes between commands: forget what the last
         one read (vmas, mms, table pages)."""
         super().begin_command()
+        self.__dict__["_lost_noted"] = set()
         if self.live:
             self._seen.clear()
             self._vmas.clear()
             self._lost.clear()
             self._lost_notes.clear()
+            self._lost_ends.clear()
             self._recovered.clear()
             self._mms.clear()
 
@@ -313,11 +316,16 @@ class DrgnTarget(Target):
             vmas = [self._make_vma(mm, v) for v in found.vmas]
             cached = ([v.vm_start for v in vmas], [v.vm_end for v in vmas], vmas)
             self._vmas[mm.address] = cached
-            self._lost[mm.address] = [lo for lo in found.lost if not lo.complete]
+            self._lost[mm.address] = sorted((lo for lo in found.lost if not lo.complete),
+                                            key=lambda lo: lo.start)
+            self._lost_ends[mm.address] = [lo.end for lo in self._lost[mm.address]]
             self._lost_notes[mm.address] = found.lost
             self._recovered[mm.address] = found.recovered
-        for lost in self._lost_notes[mm.address]:
-            self.note_lost(lost)
+        noted = self.__dict__.setdefault("_lost_noted", set())
+        if (mm.address, self.context) not in noted:  # once per process and command
+            noted.add((mm.address, self.context))
+            for lost in self._lost_notes[mm.address]:
+                self.note_lost(lost)
         return cached
 
     def note_fault(self, left_out: str, error: Any) -> None:
@@ -402,11 +410,14 @@ class DrgnTarget(Target):
         if vma is not None and vma.vm_start <= addr:
             return vma  # addr is in it: no other vma can come first
         # DUMP: a lost vma, or a lost node that may hold one, between addr
-        # and the vma found: the kernel's answer is not known
-        for lost in self._lost[mm.address]:
-            if lost.end > addr and (vma is None or lost.start < vma.vm_start):
-                self.note_lost(lost)
-                raise VmaTreeLost(lost.error)
+        # and the vma found: the kernel's answer is not known (the lost
+        # parts do not overlap: the first that ends after addr decides)
+        lost = self._lost[mm.address]
+        if lost:
+            j = bisect.bisect_right(self._lost_ends[mm.address], addr)
+            if j < len(lost) and (vma is None or lost[j].start < vma.vm_start):
+                self.note_lost(lost[j])
+                raise VmaTreeLost(lost[j].error)
         return vma
 
     def hstate_vma(self, vma: Vma) -> Hstate:

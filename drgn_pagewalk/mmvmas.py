@@ -21,6 +21,7 @@ the mm is then accounted for, nothing under the lost node is unknown.
 
 from __future__ import annotations
 
+import bisect
 import struct
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
@@ -219,29 +220,44 @@ def _recover(prog: Program, mm: Object, tree_vmas: List[Tuple[int, int, int]],
              lost: List[LostVmas]) -> MmVmas:
     """Find the vmas under lost nodes among the vm_area_struct slab cache's
     objects; say for each lost node what was found and whether
-    mm->map_count leaves any vma unknown."""
-    nodes = [lo for lo in lost if lo.kind == "node"]
-    candidates: List[Tuple[int, int, int]] = []
+    mm->map_count leaves any vma unknown.  (The ranges of the tree, lost or
+    not, do not overlap: each test is a bisection, so a tree of 100 k vmas
+    costs what sorting them costs.)"""
+    nodes = sorted((lo.start, lo.end) for lo in lost if lo.kind == "node")
+    node_starts = [n[0] for n in nodes]
+    candidates = []
     if nodes:
         for start, end, addr in vm_area_objects(prog, mm.value_()):
-            if any(n.start <= start and end <= n.end for n in nodes):
+            i = bisect.bisect_right(node_starts, start) - 1
+            if i >= 0 and end <= nodes[i][1]:
                 candidates.append((start, end, addr))
+    candidates.sort()
     # every vma the dump shows in a lost range must overlap nothing else:
     # two that overlap (one freed and not yet detached?) are both dropped
     taken = sorted([(s, e) for s, e, _ in tree_vmas] +
                    [(lo.start, lo.end) for lo in lost if lo.kind == "vma"])
-    ok = [c for c in candidates
-          if not any(s < c[1] and c[0] < e for s, e in taken)
-          and not any(o is not c and o[0] < c[1] and c[0] < o[1] for o in candidates)]
+    taken_starts = [t[0] for t in taken]
+    ok = []
+    reach = 0  # the highest end of the candidates before this one
+    for i, (start, end, addr) in enumerate(candidates):
+        j = bisect.bisect_left(taken_starts, end) - 1
+        clash = (j >= 0 and taken[j][1] > start) or reach > start or (
+            i + 1 < len(candidates) and end > candidates[i + 1][0])
+        reach = max(reach, end)
+        if not clash:
+            ok.append((start, end, addr))
     known = len(tree_vmas) + sum(1 for lo in lost if lo.kind == "vma") + len(ok)
     try:
         complete = mm.map_count.value_() == known
     except FaultError:
         complete = False
+    ok_starts = [o[0] for o in ok]
     out_lost = []
     for lo in lost:
         if lo.kind == "node":
-            inside = tuple((s, e) for s, e, _ in ok if lo.start <= s and e <= lo.end)
+            first = bisect.bisect_left(ok_starts, lo.start)
+            last = bisect.bisect_left(ok_starts, lo.end)
+            inside = tuple((s, e) for s, e, _ in ok[first:last])
             lo = LostVmas(lo.kind, lo.start, lo.end, lo.address, lo.error, inside, complete)
         out_lost.append(lo)
     every = sorted(tree_vmas + ok)

@@ -159,6 +159,7 @@ class Target:
         self.reported.clear()
         self.__dict__["_deferred"] = []
         self.__dict__["_missing"] = []
+        self.__dict__["_missing_seen"] = set()
         self.__dict__["walked"] = [0, 0]
 
     @property
@@ -198,7 +199,10 @@ class Target:
         needed (a filtered dump, or a makedumpfile older than the kernel).
         The same record twice (a lost part of a vma tree met by two lookups)
         is kept once."""
-        if record not in self.missing:
+        seen = self.__dict__.setdefault("_missing_seen", set())
+        key = (record.context, record.left_out, record.what, record.address)
+        if key not in seen:
+            seen.add(key)
             self.missing.append(record)
 
     #: What the command is reading for (a process: "PID 1 (init)"), for the
