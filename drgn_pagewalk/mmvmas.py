@@ -225,27 +225,15 @@ def _recover(prog: Program, mm: Object, tree_vmas: List[Tuple[int, int, int]],
     costs what sorting them costs.)"""
     nodes = sorted((lo.start, lo.end) for lo in lost if lo.kind == "node")
     node_starts = [n[0] for n in nodes]
-    candidates = []
+    candidates: List[Tuple[int, int, int]] = []
     if nodes:
         for start, end, addr in vm_area_objects(prog, mm.value_()):
             i = bisect.bisect_right(node_starts, start) - 1
             if i >= 0 and end <= nodes[i][1]:
                 candidates.append((start, end, addr))
-    candidates.sort()
-    # every vma the dump shows in a lost range must overlap nothing else:
-    # two that overlap (one freed and not yet detached?) are both dropped
-    taken = sorted([(s, e) for s, e, _ in tree_vmas] +
-                   [(lo.start, lo.end) for lo in lost if lo.kind == "vma"])
-    taken_starts = [t[0] for t in taken]
-    ok = []
-    reach = 0  # the highest end of the candidates before this one
-    for i, (start, end, addr) in enumerate(candidates):
-        j = bisect.bisect_left(taken_starts, end) - 1
-        clash = (j >= 0 and taken[j][1] > start) or reach > start or (
-            i + 1 < len(candidates) and end > candidates[i + 1][0])
-        reach = max(reach, end)
-        if not clash:
-            ok.append((start, end, addr))
+    taken = [(s, e) for s, e, _ in tree_vmas] + [(lo.start, lo.end) for lo in lost
+                                                   if lo.kind == "vma"]
+    ok = alone(candidates, taken)
     known = len(tree_vmas) + sum(1 for lo in lost if lo.kind == "vma") + len(ok)
     try:
         complete = mm.map_count.value_() == known
@@ -263,6 +251,28 @@ def _recover(prog: Program, mm: Object, tree_vmas: List[Tuple[int, int, int]],
     every = sorted(tree_vmas + ok)
     return MmVmas([Object(prog, "struct vm_area_struct *", v) for _, _, v in every],
                   out_lost, {a: "the vm_area_struct slab cache" for _, _, a in ok})
+
+
+def alone(candidates: List[Tuple[int, int, int]], taken: List[Tuple[int, int]]
+          ) -> List[Tuple[int, int, int]]:
+    """The (start, end, address) ``candidates`` that overlap neither a range
+    of ``taken`` (which do not overlap each other) nor another candidate,
+    in address order: every vma the dump shows in a lost range must overlap
+    nothing else; two that overlap (one freed and not yet detached?) are
+    both dropped."""
+    candidates = sorted(candidates)
+    taken = sorted(taken)
+    taken_starts = [t[0] for t in taken]
+    ok = []
+    reach = 0  # the highest end of the candidates before this one
+    for i, (start, end, addr) in enumerate(candidates):
+        j = bisect.bisect_left(taken_starts, end) - 1
+        clash = (j >= 0 and taken[j][1] > start) or reach > start or (
+            i + 1 < len(candidates) and end > candidates[i + 1][0])
+        reach = max(reach, end)
+        if not clash:
+            ok.append((start, end, addr))
+    return ok
 
 
 def vm_area_objects(prog: Program, mm_addr: int) -> List[Tuple[int, int, int]]:

@@ -158,3 +158,32 @@ def test_a_lost_maple_node(name, capsys):
                            for line in missing), missing
     assert any(f"a maple_node object at {nodes[0]:#x}" in line for line in missing)
     count("missing parts: lost maple nodes whose vmas were all found", len(missing))
+
+
+def test_the_slab_cache_finds_are_checked_against_each_other():
+    """mmvmas.alone(): a vma found in the slab cache is kept only if it
+    overlaps no vma the tree gives and no other find (a freed vma not yet
+    detached would); compared with the plain pairwise test on random
+    ranges, and on 100 k of them."""
+    import random
+
+    from drgn_pagewalk.mmvmas import alone
+
+    rng = random.Random(7)
+    for _ in range(200):
+        taken, at = [], 0
+        for _ in range(rng.randrange(0, 8)):
+            at += rng.randrange(0, 5)
+            length = rng.randrange(1, 4)
+            taken.append((at, at + length))
+            at += length
+        cands = []
+        for i in range(rng.randrange(0, 10)):
+            start = rng.randrange(0, 40)
+            cands.append((start, start + rng.randrange(1, 5), 1000 + i))
+        want = sorted(c for c in cands
+                      if not any(s < c[1] and c[0] < e for s, e in taken)
+                      and not any(o is not c and o[0] < c[1] and c[0] < o[1] for o in cands))
+        assert alone(cands, taken) == want, (cands, taken)
+    many = [(i * 2, i * 2 + 1, i) for i in range(100_000)]
+    assert alone(many, [(1, 2)]) == many
