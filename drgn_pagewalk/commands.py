@@ -113,14 +113,9 @@ class MissingError(PagewalkError):
 def note_missing(prog: Any, context: Optional[str], left_out: str, error: Any) -> None:
     """Record that ``left_out`` (for ``context``) is not printed because
     reading it faulted with ``error`` (a drgn FaultError)."""
-    from .drgn_target import describe_address, get_target, missing_address
-    from .target import Missing
+    from .drgn_target import get_target
 
-    address = getattr(error, "address", None)
-    if address is not None:
-        address = missing_address(prog, address)
-    what = describe_address(prog, address) if address is not None else "kernel memory"
-    get_target(prog).note_missing(Missing(context, left_out, what, address))
+    get_target(prog).note_fault(left_out, error, context)
 
 
 @contextmanager

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import bisect
 import re
+from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, TypeVar
 
 import drgn
@@ -16,7 +17,7 @@ from .arch.base import MASK64, Arch
 from .arch.x86_64 import START_KERNEL_MAP, X86_64
 from .kernel import KernelFeatures
 from .kernel import probe as probe_kernel
-from .mmvmas import LostVmas, mm_vmas
+from .mmvmas import LostVmas, MmVmas, mm_vmas
 from .target import (
     Hstate,
     Missing,
@@ -186,6 +187,32 @@ ARCHES = {
 }
 
 
+#: note_at()'s default context: the command's own (Target.context)
+OWN_CONTEXT: Any = object()
+
+
+@dataclass
+class VmaTree:
+    """An mm's vmas as DrgnTarget keeps them: mm_vmas()'s answer
+    (``found``: what the dump lacks, the vmas found in the slab cache),
+    the walker's Vmas in address order with their starts and ends, and the
+    lost parts that may hide a vma (by address, with their ends)."""
+
+    found: MmVmas
+    vmas: List[Vma]
+    starts: List[int] = field(init=False)
+    ends: List[int] = field(init=False)
+    hiding: List[LostVmas] = field(init=False)
+    hiding_ends: List[int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.starts = [v.vm_start for v in self.vmas]
+        self.ends = [v.vm_end for v in self.vmas]
+        self.hiding = sorted((lo for lo in self.found.lost if not lo.complete),
+                             key=lambda lo: lo.start)
+        self.hiding_ends = [lo.end for lo in self.hiding]
+
+
 class DrgnTarget(Target):
     """Target over a drgn Program.  One per Program: see :func:`get_target`."""
 
@@ -212,15 +239,9 @@ class DrgnTarget(Target):
         #: :meth:`changed_tables` can say which changed.
         self.live = bool(prog.flags & drgn.ProgramFlags.IS_LIVE)
         self._seen: Dict[int, bytes] = {}
-        self._vmas: Dict[int, Tuple[List[int], List[int], List[Vma]]] = {}
+        self._vmas: Dict[int, VmaTree] = {}
         #: the error of the last vma each_vma() left out
         self.last_vma_fault: Any = None
-        #: per mm: the parts of its vma tree the dump lacks that may hide a
-        #: vma, and every lost part (to name)
-        self._lost: Dict[int, List[LostVmas]] = {}
-        self._lost_notes: Dict[int, List[LostVmas]] = {}
-        self._lost_ends: Dict[int, List[int]] = {}
-        self._recovered: Dict[int, Dict[int, str]] = {}
         self._mms: Dict[int, Mm] = {}
         self._init_mm_addr = prog["init_mm"].address_
 
@@ -242,10 +263,6 @@ class DrgnTarget(Target):
         if self.live:
             self._seen.clear()
             self._vmas.clear()
-            self._lost.clear()
-            self._lost_notes.clear()
-            self._lost_ends.clear()
-            self._recovered.clear()
             self._mms.clear()
 
     def changed_tables(self) -> List[int]:
@@ -286,11 +303,10 @@ class DrgnTarget(Target):
     def vma(self, obj: Object) -> Vma:
         """The walker's Vma for a ``struct vm_area_struct *``."""
         mm = self.mm(obj.vm_mm)
-        starts, _, vmas = self._vma_list(mm)
-        start = obj.vm_start.value_()
-        i = bisect.bisect_left(starts, start)
-        if i < len(vmas) and vmas[i].address == obj.value_():
-            return vmas[i]
+        tree = self._vma_tree(mm)
+        i = bisect.bisect_left(tree.starts, obj.vm_start.value_())
+        if i < len(tree.vmas) and tree.vmas[i].address == obj.value_():
+            return tree.vmas[i]
         return self._make_vma(mm, obj)
 
     def _make_vma(self, mm: Mm, obj: Object) -> Vma:
@@ -306,38 +322,40 @@ class DrgnTarget(Target):
             address=obj.value_(),
         )
 
-    def _vma_list(self, mm: Mm) -> Tuple[List[int], List[int], List[Vma]]:
-        """The vmas of mm sorted by address, with their starts and ends
-        (mm_vmas(): those the dump holds; what it lacks is noted as missing
-        each time the list is asked for, in the command's context)."""
-        cached = self._vmas.get(mm.address)
-        if cached is None:
+    def _vma_tree(self, mm: Mm) -> "VmaTree":
+        """What the target keeps of mm's vmas (mm_vmas(): those the dump
+        holds); what the dump lacks is noted as missing once per process
+        and command, in the command's context."""
+        tree = self._vmas.get(mm.address)
+        if tree is None:
             found = mm_vmas(mm.obj)
-            vmas = [self._make_vma(mm, v) for v in found.vmas]
-            cached = ([v.vm_start for v in vmas], [v.vm_end for v in vmas], vmas)
-            self._vmas[mm.address] = cached
-            self._lost[mm.address] = sorted((lo for lo in found.lost if not lo.complete),
-                                            key=lambda lo: lo.start)
-            self._lost_ends[mm.address] = [lo.end for lo in self._lost[mm.address]]
-            self._lost_notes[mm.address] = found.lost
-            self._recovered[mm.address] = found.recovered
+            tree = self._vmas[mm.address] = VmaTree(
+                found, [self._make_vma(mm, v) for v in found.vmas])
         noted = self.__dict__.setdefault("_lost_noted", set())
-        if (mm.address, self.context) not in noted:  # once per process and command
+        if (mm.address, self.context) not in noted:
             noted.add((mm.address, self.context))
-            for lost in self._lost_notes[mm.address]:
+            for lost in tree.found.lost:
                 self.note_lost(lost)
-        return cached
+        return tree
 
-    def note_fault(self, left_out: str, error: Any) -> None:
-        """``left_out`` is not printed: reading it faulted with ``error`` (a
-        FaultError, or VmaTreeLost), in the command's context."""
-        if isinstance(error, VmaTreeLost):
-            error = error.error
-        address = getattr(error, "address", None)
+    def note_at(self, left_out: str, address: Optional[int], context: Any = OWN_CONTEXT,
+                unknown: str = "kernel memory") -> None:
+        """``left_out`` is not printed: the dump lacks memory at ``address``
+        (named by the first byte it lacks from there, and what holds it;
+        ``unknown`` when there is no address).  ``context``: the command's
+        own (reading()) unless given (None: no process)."""
         if address is not None:
             address = missing_address(self.prog, address)
-        what = describe_address(self.prog, address) if address is not None else "kernel memory"
-        self.note_missing(Missing(self.context, left_out, what, address))
+        what = describe_address(self.prog, address) if address is not None else unknown
+        self.note_missing(Missing(self.context if context is OWN_CONTEXT else context,
+                                  left_out, what, address))
+
+    def note_fault(self, left_out: str, error: Any, context: Any = OWN_CONTEXT) -> None:
+        """``left_out`` is not printed: reading it faulted with ``error`` (a
+        FaultError, or VmaTreeLost)."""
+        if isinstance(error, VmaTreeLost):
+            error = error.error
+        self.note_at(left_out, getattr(error, "address", None), context)
 
     def each_vma(self, vmas: List[Vma], fn: Callable[[Vma], T]) -> Iterator[T]:
         """fn(vma) for each vma.  DUMP: a vma whose reading faults (its
@@ -355,8 +373,7 @@ class DrgnTarget(Target):
     def found_notes(self, mm: Mm, vmas: List[Vma]) -> List[str]:
         """For a report's notes: each of ``vmas`` found other than through
         mm's vma tree (a part of the tree is not in the dump), and where."""
-        self._vma_list(mm)
-        how = self._recovered[mm.address]
+        how = self._vma_tree(mm).found.recovered
         return [f"vma {v.vm_start:#x}-{v.vm_end:#x}: found in {how[v.address]}, not "
                 "through the mm's vma tree (a part of it is not in the dump)"
                 for v in vmas if v.address in how]
@@ -364,60 +381,53 @@ class DrgnTarget(Target):
     def vma_tree_lost(self, mm: Mm) -> bool:
         """Whether the dump lacks a part of mm's vma tree that may hold a
         vma (what is lost is noted as missing)."""
-        self._vma_list(mm)
-        return bool(self._lost[mm.address])
+        return bool(self._vma_tree(mm).hiding)
 
     def lost_error(self, mm: Mm) -> Any:
         """The error of the first part of mm's vma tree the dump lacks."""
-        self._vma_list(mm)
-        return self._lost[mm.address][0].error
+        return self._vma_tree(mm).hiding[0].error
 
     def note_partial(self, mm: Mm, what: str, read: int, listed: int) -> None:
         """``what`` (a total over the vmas) covers only the ``read`` vmas
         the dump holds: say so, as a missing record, when parts of mm's vma
         tree are lost or ``read`` < ``listed`` vmas could be read."""
-        lost = self._lost.get(mm.address, [])
-        if not lost and read == listed:
+        hiding = self._vma_tree(mm).hiding
+        if not hiding and read == listed:
             return
-        address = lost[0].address if lost else getattr(self.last_vma_fault, "address", None)
-        if address is not None:
-            address = missing_address(self.prog, address)
         cover = f"it covers the {read} vmas read"
         try:
             cover += f" of {mm.obj.map_count.value_()}, mm->map_count"
         except FaultError:
             pass
-        self.note_missing(Missing(
-            self.context, f"from {what}, the pages of the vmas not read ({cover})",
-            describe_address(self.prog, address) if address is not None
-            else "a part of a vma", address))
+        self.note_at(f"from {what}, the pages of the vmas not read ({cover})",
+                     hiding[0].address if hiding else
+                     getattr(self.last_vma_fault, "address", None),
+                     unknown="a part of a vma")
 
     def note_lost(self, lost: LostVmas) -> None:
         """A part of a vma tree the dump lacks, as a missing record."""
-        address = missing_address(self.prog, lost.address)
-        what = describe_address(self.prog, address)
-        self.note_missing(Missing(self.context, lost.left_out(), what, address))
+        self.note_at(lost.left_out(), lost.address)
 
     def vmas(self, mm: Mm) -> List[Vma]:
         """Every vma of mm in address order (for_each_vma()), those the dump
         lacks left out (and noted as missing)."""
-        return list(self._vma_list(mm)[2])
+        return list(self._vma_tree(mm).vmas)
 
     def find_vma(self, mm: Mm, addr: int) -> Optional[Vma]:
-        _, ends, vmas = self._vma_list(mm)
-        i = bisect.bisect_right(ends, addr)
-        vma = vmas[i] if i < len(vmas) else None
+        tree = self._vma_tree(mm)
+        i = bisect.bisect_right(tree.ends, addr)
+        vma = tree.vmas[i] if i < len(tree.vmas) else None
         if vma is not None and vma.vm_start <= addr:
             return vma  # addr is in it: no other vma can come first
         # DUMP: a lost vma, or a lost node that may hold one, between addr
         # and the vma found: the kernel's answer is not known (the lost
         # parts do not overlap: the first that ends after addr decides)
-        lost = self._lost[mm.address]
-        if lost:
-            j = bisect.bisect_right(self._lost_ends[mm.address], addr)
-            if j < len(lost) and (vma is None or lost[j].start < vma.vm_start):
-                self.note_lost(lost[j])
-                raise VmaTreeLost(lost[j].error)
+        hiding = tree.hiding
+        if hiding:
+            j = bisect.bisect_right(tree.hiding_ends, addr)
+            if j < len(hiding) and (vma is None or hiding[j].start < vma.vm_start):
+                self.note_lost(hiding[j])
+                raise VmaTreeLost(hiding[j].error)
         return vma
 
     def hstate_vma(self, vma: Vma) -> Hstate:

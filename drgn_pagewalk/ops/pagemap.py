@@ -31,7 +31,6 @@ from .page import (
     page_mapcount_is_type,
     pmd_trans_huge_lock,
     pte_offset_map_lock,
-    used_ptes,
     vm_normal_page,
 )
 
@@ -223,7 +222,8 @@ def pagemap_pmd_range(pmdp: Any, addr: int, end: int, walk: MmWalk) -> int:
     if entries is None:
         # the per-entry path: each entry by pte_to_pagemap_entry()
         at = first
-        for i in used_ptes(pm.pages, pm.arch, vals, first, last):
+        pm.pages.prefetch(pm.arch.present_pfns(vals, used))  # as used_ptes() does
+        for i in used:
             add_run_to_pagemap(addr + ((at - first) << 12), none, i - at, pm)
             a = addr + ((i - first) << 12)
             add_to_pagemap(a, pte_to_pagemap_entry(pm, vma, a, vals[i], walk), pm)
