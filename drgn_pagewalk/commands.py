@@ -17,6 +17,7 @@ import os
 import struct
 import sys
 from contextlib import contextmanager
+from itertools import chain
 from typing import (Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence,
                     TextIO, Tuple)
 
@@ -545,8 +546,8 @@ def cmd_pagemap(prog: Any, args: argparse.Namespace) -> List[Any]:
             else:
                 out.append(StreamReport(_task_desc(task), PAGEMAP_COLUMNS, PAGEMAP_WIDTHS,
                                         _pagemap_items(chunks), meta=task_keys(task),
-                                        table_line=pagemap.pagemap_table_line,
-                                        json_line=pagemap.pagemap_json_line,
+                                        table_text=pagemap.pagemap_table_text,
+                                        json_text=pagemap.pagemap_json_text,
                                         key="entries"))
     return out
 
@@ -562,8 +563,8 @@ PAGEMAP_WIDTHS = [18, 9, 18, 7, 4, 17, 9, 11, 10, 9, 4]
 
 def _pagemap_items(chunks: Iterable[List[Tuple[int, int, int]]]
                    ) -> Iterator[Tuple[int, int, int]]:
-    for chunk in chunks:
-        yield from chunk
+    """The items of every chunk, one after another (in C)."""
+    return chain.from_iterable(chunks)
 
 
 def cmd_numa_maps(prog: Any, args: argparse.Namespace) -> List[Any]:

@@ -106,6 +106,12 @@ class StreamReport:
     meta: Dict[str, Any] = field(default_factory=dict)
     table_line: Optional[Callable[[Any], str]] = None
     json_line: Optional[Callable[[Any], str]] = None
+    #: the text of a batch of rows at once, each row as table_line() /
+    #: json_line() makes it: table_text(rows) joins the lines with
+    #: newlines, json_text(rows, sep) the objects with ``sep`` (for
+    #: formats that make runs of like rows in C)
+    table_text: Optional[Callable[[List[Any]], str]] = None
+    json_text: Optional[Callable[[List[Any], str], str]] = None
     #: JSON only: the data key of the result object (see Report.key).
     key: str = "rows"
 
@@ -143,14 +149,15 @@ def write_table_stream(report: StreamReport, out: TextIO) -> None:
     out.write(stream_table_line(cols, widths, [c.upper() for c in cols]) + "\n")
     out.write(stream_table_line(cols, widths, ["-" * w for w in widths]) + "\n")
     write = out.write
-    if report.table_line is not None:
+    if report.table_text is not None or report.table_line is not None:
         # a batch of lines per write: map() and join() run in C
+        text = report.table_text or (lambda batch: "\n".join(map(report.table_line, batch)))
         rows = iter(report.rows)
         while True:
-            batch = list(map(report.table_line, islice(rows, 4096)))
+            batch = list(islice(rows, 4096))
             if not batch:
                 break
-            write("\n".join(batch) + "\n")
+            write(text(batch) + "\n")
     else:
         for row in report.rows:
             write(stream_table_line(cols, widths, row) + "\n")
@@ -176,13 +183,14 @@ def write_json_stream(report: StreamReport, out: TextIO, indent: str = "") -> No
     write = out.write
     cols = list(report.columns)
     line = report.json_line or (lambda row: stream_json_line(cols, row))
+    text = report.json_text or (lambda batch, sep: sep.join(map(line, batch)))
     rows = iter(report.rows)
     empty = True
     while True:
-        batch = list(map(line, islice(rows, 4096)))
+        batch = list(islice(rows, 4096))
         if not batch:
             break
-        write((sep if empty else comma) + comma.join(batch))
+        write((sep if empty else comma) + text(batch, comma))
         empty = False
     out.write("]" if empty else "\n%s]" % inner)
     out.write(",\n%s\"notes\": %s\n%s}" % (inner, json.dumps(report.notes), indent))

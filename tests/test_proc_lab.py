@@ -132,16 +132,20 @@ def test_pagemap_range(lab, prog):
 
 
 def test_pagemap_fast_lines_equal_the_generic_ones(lab):
-    """The one-step table/JSON lines of pagemap (millions of rows) are the
-    generic cell-by-cell output, for every entry the guest's pagemap has
-    (present, swap, soft-dirty, exclusive, file ...)."""
+    """The one-step table/JSON lines of pagemap (millions of rows), and the
+    batches of them made as one text (pagemap_table_text(),
+    pagemap_json_text()), are the generic cell-by-cell output, for every
+    entry the guest's pagemap has (present, swap, soft-dirty, exclusive,
+    file ...)."""
     import io
 
     from drgn_pagewalk.commands import PAGEMAP_COLUMNS, PAGEMAP_WIDTHS
     from drgn_pagewalk.ops.pagemap import (
         decode_pagemap_entry,
         pagemap_json_line,
+        pagemap_json_text,
         pagemap_table_line,
+        pagemap_table_text,
     )
     from drgn_pagewalk.report import StreamReport, write_json_stream, write_table_stream
 
@@ -150,12 +154,17 @@ def test_pagemap_fast_lines_equal_the_generic_ones(lab):
     items += [(items[0][0], 0, 512), (items[-1][0], 1 << 55, 1 << 20)]  # runs
     rows = [[a, n, e, *decode_pagemap_entry(e)] for a, e, n in items]
     for write in (write_table_stream, write_json_stream):
-        generic, fast = io.StringIO(), io.StringIO()
+        generic, fast, batch = io.StringIO(), io.StringIO(), io.StringIO()
         write(StreamReport("t", PAGEMAP_COLUMNS, PAGEMAP_WIDTHS, rows), generic)
         write(StreamReport("t", PAGEMAP_COLUMNS, PAGEMAP_WIDTHS, items,
                            table_line=pagemap_table_line, json_line=pagemap_json_line),
               fast)
+        # and a batch at a time: stretches of like entries made as one text
+        write(StreamReport("t", PAGEMAP_COLUMNS, PAGEMAP_WIDTHS, items,
+                           table_text=pagemap_table_text, json_text=pagemap_json_text),
+              batch)
         assert fast.getvalue() == generic.getvalue(), write.__name__
+        assert batch.getvalue() == generic.getvalue(), write.__name__
     count("pagemap entries: fast table/JSON lines == generic", len(items))
 
 

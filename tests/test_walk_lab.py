@@ -440,9 +440,10 @@ def _pagemap_items(task) -> str:
 @pytest.mark.parametrize("report", ["smaps", "numa_maps", "status", "pagemap"])
 def test_bulk_equals_per_entry(lab, prog, monkeypatch, report):
     """smaps_pte_range(), gather_pte_stats() and the rss walk of status add
-    the order-0 pages of a PTE table by class (_smaps_order0_bulk(),
-    _gather_order0_bulk(), _rss_order0_bulk()); pagemap makes the entries
-    of a table's order-0 pages by class (_pagemap_entries_bulk()) and those
+    the order-0 pages of a PTE table by class (order0_runs() where the
+    table allows, else _smaps_order0_bulk(), _gather_order0_bulk(),
+    _rss_order0_bulk()); pagemap makes the entries of a table's order-0
+    pages by class (_pagemap_entries_runs(), _pagemap_entries_bulk()) and those
     of a PMD-mapped THP or a hugetlb page as a range (_huge_entries_bulk(),
     _hugetlb_entries_bulk(): the three fast paths make disjoint entries, so
     they are turned off together).  Visiting every entry one by one, as the
@@ -452,11 +453,11 @@ def test_bulk_equals_per_entry(lab, prog, monkeypatch, report):
     from drgn_pagewalk.ops import numa_maps, pagemap, smaps, status
 
     module, bulk_names, show = {
-        "smaps": (smaps, ["_smaps_order0_bulk"], show_smaps),
-        "numa_maps": (numa_maps, ["_gather_order0_bulk"], show_numa_maps),
-        "status": (status, ["_rss_order0_bulk"], _status_walk),
-        "pagemap": (pagemap, ["_pagemap_entries_bulk", "_huge_entries_bulk",
-                              "_hugetlb_entries_bulk"], _pagemap_items),
+        "smaps": (smaps, ["_smaps_order0_bulk", "order0_runs"], show_smaps),
+        "numa_maps": (numa_maps, ["_gather_order0_bulk", "order0_runs"], show_numa_maps),
+        "status": (status, ["_rss_order0_bulk", "order0_runs"], _status_walk),
+        "pagemap": (pagemap, ["_pagemap_entries_bulk", "_pagemap_entries_runs",
+                              "_huge_entries_bulk", "_hugetlb_entries_bulk"], _pagemap_items),
     }[report]
     bulk = {pid: show(find_task(prog, pid)) for pid in lab.pids.values()}
     calls: dict = {name: 0 for name in bulk_names}
@@ -465,7 +466,8 @@ def test_bulk_equals_per_entry(lab, prog, monkeypatch, report):
         def fallback(*args):  # type: ignore[no-untyped-def]
             calls[name] += 1
             # the caller then visits every entry
-            return None if name == "_pagemap_entries_bulk" else False
+            return None if name in ("_pagemap_entries_bulk", "_pagemap_entries_runs",
+                                    "order0_runs") else False
         return fallback
 
     for name in bulk_names:
@@ -478,3 +480,70 @@ def test_bulk_equals_per_entry(lab, prog, monkeypatch, report):
     assert not never, f"never offered a table: {never}"
     count(f"{report} lines: bulk == per entry",
           sum(len(t.splitlines()) for t in bulk.values()))
+
+
+def test_order0_runs_equal_order0_classes(lab, prog):
+    """order0_runs() (the classes of a table's order-0 pages found by
+    comparing the table and struct page bytes as big ints) counts what
+    order0_classes() counts over each page's fields, on every PTE table of
+    every process it takes: with every struct page bit told apart, with
+    the PTE bits, and with node bounds (the lab's nodes, and bounds every
+    997 PFNs, so that runs of PFNs are cut inside)."""
+    from itertools import compress, repeat
+    from bisect import bisect_right
+
+    from drgn_pagewalk.ops.numa_maps import NumaContext
+    from drgn_pagewalk.ops.page import PageCache, normal_fields, order0_classes, order0_runs
+    from drgn_pagewalk.walk import MmWalkOps, pte_offset_map, walk_page_range
+
+    target = get_target(prog)
+    arch = target.arch
+    pc = PageCache(prog)
+    every_bit = (1 << 64) - 1
+    pte_mask = arch.young_dirty_mask() | arch.pagemap_bits_mask()
+    node_bounds = NumaContext(prog).node_bounds
+    assert node_bounds is not None
+    cuts_every = list(range(0, pc.highest_memmap_pfn + 1, 997))
+    seen = {"tables": 0, "taken": 0, "stretches": 0, "pages": 0}
+
+    def pmd_entry(pmd, addr, end, walk):  # type: ignore[no-untyped-def]
+        if not arch.pmd_present(pmd.val) or arch.pmd_leaf(pmd.val):
+            return 0
+        pte = pte_offset_map(walk, pmd, addr)
+        if pte is None:
+            return 0
+        vals, first = pte.table.vals, pte.index
+        last = first + ((end - addr) >> 12)
+        seen["tables"] += 1
+        normal, pfns, _ = arch.normal_ptes(vals, list(compress(range(first, last),
+                                                                vals[first:last])))
+        for bounds in (None, node_bounds, cuts_every):
+            for mask in (0, pte_mask):
+                got = order0_runs(pc, arch, vals, first, last, every_bit, mask, bounds)
+                if got is None:
+                    continue
+                raws = normal_fields(pc, pfns)
+                assert raws is not None and len(normal) == last - first
+                assert got[1] == pfns
+                columns = []
+                if bounds is not None:
+                    columns.append(map(bisect_right, repeat(bounds), pfns))
+                if mask:
+                    columns.append(map(mask.__and__, map(vals.__getitem__, normal)))
+                want = order0_classes(pc, raws, every_bit, *columns)
+                assert got[0] == want, hex(addr)
+                seen["taken"] += 1
+                seen["stretches"] += len(got[0])
+                seen["pages"] += last - first
+        return 0
+
+    ops = MmWalkOps(pmd_entry=pmd_entry)
+    for pid in lab.pids.values():
+        task = find_task(prog, pid)
+        mm = target.mm(task.mm)
+        walk_page_range(mm, 0, arch.task_size, ops, None)
+    if arch.normal_pte_bits() is None:  # arm64 with LPA2: the per-entry way only
+        assert not seen["taken"], seen
+    else:
+        assert seen["taken"] and seen["stretches"] > seen["taken"], seen
+    count("PTE tables: order0_runs() == order0_classes()", seen["taken"])

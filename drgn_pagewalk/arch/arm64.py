@@ -360,6 +360,15 @@ class Arm64(Arch):
                     out[base + i] = v
         return out
 
+    def normal_pte_bits(self) -> Optional[Tuple[int, int, int]]:
+        """Arch.normal_pte_bits(): PTE_VALID set (pte_valid(): present) and
+        PTE_SPECIAL clear; the PFN from the low address bits, where the
+        kernel keeps no address bits elsewhere (LPA2's 52-bit PAs do:
+        none then)."""
+        if self.addr_high:
+            return None
+        return PTE_VALID | PTE_SPECIAL, PTE_VALID, self.addr_low
+
     def young_dirty_mask(self) -> int:
         return self.young_dirty
 

@@ -314,6 +314,13 @@ class Arch:
                 others.append(i)
         return normal, [self.pte_pfn(vals[i]) for i in normal], others
 
+    def normal_pte_bits(self) -> Optional[Tuple[int, int, int]]:
+        """(mask, value, pfn_mask) where an entry ``v`` is one that
+        normal_ptes() counts as normal iff ``v & mask == value``, its PFN
+        then ``(v & pfn_mask) >> 12``: for testing a whole table at once
+        (ops.page.order0_runs()).  None: no such test (normal_ptes() only)."""
+        return None
+
     def young_dirty_mask(self) -> int:
         """Bits of an entry that pte_young() and pte_dirty() read (all of
         them unless the arch says fewer): entries equal under this mask are

@@ -262,6 +262,11 @@ class X86_64(Arch):
         return (list(compress(indexes, sel)), pfns,
                 list(compress(indexes, map(operator.not_, sel))))
 
+    def normal_pte_bits(self) -> Optional[Tuple[int, int, int]]:
+        """Arch.normal_pte_bits(): _PAGE_PRESENT set, _PAGE_SPECIAL clear
+        (as normal_ptes()); a present entry is never L1TF-inverted."""
+        return _PAGE_PRESENT | _PAGE_SPECIAL, _PAGE_PRESENT, self.pte_pfn_mask
+
     def young_dirty_mask(self) -> int:
         return _PAGE_ACCESSED | self.dirty_bits
 

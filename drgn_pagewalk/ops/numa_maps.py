@@ -5,6 +5,7 @@ gather_hugetlb_stats)."""
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections import Counter
 from dataclasses import dataclass, field
 from itertools import compress, repeat
 from typing import Any, Dict, List, Optional, Tuple
@@ -27,7 +28,9 @@ from .page import (
     pmd_trans_huge_lock,
     pte_offset_map_lock,
     normal_fields,
+    large_class,
     order0_classes,
+    order0_runs,
     page_mapcount_is_type,
     vm_normal_page,
 )
@@ -119,6 +122,29 @@ def _gather_folio(ctx: NumaContext, md: NumaMaps, flags: int, mapping: int, coun
     md.node[nid] = md.node.get(nid, 0) + nr_pages
 
 
+def _gather_classes(walk: MmWalk, classes: "Counter[tuple]") -> bool:
+    """gather_stats() of the order-0 pages of ``classes`` (order0_classes()
+    with the node index and the PTE's dirty bit), each class once, after
+    can_gather_numa_stats()'s tests; True if a class is of pages of large
+    folios (left for the caller, page by page)."""
+    ctx, md = walk.private
+    arch = walk.arch
+    large = False
+    for (flags, mapping, mapcount, _, tail, k, bits), n in classes.items():
+        if tail or flags & ctx.m["PG_head"]:
+            large = True
+            continue
+        # can_gather_numa_stats()
+        nid = ctx.node_ids[k // 2] if k & 1 else -1
+        if flags & ctx.m["PG_reserved"] or nid not in ctx.memory_nodes:
+            continue
+        count = mapcount + 1  # page_mapcount() of a page that is its own folio
+        if ctx.k.page_type_enum and page_mapcount_is_type(count):
+            count = 0
+        _gather_folio(ctx, md, flags, mapping, count, nid, arch.pte_dirty(bits), n)
+    return large
+
+
 def _gather_order0_bulk(walk: MmWalk, vals: Any, normal: List[int],
                         pfns: List[int], addr: int, first: int) -> bool:
     """The loop of gather_pte_stats() over the present, not special PTEs
@@ -138,20 +164,7 @@ def _gather_order0_bulk(walk: MmWalk, vals: Any, normal: List[int],
                              map(bisect_right, repeat(ctx.node_bounds), pfns),
                              map(arch.young_dirty_mask().__and__,
                                  map(vals.__getitem__, normal)))
-    large = False
-    for (flags, mapping, mapcount, _, tail, k, bits), n in classes.items():
-        if tail or flags & ctx.m["PG_head"]:
-            large = True
-            continue
-        # can_gather_numa_stats()
-        nid = ctx.node_ids[k // 2] if k & 1 else -1
-        if flags & ctx.m["PG_reserved"] or nid not in ctx.memory_nodes:
-            continue
-        count = mapcount + 1  # page_mapcount() of a page that is its own folio
-        if ctx.k.page_type_enum and page_mapcount_is_type(count):
-            count = 0
-        _gather_folio(ctx, md, flags, mapping, count, nid, arch.pte_dirty(bits), n)
-    if large:
+    if _gather_classes(walk, classes):
         for i, pfn, raw in zip(normal, pfns, raws):
             page = pages.decode(pfn, raw)  # read above
             if page.head_pfn != page.pfn or page.flags & ctx.m["PG_head"]:
@@ -198,6 +211,13 @@ def gather_pte_stats(pmd: Any, addr: int, end: int, walk: MmWalk) -> int:
     # only adding follows, so the order of the visits does not change the
     # sums: order-0 pages are gathered by class first.
     last = first + ((end - addr) >> 12)
+    if ctx.node_bounds is not None:
+        runs = order0_runs(ctx.pages, arch, vals, first, last, ctx.m_order0_flags,
+                           arch.young_dirty_mask(), ctx.node_bounds)
+        if runs is not None and not large_class(runs[0], ctx.m["PG_head"]):
+            # every PTE normal, PFNs in runs, no large folio: by class
+            _gather_classes(walk, runs[0])
+            return 0
     normal, pfns, others = arch.normal_ptes(
         vals, list(compress(range(first, last), vals[first:last])))
     if normal and not _gather_order0_bulk(walk, vals, normal, pfns, addr, first):

@@ -9,12 +9,14 @@ below mirrors the kernel helper of the same name.
 
 from __future__ import annotations
 
+import functools
 import operator
 import struct
+import sys
 from bisect import bisect_right
 from collections import Counter
 from itertools import compress
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from drgn import FaultError, offsetof
 
@@ -94,6 +96,23 @@ class PageCache:
         #: an itemgetter per field name, for the tuples in ``raw``
         self.field = {f: operator.itemgetter(order.index(f)) for f in order}
         self._masks: Dict[str, int] = {}
+        self._record_masks: Dict[int, int] = {}
+        #: the 64-bit words of a struct page that hold those bits
+        self.record_words = sorted({self.off[f] // 8 for f in self.off})
+
+    def record_mask(self, flag_mask: int) -> int:
+        """One struct page's bits that order0_classes() reads, as an int of
+        the struct's size (little-endian): flags under ``flag_mask``,
+        mapping's low two bits, _mapcount, _refcount, compound_head's bit 0."""
+        m = self._record_masks.get(flag_mask)
+        if m is None:
+            m = ((flag_mask << 8 * self.off["flags"])
+                 | (3 << 8 * self.off["mapping"])
+                 | (0xFFFFFFFF << 8 * self.off["_mapcount"])
+                 | (0xFFFFFFFF << 8 * self.off["_refcount"])
+                 | (1 << 8 * self.off["compound_head"]))
+            self._record_masks[flag_mask] = m
+        return m
 
     def address(self, pfn: int) -> int:
         """pfn_to_page() with SPARSEMEM_VMEMMAP."""
@@ -330,6 +349,158 @@ def order0_classes(pc: PageCache, raws: List[tuple], flag_mask: int,
                        *columns))
 
 
+@functools.lru_cache(maxsize=64)
+def _ones(bits: int, n: int) -> int:
+    """1 in each of ``n`` fields of ``bits`` bits, as one int."""
+    return ((1 << (bits * n)) - 1) // ((1 << bits) - 1)
+
+
+@functools.lru_cache(maxsize=256)
+def _repeat(pattern: int, bits: int, n: int) -> int:
+    """``pattern`` in each of ``n`` fields of ``bits`` bits, as one int:
+    an and/or with it acts on every field at once, in C."""
+    return pattern * _ones(bits, n)
+
+
+@functools.lru_cache(maxsize=16)
+def _ramp(n: int) -> int:
+    """The PFN fields (bits 12 up of 64) 0, 1, ..., n - 1 as one int."""
+    return sum(i << (64 * i + 12) for i in range(n))
+
+
+def _changes(diff: int, nbytes: int, n: int, step: int, words: Iterable[int]) -> Any:
+    """Where ``diff`` (records of ``step`` 64-bit words, each the xor of a
+    record with the next) is not zero in any of ``words``: the fields
+    or'ed into each record's first word by shifts, read as a strided
+    array.  An iterator of record indexes below n - 1."""
+    fold = diff
+    for w in words:
+        if w:
+            fold |= diff >> (64 * w)
+    column = memoryview(fold.to_bytes(nbytes, "little")).cast("Q")[::step]
+    return compress(range(n - 1), column)
+
+
+def normal_frames(arch: Any, vals: Any, first: int, last: int) -> Optional[Tuple[int, int]]:
+    """Where every PTE of [first, last) of a table is present and not
+    special (Arch.normal_pte_bits(), tested on the whole table at once):
+    (the entries as one int, the entry i - first in bits 64 * (i - first)
+    up; their physical frame addresses, PFN << 12, likewise).  None where
+    one is not, or the arch has no such test."""
+    bits = arch.normal_pte_bits()
+    if bits is None or last <= first:
+        return None
+    mask, value, pfn_mask = bits
+    n = last - first
+    try:
+        x = int.from_bytes(memoryview(vals)[first:last], sys.byteorder)
+    except TypeError:
+        return None  # not an array of u64 (a table no target reads so)
+    if x & _repeat(mask, 64, n) != _repeat(value, 64, n):
+        return None  # one is not present, or special
+    return x, x & _repeat(pfn_mask, 64, n)
+
+
+def int_words(x: int, n: int) -> List[int]:
+    """The ``n`` 64-bit fields of ``x``, lowest first (made in C)."""
+    return memoryview(x.to_bytes(8 * n, sys.byteorder)).cast("Q").tolist()
+
+
+def order0_stretches(pc: PageCache, arch: Any, vals: Any, first: int, last: int,
+                     flag_mask: int, pte_mask: int = 0,
+                     node_bounds: Optional[List[int]] = None,
+                     ) -> Optional[Tuple[List[int], List[tuple], List[int]]]:
+    """order0_classes() of the PTEs [first, last) of a table, without a
+    Python step per page, where they are all present and not special
+    (vm_normal_page() names each one's page) and map runs of consecutive
+    PFNs, as a faulted range mostly does: their struct pages are read a
+    run at a time, in the table's order, and the table and struct page
+    bytes compared as big ints (each entry a field of it), so that the
+    stretches of pages of one class are found in C and each counted once.
+
+    Returns (where each stretch of entries of one class starts, from 0 at
+    ``first``; each stretch's class as order0_classes() makes it, then, if
+    given, the node index bisect_right(``node_bounds``, pfn) as a column,
+    then the PTE bits under ``pte_mask``; the PFN of each entry), or None,
+    having done nothing, where that does not hold: an entry is not normal,
+    a PFN is past highest_memmap_pfn or its struct page is not in the
+    dump, or the PFNs are scattered (then the caller's order0_classes()
+    over fields_of() costs the same); the caller then goes on as before."""
+    n = last - first
+    found = normal_frames(arch, vals, first, last)
+    if found is None or n < 2:
+        return None
+    x, frames = found
+    pfns = int_words(frames >> 12, n)
+    p0 = pfns[0]
+    if frames == _ramp(n) + (p0 << 12) * _ones(64, n):
+        starts = [0]  # one run: a freshly faulted range
+    else:
+        starts = [0] + list(compress(range(1, n), map(operator.ne, pfns[1:],
+                                                      map((1).__add__, pfns))))
+        if len(starts) > n // 8:
+            return None
+    size = pc.size
+    pieces = []
+    cuts = set()
+    for a, b in zip(starts, starts[1:] + [n]):
+        q = pfns[a]
+        if q + b - a - 1 > pc.highest_memmap_pfn:
+            return None
+        try:
+            pieces.append(pc.prog.read(pc.address(q), size * (b - a)))
+        except FaultError:
+            return None
+        if a:
+            cuts.add(a - 1)
+        if node_bounds is not None:  # a node's first PFN inside the run
+            for k in range(bisect_right(node_bounds, q), bisect_right(node_bounds, q + b - a - 1)):
+                cuts.add(a + node_bounds[k] - q - 1)
+    data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+    # the fields the classes are made of, masked, in every struct page
+    z = int.from_bytes(data, "little") & _repeat(pc.record_mask(flag_mask), size * 8, n)
+    cuts.update(_changes(z ^ (z >> (size * 8)), size * n, n, size // 8, pc.record_words))
+    if pte_mask:
+        p = x & _repeat(pte_mask, 64, n)
+        cuts.update(_changes(p ^ (p >> 64), 8 * n, n, 1, ()))
+    pick = pc._pick
+    unpack = pc._struct.unpack_from
+    at = [0] + sorted(c + 1 for c in cuts)
+    keys = []
+    for a in at:
+        flags, head, mapping, mapcount, refcount = pick(unpack(data, a * size))
+        key: tuple = (flags & flag_mask, mapping & 3, mapcount, refcount, head & 1)
+        if node_bounds is not None:
+            key += (bisect_right(node_bounds, pfns[a]),)
+        if pte_mask:
+            key += (vals[first + a] & pte_mask,)
+        keys.append(key)
+    return at, keys, pfns
+
+
+def order0_runs(pc: PageCache, arch: Any, vals: Any, first: int, last: int,
+                flag_mask: int, pte_mask: int = 0,
+                node_bounds: Optional[List[int]] = None,
+                ) -> Optional[Tuple["Counter[tuple]", List[int]]]:
+    """order0_stretches() counted by class: (the classes as
+    order0_classes() counts them, with its further columns; the PFN of
+    each entry), or None where order0_stretches() gives None."""
+    found = order0_stretches(pc, arch, vals, first, last, flag_mask, pte_mask, node_bounds)
+    if found is None:
+        return None
+    at, keys, pfns = found
+    classes: "Counter[tuple]" = Counter()
+    for key, a, b in zip(keys, at, at[1:] + [last - first]):
+        classes[key] += b - a
+    return classes, pfns
+
+
+def large_class(classes: Iterable[tuple], m_head: int) -> bool:
+    """Whether a class of order0_classes() / order0_runs() is of pages of
+    large folios (a tail page, or PG_head in ``m_head``)."""
+    return any(k[4] or k[0] & m_head for k in classes)
+
+
 def subpage_mapcounts(pc: PageCache, head: PageInfo, page: PageInfo,
                       nr: int) -> Dict[int, int]:
     """{mapcount: how many pages} over the ``nr`` pages of a folio from
@@ -342,9 +513,7 @@ def subpage_mapcounts(pc: PageCache, head: PageInfo, page: PageInfo,
     data = pc.prog.read(pc.address(page.pfn), pc.size * nr)
     step = pc.size // 4
     raws = memoryview(data).cast("i")[pc.off["_mapcount"] // 4::step]
-    counts: Dict[int, int] = {}
-    for raw in raws:
-        counts[raw] = counts.get(raw, 0) + 1
+    counts = Counter(raws)  # counted in C
     out: Dict[int, int] = {}
     for raw, n in counts.items():
         # the folio's share, computed as for a tail page of it (nr > 1:

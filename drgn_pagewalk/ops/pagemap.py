@@ -27,6 +27,7 @@ from .page import (
     folio_test_large,
     hugetlb_pmd_shared,
     normal_fields,
+    order0_stretches,
     page_mapcount,
     page_mapcount_is_type,
     pmd_trans_huge_lock,
@@ -218,7 +219,11 @@ def pagemap_pmd_range(pmdp: Any, addr: int, end: int, walk: MmWalk) -> int:
     # them are added at once and only the others decoded.
     none = make_pme(0, PM_SOFT_DIRTY if vma.vm_flags & VM_SOFTDIRTY else 0)
     used = list(compress(range(first, last), vals[first:last]))
-    entries = _pagemap_entries_bulk(pm, vma, vals, used, first, addr, walk) if used else None
+    entries = None
+    if len(used) == last - first:
+        entries = _pagemap_entries_runs(pm, vma, vals, first, last)
+    if entries is None and used:
+        entries = _pagemap_entries_bulk(pm, vma, vals, used, first, addr, walk)
     if entries is None:
         # the per-entry path: each entry by pte_to_pagemap_entry()
         at = first
@@ -247,6 +252,50 @@ def pagemap_pmd_range(pmdp: Any, addr: int, end: int, walk: MmWalk) -> int:
         lo = hi
     add_run_to_pagemap(base + (at << 12), none, last - at, pm)
     return 0
+
+
+def _order0_pme_flags(pm: PagemapRead, vma_flags: int, anon: int, mapcount: int,
+                      bits: int) -> int:
+    """pte_to_pagemap_entry()'s flags for a present PTE (its soft-dirty
+    and uffd-wp bits ``bits``) of an order-0 page (mapping bit 0 ``anon``,
+    raw _mapcount ``mapcount``) in a vma with ``vma_flags``."""
+    arch = pm.arch
+    flags = PM_PRESENT | vma_flags
+    if arch.pte_soft_dirty(bits):
+        flags |= PM_SOFT_DIRTY
+    if arch.pte_uffd_wp(bits):
+        flags |= PM_UFFD_WP
+    if not anon:
+        flags |= PM_FILE
+    # folio_precise_page_mapcount() (6.12 on) and page_mapcount()
+    # (6.1) of an order-0 page: _mapcount + 1, 0 for a page type
+    mapcount += 1
+    if pm.folio_mapcounts and page_mapcount_is_type(mapcount):
+        mapcount = 0
+    if mapcount == 1:
+        flags |= PM_MMAP_EXCLUSIVE
+    return flags
+
+
+def _pagemap_entries_runs(pm: PagemapRead, vma: Any, vals: Any, first: int,
+                          last: int) -> Optional[List[int]]:
+    """_pagemap_entries_bulk() where every PTE of [first, last) is normal
+    and maps an order-0 page, their PFNs in runs (order0_stretches()): the
+    flags made once per stretch of one class and or'ed into the PFNs in
+    C.  None, having done nothing, where that does not hold."""
+    found = order0_stretches(pm.pages, pm.arch, vals, first, last, pm.m_head,
+                             pm.arch.pagemap_bits_mask())
+    if found is None:
+        return None
+    at, keys, pfns = found
+    vma_flags = PM_SOFT_DIRTY if vma.vm_flags & VM_SOFTDIRTY else 0
+    flags = array("Q")
+    for (head, mapping, mapcount, _, tail, bits), a, b in zip(keys, at, at[1:] + [last - first]):
+        if head or tail:
+            return None  # a page of a large folio: the caller's way
+        flags.extend(array("Q", [_order0_pme_flags(pm, vma_flags, mapping & PAGE_MAPPING_ANON,
+                                                   mapcount, bits)]) * (b - a))
+    return list(map(operator.or_, pfns, flags))
 
 
 def _pagemap_entries_bulk(pm: PagemapRead, vma: Any, vals: Any, used: List[int],
@@ -286,21 +335,7 @@ def _pagemap_entries_bulk(pm: PagemapRead, vma: Any, vals: Any, used: List[int],
             large = True
             classes[key] = -1
             continue
-        flags = PM_PRESENT | vma_flags
-        if arch.pte_soft_dirty(bits):
-            flags |= PM_SOFT_DIRTY
-        if arch.pte_uffd_wp(bits):
-            flags |= PM_UFFD_WP
-        if not anon:
-            flags |= PM_FILE
-        # folio_precise_page_mapcount() (6.12 on) and page_mapcount()
-        # (6.1) of an order-0 page: _mapcount + 1, 0 for a page type
-        mapcount += 1
-        if pm.folio_mapcounts and page_mapcount_is_type(mapcount):
-            mapcount = 0
-        if mapcount == 1:
-            flags |= PM_MMAP_EXCLUSIVE
-        classes[key] = flags
+        classes[key] = _order0_pme_flags(pm, vma_flags, anon, mapcount, bits)
     by_index = dict(zip(normal, map(operator.or_, pfns, map(classes.__getitem__, keys))))
     if large:
         others = sorted(others + [i for i, k in zip(normal, keys) if classes[k] < 0])
@@ -601,8 +636,16 @@ def _page_lines(items: List[Tuple[int, int, int]]) -> str:
     first = items[0][0]
     if items[-1][0] != first + ((len(items) - 1) << 12) or first & 0xFFF:
         return "".join(map("{:x} {}\n".format, map(_ADDR, items), hexes))
+    addrs = _addr_texts(first, len(items))
+    return "".join(chain.from_iterable(zip(addrs, repeat(" "), hexes, repeat("\n"))))
+
+
+def _addr_texts(first: int, n: int) -> List[str]:
+    """The ``n`` page addresses from ``first`` on (page aligned) in hex,
+    without "0x": a 16 MiB block's head digits and the precomputed low six
+    of each page (_LOWS)."""
     addrs: List[str] = []
-    addr, end = first, first + (len(items) << 12)
+    addr, end = first, first + (n << 12)
     while addr < end:
         block = addr >> 24
         stop = min(end, (block + 1) << 24)
@@ -612,7 +655,7 @@ def _page_lines(items: List[Tuple[int, int, int]]) -> str:
         else:
             addrs.extend(map("{:x}".format, range(addr, stop, 4096)))
         addr = stop
-    return "".join(chain.from_iterable(zip(addrs, repeat(" "), hexes, repeat("\n"))))
+    return addrs
 
 
 def show_pagemap(task: Any, start: Optional[int] = None,
@@ -704,16 +747,124 @@ def pagemap_json_line(item: Tuple[int, int, int]) -> str:
     vaddr, entry, pages = item
     if entry & PM_SWAP:
         return _pagemap_json_line(item)
-    parts = _JSON_PARTS.get(entry >> PM_PFRAME_BITS)
+    parts = _json_parts(entry)
+    pfn = entry & PM_PFRAME_MASK if entry & PM_PRESENT else "null"
+    return f'{{"vaddr": {vaddr}, "pages": {pages}, "entry": {entry}{parts[0]}{pfn}{parts[1]}'
+
+
+#: flag bits -> the %-format of a one-page present JSON row: vaddr, entry, PFN
+_JSON_PAGE_FORMATS: Dict[int, str] = {}
+
+
+def _json_parts(entry: int) -> Tuple[str, str]:
+    flags = entry >> PM_PFRAME_BITS
+    parts = _JSON_PARTS.get(flags)
     if parts is None:
         present, swap, _, swp_type, swp_offset, sd, ex, file = \
             _entry_texts(entry, "true", "false", "null")
-        parts = _JSON_PARTS[entry >> PM_PFRAME_BITS] = (
+        parts = _JSON_PARTS[flags] = (
             f', "present": {present}, "swap": {swap}, "pfn": ',
             f', "swap_type": {swp_type}, "swap_offset": {swp_offset}, '
             f'"soft_dirty": {sd}, "exclusive": {ex}, "file": {file}}}')
-    pfn = entry & PM_PFRAME_MASK if entry & PM_PRESENT else "null"
-    return f'{{"vaddr": {vaddr}, "pages": {pages}, "entry": {entry}{parts[0]}{pfn}{parts[1]}'
+        _JSON_PAGE_FORMATS[flags] = ('{"vaddr": %d, "pages": 1, "entry": %d'
+                                     + parts[0].replace("%", "%%") + "%d"
+                                     + parts[1].replace("%", "%%"))
+    return parts
+
+
+def _page_formats(items: List[Tuple[int, int, int]], sep: str, line: Any,
+                  formats: Dict[int, str], parts: Any, block: Any) -> str:
+    """The lines of ``items`` by ``line`` (pagemap_table_line() or
+    pagemap_json_line()) joined by ``sep``, made in C for each stretch of
+    one-page present entries with the same flags: by ``block`` (the
+    stretch's items and entries, the parts of a line around its PFN made
+    by ``parts``, ``sep``: their text, or None where it cannot), else by
+    the %-format of such a line (vaddr, entry, PFN) kept in ``formats``
+    per flag bits."""
+    entries = list(map(_ENTRY, items))
+    n = len(entries)
+    if not n:
+        return ""
+    flags = list(map(PM_PFRAME_BITS.__rrshift__, entries))
+    cuts = list(compress(range(1, n), map(operator.ne, flags[1:], flags)))
+    out: List[str] = []
+    for a, b in zip([0] + cuts, cuts + [n]):
+        f = flags[a]
+        if f << PM_PFRAME_BITS & (PM_PRESENT | PM_SWAP) != PM_PRESENT \
+                or set(map(_PAGES, items[a:b])) != {1}:
+            out.extend(map(line, items[a:b]))
+            continue
+        seg = entries[a:b]
+        text = block(items[a:b], seg, parts(entries[a]), sep)
+        if text is not None:
+            out.append(text)
+            continue
+        fmt = formats.get(f)
+        if fmt is None:
+            parts(entries[a])
+            fmt = formats[f]
+        out.extend(map(fmt.__mod__, zip(map(_ADDR, items[a:b]), seg,
+                                        map(PM_PFRAME_MASK.__and__, seg))))
+    return sep.join(out)
+
+
+def _consecutive(items: List[Tuple[int, int, int]]) -> bool:
+    """Whether the items are of consecutive pages (page aligned)."""
+    vaddr = items[0][0]
+    return items[-1][0] == vaddr + ((len(items) - 1) << 12) and not vaddr & 0xFFF
+
+
+def _table_page_block(items: List[Tuple[int, int, int]], entries: List[int],
+                      parts: Tuple[str, str], sep: str) -> Optional[str]:
+    """The table lines of one-page present entries with the same flags at
+    consecutive pages, as one text, without a format per line: the
+    addresses as _page_lines() makes them; each entry, bit 63 set, is "0x"
+    and 16 hex digits (18: no padding); the PFNs in decimal, padded once
+    where they have the same number of digits.  None where the PFNs'
+    widths differ or the pages are not consecutive."""
+    if not _consecutive(items):
+        return None
+    pfns = list(map(PM_PFRAME_MASK.__and__, entries))
+    width = len(str(min(pfns)))
+    if width != len(str(max(pfns))) or width > 17:
+        return None
+    addrs = _addr_texts(items[0][0], len(items))
+    pad = 18 - 2 - len(addrs[0])
+    if pad < 0 or len(addrs[-1]) != len(addrs[0]):
+        return None
+    words = array("Q", entries)
+    if sys.byteorder == "little":
+        words.byteswap()
+    hexes = words.tobytes().hex(" ", 8).split(" ")
+    mid = " " * pad + "  " + "1".ljust(9) + "  0x"
+    tail = " " * (17 - width) + parts[1] + sep
+    return "".join(chain.from_iterable(zip(
+        repeat("0x"), addrs, repeat(mid), hexes, repeat(parts[0]), map(str, pfns),
+        repeat(tail))))[:-len(sep)]
+
+
+def _json_page_block(items: List[Tuple[int, int, int]], entries: List[int],
+                     parts: Tuple[str, str], sep: str) -> Optional[str]:
+    """The JSON objects of one-page present entries with the same flags,
+    as one text, without a format per object: the numbers by str() in C."""
+    tail = parts[1] + sep
+    return "".join(chain.from_iterable(zip(
+        repeat('{"vaddr": '), map(str, map(_ADDR, items)), repeat(', "pages": 1, "entry": '),
+        map(str, entries), repeat(parts[0]), map(str, map(PM_PFRAME_MASK.__and__, entries)),
+        repeat(tail))))[:-len(sep)]
+
+
+def pagemap_table_text(items: List[Tuple[int, int, int]]) -> str:
+    """pagemap_table_line() of each item, joined by newlines: a batch at a
+    time (report.py's StreamReport.table_text)."""
+    return _page_formats(items, "\n", pagemap_table_line, _TABLE_PAGE_FORMATS,
+                         _table_parts, _table_page_block)
+
+
+def pagemap_json_text(items: List[Tuple[int, int, int]], sep: str) -> str:
+    """pagemap_json_line() of each item, joined by ``sep``: a batch at a time."""
+    return _page_formats(items, sep, pagemap_json_line, _JSON_PAGE_FORMATS,
+                         _json_parts, _json_page_block)
 
 
 def decode_pagemap_entry(entry: int) -> List[Any]:

@@ -8,6 +8,7 @@ pte_hole = smaps_pte_hole), from smap_gather_stats().
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, fields
 from itertools import compress
 from typing import Any, Dict, List, Optional
@@ -41,7 +42,9 @@ from .page import (
     folio_test_ksm,
     entry_page,
     normal_fields,
+    large_class,
     order0_classes,
+    order0_runs,
     page_count,
     pmd_trans_huge_lock,
     pte_offset_map_lock,
@@ -550,6 +553,24 @@ def smaps_pmd_entry(pmd: int, addr: int, walk: MmWalk) -> None:
                   locked, flag)
 
 
+def _smaps_account_classes(walk: MmWalk, classes: "Counter[tuple]") -> bool:
+    """smaps_account() of the order-0 pages of ``classes`` (order0_classes()
+    with the PTE's young and dirty bits), each class once; True if a
+    class is of pages of large folios (left for the caller, page by page)."""
+    ctx, mss = walk.private
+    arch = walk.arch
+    locked = bool(walk.vma.vm_flags & VM_LOCKED)
+    large = False
+    for (flags, mapping, mapcount, refcount, tail, bits), n in classes.items():
+        if tail or flags & ctx.m_head:
+            large = True
+        else:
+            _smaps_account_order0(ctx, mss, flags, mapping, mapcount, refcount,
+                                  arch.pte_young(bits), arch.pte_dirty(bits),
+                                  locked, ctx.folio_mapcounts, n)
+    return large
+
+
 def _smaps_order0_bulk(walk: MmWalk, vals: Any, normal: List[int],
                        pfns: List[int]) -> bool:
     """smaps_pte_entry() for the present, not special PTEs ``normal`` of one
@@ -571,15 +592,7 @@ def _smaps_order0_bulk(walk: MmWalk, vals: Any, normal: List[int],
                              map(arch.young_dirty_mask().__and__,
                                  map(vals.__getitem__, normal)))
     locked = bool(walk.vma.vm_flags & VM_LOCKED)
-    large = False
-    for (flags, mapping, mapcount, refcount, tail, bits), n in classes.items():
-        if tail or flags & ctx.m_head:
-            large = True
-        else:
-            _smaps_account_order0(ctx, mss, flags, mapping, mapcount, refcount,
-                                  arch.pte_young(bits), arch.pte_dirty(bits),
-                                  locked, ctx.folio_mapcounts, n)
-    if large:
+    if _smaps_account_classes(walk, classes):
         for i, pfn, raw in zip(normal, pfns, raws):
             page = pages.decode(pfn, raw)  # read above
             if page.head_pfn != page.pfn or page.flags & ctx.m_head:
@@ -607,6 +620,13 @@ def smaps_pte_range(pmd: Any, addr: int, end: int, walk: MmWalk) -> int:
         # so only the others are visited, and only adding follows, so the
         # order of the visits does not change the sums.
         last = index + ((end - addr) >> 12)
+        ctx = walk.private[0]
+        runs = order0_runs(ctx.pages, walk.arch, vals, index, last, ctx.m_order0_flags,
+                           walk.arch.young_dirty_mask())
+        if runs is not None and not large_class(runs[0], ctx.m_head):
+            # every PTE normal, consecutive PFNs, no large folio: by class
+            _smaps_account_classes(walk, runs[0])
+            return 0
         normal, pfns, others = walk.arch.normal_ptes(
             vals, list(compress(range(index, last), vals[index:last])))
         if normal and not _smaps_order0_bulk(walk, vals, normal, pfns):

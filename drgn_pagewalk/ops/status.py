@@ -4,6 +4,7 @@ a walk of the page tables, so that a damaged or racing counter shows."""
 
 from __future__ import annotations
 
+from collections import Counter
 from itertools import compress
 from typing import Any, Dict, List, Optional
 
@@ -29,7 +30,9 @@ from .page import (
     entry_page,
     pmd_trans_huge_lock,
     normal_fields,
+    large_class,
     order0_classes,
+    order0_runs,
     vm_normal_page,
 )
 
@@ -112,6 +115,19 @@ class _Rss:
             self.counts["file"] += nr
 
 
+def _rss_classes(rss: _Rss, classes: "Counter[tuple]") -> bool:
+    """The order-0 pages of ``classes`` (order0_classes()) counted, each
+    class once; True if a class is of pages of large folios (left for the
+    caller, page by page)."""
+    large = False
+    for (flags, mapping, _, _, tail), n in classes.items():
+        if tail or flags & rss.m_head:
+            large = True
+        else:
+            rss.count(flags, mapping, n)
+    return large
+
+
 def _rss_order0_bulk(rss: _Rss, normal: List[int], pfns: List[int]) -> bool:
     """The present, not special PTEs ``normal`` of one table (PFNs
     ``pfns``) counted without per-page Python: order-0 pages by class
@@ -123,13 +139,7 @@ def _rss_order0_bulk(rss: _Rss, normal: List[int], pfns: List[int]) -> bool:
     if raws is None:
         return False
     classes = order0_classes(pc, raws, rss.m_head | rss.m_swapbacked)
-    large = False
-    for (flags, mapping, _, _, tail), n in classes.items():
-        if tail or flags & rss.m_head:
-            large = True
-        else:
-            rss.count(flags, mapping, n)
-    if large:
+    if _rss_classes(rss, classes):
         for pfn, raw in zip(pfns, raws):
             page = pc.decode(pfn, raw)  # read above
             if page.head_pfn != page.pfn or page.flags & rss.m_head:
@@ -161,6 +171,10 @@ def _rss_pmd_entry(pmd: Any, addr: int, next: int, walk: MmWalk) -> int:
     vals = pte.table.vals
     first = pte.index
     last = first + ((next - addr) >> 12)
+    runs = order0_runs(rss.pages, arch, vals, first, last, rss.m_head | rss.m_swapbacked)
+    if runs is not None and not large_class(runs[0], rss.m_head):
+        _rss_classes(rss, runs[0])  # every PTE normal, PFNs in runs, no large folio
+        return 0
     normal, pfns, others = arch.normal_ptes(
         vals, list(compress(range(first, last), vals[first:last])))
     if normal and not _rss_order0_bulk(rss, normal, pfns):

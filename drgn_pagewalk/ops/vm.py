@@ -14,7 +14,7 @@ size is the run's (a sparse address space costs its tables, not its span).
 from __future__ import annotations
 
 import json
-from itertools import compress
+from itertools import compress, repeat
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from ..report import stream_json_line, stream_table_line
@@ -49,7 +49,7 @@ from ..target import (
     Vma,
 )
 from ..walk import ACTION_CONTINUE, MmWalk, MmWalkOps, pmd_clear_bad, pte_offset_map, walk_page_range_vma
-from .page import PageAnon, PageCache
+from .page import PageAnon, PageCache, int_words, normal_frames
 from .pagemap import is_migration_entry, swp_offset_pfn
 
 VM_FLAG_NAMES: List[Tuple[int, str]] = [
@@ -230,6 +230,18 @@ def vm_pmd_entry(pmd: Any, addr: int, next: int, walk: MmWalk) -> int:
     vals = pte.table.vals
     first = pte.index
     last = first + ((next - addr) >> 12)
+    if not vp.private_file:
+        found = normal_frames(arch, vals, first, last)
+        if found is not None:
+            # every PTE present, not special: the rows made in C (a private
+            # file mapping's pages are looked up one by one, in _file())
+            file, offsets = None, repeat(None)
+            if vp.file is not None:
+                file, offsets = vp.file, range(vp.file_base + addr, vp.file_base + next, 4096)
+            vp.rows.extend(zip(range(addr, next, 4096), repeat("present"),
+                               int_words(found[1], last - first), repeat(4096),
+                               repeat(None), repeat(None), repeat(file), offsets))
+            return 0
     at = first
     # the non-zero PTEs (found in C); the zero ones between them as runs
     for i in compress(range(first, last), vals[first:last]):
