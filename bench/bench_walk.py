@@ -21,7 +21,7 @@ from drgn.helpers.linux.mm import follow_phys, phys_to_page
 from drgn.helpers.linux.pid import find_task
 
 from drgn_pagewalk import MmWalkOps, walk_page_range
-from drgn_pagewalk.drgn_target import get_target
+from drgn_pagewalk.target.drgn_target import get_target
 from vmcores.lab import ensure_lab
 
 

@@ -12,7 +12,7 @@ For the biggest process of each lab (and the 1 GiB ``workload`` process of
   and debug info included), the peak RSS of that process (wait4), and the
   lines it printed (counted from a pipe, never kept); pagemap and vm -p
   also give entries per second;
-- in process (drgn_pagewalk.commands.run on a loaded Program, the command
+- in process (drgn_pagewalk.commands.run.run() on a loaded Program, the command
   only): smaps --format proc;
 - what a drgn user does today (skipped with --quick): drgn's follow_phys
   per page over every page of every vma (a uniform stride sample when the
@@ -199,8 +199,9 @@ def check_smaps(lab: Any, pid: int, timeout: float) -> bool:
 def in_process(lab: Any, pid: int, argv: List[str], repeat: int = 2) -> Dict[str, Any]:
     """Program load time, then the best time of commands.run alone (a new
     walker target each run: nothing carried over)."""
-    from drgn_pagewalk.cli import open_program
-    from drgn_pagewalk.commands import build_parser, run
+    from drgn_pagewalk.commands.registry import build_parser
+    from drgn_pagewalk.commands.run import run
+    from drgn_pagewalk.openers.dump import open_program
 
     t0 = time.perf_counter()
     prog = open_program(str(lab.vmcore), [str(lab.vmlinux)])

@@ -1,5 +1,11 @@
 """drgn-pagewalk: the kernel's page-table walker (mm/pagewalk.c) over drgn.
 
+One folder per layer, each importing only from the ones below it: the
+front ends (cli.py; commands/__init__.py, the drgn plugin; this API) and
+openers/ (dumps, QMP guests, the running kernel) beside them; commands/;
+ops/; walker/; target/; arch/; then output/ and, at the bottom, errors.py
+(tests/test_layout.py checks it).
+
 The entry points take drgn objects, as the kernel's take pointers::
 
     from drgn_pagewalk import MmWalkOps, walk_page_range
@@ -12,9 +18,9 @@ The entry points take drgn objects, as the kernel's take pointers::
     present = []
     walk_page_range(task.mm, 0, 1 << 47, MmWalkOps(pte_entry=pte_entry), present)
 
-They also accept the walker's own :class:`~.target.Mm`/:class:`~.target.Vma`
+They also accept the walker's own :class:`~.target.base.Mm`/:class:`~.target.base.Vma`
 (what ``walk.mm``/``walk.vma`` are inside callbacks).  The walker core in
-:mod:`drgn_pagewalk.walk` does not import drgn; this module imports it only
+:mod:`drgn_pagewalk.walker.walk` does not import drgn; this module imports it only
 when it converts a drgn object.
 """
 
@@ -22,9 +28,9 @@ from __future__ import annotations
 
 from typing import Any, List, Optional
 
-from . import walk as _walk
-from .target import Mm, Vma, WalkProblem
-from .walk import (
+from .walker import walk as _walk
+from .target.base import Mm, Vma, WalkProblem
+from .walker.walk import (
     ACTION_AGAIN,
     ACTION_CONTINUE,
     ACTION_SUBTREE,
@@ -50,7 +56,7 @@ __all__ = [
 def _mm(obj: Any) -> Mm:
     if isinstance(obj, Mm):
         return obj
-    from .drgn_target import as_mm
+    from .target.drgn_target import as_mm
 
     return as_mm(obj)
 
@@ -58,7 +64,7 @@ def _mm(obj: Any) -> Mm:
 def _vma(obj: Any) -> Vma:
     if isinstance(obj, Vma):
         return obj
-    from .drgn_target import as_vma
+    from .target.drgn_target import as_vma
 
     return as_vma(obj)
 
@@ -105,7 +111,7 @@ def walk_page_mapping(mapping: Any, first_index: int, nr: int, ops: MmWalkOps,
                       problems: Optional[List[WalkProblem]] = None) -> int:
     """walk_page_mapping(mapping, first_index, nr, ops, private); ``mapping``
     is a drgn ``struct address_space *``."""
-    from .drgn_target import get_target
+    from .target.drgn_target import get_target
 
     return _walk.walk_page_mapping(get_target(mapping.prog_), mapping,
                                    first_index, nr, ops, private, problems)

@@ -241,7 +241,7 @@ def _vmlinux(explicit):
 
 def _program(vmlinux):
     """The drgn Program of the stopped guest (cached until it runs again)."""
-    from drgn_pagewalk.rawkernel import program_from_memory, system_ram
+    from drgn_pagewalk.openers.rawkernel import program_from_memory, system_ram
 
     key = (vmlinux, gdb.selected_inferior().num)
     if _State.prog is not None and not _State.stale and _State.key == key:
@@ -292,8 +292,9 @@ def _split_front_options(argv):
 
 def _check_usage(argv):
     """A usage error is found before the guest is looked at."""
-    from drgn_pagewalk.commands import (PagewalkError, add_usage, build_parser,
-                                        error_line, parse_args)
+    from drgn_pagewalk.commands.args import add_usage, parse_args
+    from drgn_pagewalk.commands.registry import build_parser
+    from drgn_pagewalk.errors import PagewalkError, error_line
 
     parser = build_parser(NAME)
     try:
@@ -344,7 +345,7 @@ is checked against the guest's linux_banner."""
         except Exception as e:
             if os.environ.get("DRGN_PAGEWALK_DEBUG"):
                 raise
-            from drgn_pagewalk.commands import PagewalkError, error_line, one_line
+            from drgn_pagewalk.errors import PagewalkError, error_line, one_line
 
             if isinstance(e, PagewalkError):
                 raise gdb.GdbError(error_line(NAME, e)) from None
@@ -385,7 +386,7 @@ is checked against the guest's linux_banner."""
                          (memory.bytes - bytes0) >> 10))
 
     def _run(self, prog, argv):
-        from drgn_pagewalk.commands import run_argv
+        from drgn_pagewalk.commands.run import run_argv
 
         err = io.StringIO()
         try:

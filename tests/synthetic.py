@@ -12,7 +12,7 @@ import struct
 from typing import Any, Dict, Iterator, List, Optional
 
 from drgn_pagewalk.arch.base import PGD, PTE, Arch
-from drgn_pagewalk.target import Hstate, Mm, TableReadError, Target, Vma, decode_table
+from drgn_pagewalk.target.base import Hstate, Mm, TableReadError, Target, Vma, decode_table
 
 TABLE = 0x67  # _KERNPG_TABLE | _PAGE_USER
 DIRECT_MAP = 0xFFFF888000000000

@@ -110,11 +110,12 @@ USAGE_ERRORS = [
 
 def usage_of(name: str, sub: str) -> str:
     """The usage line argparse prints for ``name [sub] --help``, joined."""
-    from drgn_pagewalk import cli, commands
+    from drgn_pagewalk import cli
+    from drgn_pagewalk.commands import args, registry
 
-    parser = cli.build_parser() if name == "drgn-pagewalk" else commands.build_parser(name)
+    parser = cli.build_parser() if name == "drgn-pagewalk" else registry.build_parser(name)
     if sub:
-        parser = commands._subparser(parser, sub)
+        parser = args._subparser(parser, sub)
     return " ".join(parser.format_usage().split())[len("usage: "):]
 
 
@@ -161,7 +162,7 @@ def test_usage_errors_in_drgn_commands(lab61, capsys, args, message, sub):
 @pytest.mark.parametrize("args,message,sub", USAGE_ERRORS)
 def test_usage_errors_in_gdb_run_argv(lab61, capsys, args, message, sub):
     """lx-pagewalk runs the commands through run_argv(prog_name="lx-pagewalk")."""
-    from drgn_pagewalk.commands import run_argv
+    from drgn_pagewalk.commands.run import run_argv
 
     out = io.StringIO()
     assert run_argv(program61(lab61), args, out, prog_name="lx-pagewalk") == 2
@@ -197,7 +198,7 @@ def test_version():
 
     import drgn
 
-    from drgn_pagewalk.commands import tool_version
+    from drgn_pagewalk.output.schema import tool_version
 
     code, out, err = run(["--version"])
     assert code == 0 and err == ""
@@ -226,7 +227,7 @@ def test_version_of_a_dump(lab):
 def test_version_in_drgn_commands(lab61, capsys):
     from drgn.commands import run_command
 
-    from drgn_pagewalk.commands import version_lines
+    from drgn_pagewalk.commands.run import version_lines
 
     run_command(program61(lab61), "pagewalk --version", globals={})
     out = capsys.readouterr().out
@@ -356,7 +357,8 @@ def test_drgn_and_gdb_commands_without_debug_info(lab61, capsys):
     import drgn
     from drgn.commands import run_command
 
-    from drgn_pagewalk.commands import GIVE_VMLINUX, run_argv
+    from drgn_pagewalk.commands.run import run_argv
+    from drgn_pagewalk.errors import GIVE_VMLINUX
 
     logging.getLogger("drgn").setLevel(logging.CRITICAL)
     prog = drgn.Program()
@@ -380,7 +382,7 @@ def test_vmlinux_without_debug_info(tmp_path, lab61):
     then the error names its release (the kernel's own VMCOREINFO) and the
     vmlinux that has no debug info; lx-pagewalk finds the kernel the same
     way (rawkernel.program_for_kernel), with its own hint."""
-    from drgn_pagewalk.commands import GIVE_VMLINUX
+    from drgn_pagewalk.errors import GIVE_VMLINUX
 
     noinfo = get_lab("6.1-4level-noinfo")
     stripped = tmp_path / "vmlinux"
@@ -398,9 +400,9 @@ def test_vmlinux_without_debug_info(tmp_path, lab61):
         GIVE_VMLINUX["drgn-pagewalk"])
     # lx-pagewalk: the kernel found in the guest's memory by the vmlinux's
     # symbols, then its debug info (program_from_memory() -> program_for_kernel())
-    from drgn_pagewalk.commands import PagewalkError
-    from drgn_pagewalk.noinfo import ElfDump, find_dump_kernel
-    from drgn_pagewalk.rawkernel import program_for_kernel
+    from drgn_pagewalk.errors import PagewalkError
+    from drgn_pagewalk.openers.noinfo import ElfDump, find_dump_kernel
+    from drgn_pagewalk.openers.rawkernel import program_for_kernel
 
     dump = ElfDump(str(noinfo.vmcore))
     found, _ = find_dump_kernel(dump, str(stripped))
@@ -433,7 +435,7 @@ def test_a_page_size_not_handled_is_refused(lab61, capsys):
     """Refused in one line before anything is printed, by every front end
     (run_argv() under each name), for every command; the lab's own dump
     reads PAGE_SIZE 4096 from its VMCOREINFO."""
-    from drgn_pagewalk.commands import run_argv
+    from drgn_pagewalk.commands.run import run_argv
 
     prog = program61(lab61)
     assert int(prog["PAGE_SIZE"]) == 4096

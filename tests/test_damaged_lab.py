@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Tuple
 import pytest
 
 from drgn_pagewalk import MmWalkOps, walk_page_range
-from drgn_pagewalk.drgn_target import get_target
+from drgn_pagewalk.target.drgn_target import get_target
 from vmcores.lab import LAB_NAMES
 
 from .counts import count

@@ -9,7 +9,7 @@ import io
 import json
 from typing import Any, Dict, List, Tuple
 
-from drgn_pagewalk.commands import run_argv
+from drgn_pagewalk.commands.run import run_argv
 
 from .counts import count
 from .test_json_schema import _argvs

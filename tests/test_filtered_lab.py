@@ -24,8 +24,8 @@ import pytest
 from drgn import FaultError, cast, sizeof
 from drgn.helpers.linux.pid import find_task
 
-from drgn_pagewalk.commands import run_argv
-from drgn_pagewalk.schema import validate
+from drgn_pagewalk.commands.run import run_argv
+from drgn_pagewalk.output.schema import validate
 from vmcores.build import ensure_makedumpfile, makedumpfile_version
 from vmcores.lab import FILTERED_NAMES, OVER_FILTERED_NAMES, Lab
 
@@ -437,7 +437,7 @@ def test_the_partial_rollup(over, capsys):
     of the full dump's smaps blocks of exactly those vmas."""
     from drgn import Object
 
-    from drgn_pagewalk.drgn_target import get_target
+    from drgn_pagewalk.target.drgn_target import get_target
 
     full = get_lab(over.meta["source_lab"])
     oprog, fprog = program(over), program(full)

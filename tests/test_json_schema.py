@@ -1,5 +1,5 @@
 """Every command's ``--format json`` on every lab against the schema
-written down in drgn_pagewalk/schema.py (docs/json.md shows the same
+written down in drgn_pagewalk/output/schema.py (docs/json.md shows the same
 tables): one document, the envelope, one result per process or target, the
 command's data key, integers as integers."""
 
@@ -13,8 +13,8 @@ from typing import Any, Dict, List
 
 import pytest
 
-from drgn_pagewalk.commands import run_argv
-from drgn_pagewalk.schema import COMMANDS, SCHEMA_VERSION, markdown, validate
+from drgn_pagewalk.commands.run import run_argv
+from drgn_pagewalk.output.schema import COMMANDS, SCHEMA_VERSION, markdown, validate
 
 from .counts import count
 
@@ -95,7 +95,7 @@ def test_every_command_follows_the_schema(lab, prog):
 def test_ps_version(lab, prog):
     import drgn
 
-    from drgn_pagewalk.schema import tool_version
+    from drgn_pagewalk.output.schema import tool_version
 
     doc = run_json(prog, ["ps"])
     assert doc["results"][0]["version"] == {

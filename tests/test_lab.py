@@ -241,7 +241,7 @@ def test_machine_shape_is_really_there(lab, prog):
     import io
     import json
 
-    from drgn_pagewalk.commands import run_argv
+    from drgn_pagewalk.commands.run import run_argv
 
     for argv, key in ((["ps"], None), (["smaps-rollup", "--all"], "pid")):
         out = io.StringIO()

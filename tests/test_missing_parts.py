@@ -22,8 +22,8 @@ import drgn
 import pytest
 from drgn import FaultError, Object, offsetof
 
-from drgn_pagewalk.commands import run_argv
-from drgn_pagewalk.rawkernel import system_ram, x86_64_platform
+from drgn_pagewalk.commands.run import run_argv
+from drgn_pagewalk.openers.rawkernel import system_ram, x86_64_platform
 
 from .counts import count
 from .labcache import get_lab, program
@@ -51,7 +51,7 @@ def holed_program(prog: Any, vmlinux: str, holes: Set[int]) -> Any:
 
 
 def _phys(prog: Any, addr: int) -> int:
-    from drgn_pagewalk.drgn_target import get_target
+    from drgn_pagewalk.target.drgn_target import get_target
 
     return get_target(prog).virt_to_phys(addr) & ~0xFFF
 
@@ -171,7 +171,7 @@ def test_the_slab_cache_finds_are_checked_against_each_other():
     ranges, and on 100 k of them."""
     import random
 
-    from drgn_pagewalk.mmvmas import alone
+    from drgn_pagewalk.target.mmvmas import alone
 
     rng = random.Random(7)
     for _ in range(200):

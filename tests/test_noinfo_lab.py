@@ -15,8 +15,8 @@ from typing import Any, Dict, List
 
 import pytest
 
-from drgn_pagewalk.noinfo import ElfDump, vmcoreinfo_of
-from drgn_pagewalk.rawkernel import VmlinuxSymbols
+from drgn_pagewalk.openers.noinfo import ElfDump, vmcoreinfo_of
+from drgn_pagewalk.openers.rawkernel import VmlinuxSymbols
 from vmcores.build import manifest
 from vmcores.lab import Lab
 

@@ -18,9 +18,9 @@ from drgn.helpers.linux.mm import (
 )
 from drgn.helpers.linux.pid import find_task
 
-from drgn_pagewalk.drgn_target import get_target
+from drgn_pagewalk.target.drgn_target import get_target
 
-from drgn_pagewalk.commands import run_argv
+from drgn_pagewalk.commands.run import run_argv
 
 from .counts import count
 from .labcache import root_level, user_address_bits
@@ -279,7 +279,7 @@ def test_vm_fast_lines_equal_the_generic_ones(lab, prog, capsys):
     process of the lab."""
     from drgn_pagewalk.ops.vm import PAGE_COLUMNS, PAGE_WIDTHS, vm_page_json_line, \
         vm_page_table_line
-    from drgn_pagewalk.report import stream_json_line, stream_table_line
+    from drgn_pagewalk.output.report import stream_json_line, stream_table_line
 
     n = 0
     for pid in lab.pids.values():
@@ -307,7 +307,7 @@ def test_vm_table_rows_equal_the_per_entry_ones(lab, prog, capsys, monkeypatch):
 
     monkeypatch.setattr(vm, "normal_frames", counted)
     cmd(prog, ["vm", "-p", str(lab.pids["workload"])], capsys)
-    from drgn_pagewalk.drgn_target import get_target
+    from drgn_pagewalk.target.drgn_target import get_target
 
     # (an arch with no whole-table test, arm64 with LPA2's 52-bit PAs, has
     # only the per-entry way)
@@ -459,7 +459,7 @@ def test_walk_trace(lab, prog, capsys):
 @pytest.mark.parametrize("argv", [["vm", "--all"], ["vm", "-p", "--fold", "--all"]])
 def test_every_process(lab, prog, capsys, argv):
     status, out, err = cmd_status(prog, argv, capsys)
-    from drgn_pagewalk.commands import tasks_with_mm
+    from drgn_pagewalk.commands.tasks import tasks_with_mm
 
     assert status == 0 and not err
     assert out.count("PID ") == len(tasks_with_mm(prog)) >= len(lab.pids)

@@ -139,7 +139,7 @@ def test_pagemap_fast_lines_equal_the_generic_ones(lab):
     file ...)."""
     import io
 
-    from drgn_pagewalk.commands import PAGEMAP_COLUMNS, PAGEMAP_WIDTHS
+    from drgn_pagewalk.commands.proc import PAGEMAP_COLUMNS, PAGEMAP_WIDTHS
     from drgn_pagewalk.ops.pagemap import (
         decode_pagemap_entry,
         pagemap_json_line,
@@ -147,7 +147,7 @@ def test_pagemap_fast_lines_equal_the_generic_ones(lab):
         pagemap_table_line,
         pagemap_table_text,
     )
-    from drgn_pagewalk.report import StreamReport, write_json_stream, write_table_stream
+    from drgn_pagewalk.output.report import StreamReport, write_json_stream, write_table_stream
 
     items = sorted({(a, e, 1) for pid in lab.pids.values()
                     for a, e in lab.pagemap(pid).items()})

@@ -24,7 +24,7 @@ from typing import Any, Dict, List, Tuple
 
 from drgn.helpers.linux.pid import for_each_task
 
-from drgn_pagewalk.drgn_target import get_target
+from drgn_pagewalk.target.drgn_target import get_target
 from drgn_pagewalk.ops import ptdump
 
 from .counts import count

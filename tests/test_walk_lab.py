@@ -18,11 +18,11 @@ from drgn_pagewalk import (
     walk_page_range_novma,
 )
 from drgn_pagewalk.arch.base import PMD, PTE, PUD
-from drgn_pagewalk.drgn_target import get_target
+from drgn_pagewalk.target.drgn_target import get_target
 from drgn_pagewalk.ops.numa_maps import show_numa_maps
 from drgn_pagewalk.ops.smaps import show_smaps
 from drgn_pagewalk.ops.status import status_fields
-from drgn_pagewalk.target import VM_HUGETLB, VM_PFNMAP
+from drgn_pagewalk.target.base import VM_HUGETLB, VM_PFNMAP
 
 from .counts import count
 from .labcache import root_level
@@ -449,7 +449,7 @@ def test_bulk_equals_per_entry(lab, prog, monkeypatch, report):
     they are turned off together).  Visiting every entry one by one, as the
     kernel does, gives the same output for every process (pagemap: every
     item, runs included)."""
-    from drgn_pagewalk.drgn_target import get_target
+    from drgn_pagewalk.target.drgn_target import get_target
     from drgn_pagewalk.ops import numa_maps, pagemap, smaps, status
 
     module, bulk_names, show = {
@@ -494,7 +494,7 @@ def test_order0_runs_equal_order0_classes(lab, prog):
 
     from drgn_pagewalk.ops.numa_maps import NumaContext
     from drgn_pagewalk.ops.page import PageCache, normal_fields, order0_classes, order0_runs
-    from drgn_pagewalk.walk import MmWalkOps, pte_offset_map, walk_page_range
+    from drgn_pagewalk.walker.walk import MmWalkOps, pte_offset_map, walk_page_range
 
     target = get_target(prog)
     arch = target.arch

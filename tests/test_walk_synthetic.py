@@ -10,8 +10,8 @@ import pytest
 
 from drgn_pagewalk.arch.base import PMD, PUD
 from drgn_pagewalk.arch.x86_64 import X86_64
-from drgn_pagewalk.target import VM_PFNMAP
-from drgn_pagewalk.walk import (
+from drgn_pagewalk.target.base import VM_PFNMAP
+from drgn_pagewalk.walker.walk import (
     ACTION_AGAIN,
     ACTION_CONTINUE,
     EINVAL,

@@ -1,4 +1,6 @@
-"""Page-table formats.  The walker asks an :class:`~.base.Arch` every question
+"""Page-table formats: base.py is the Arch interface, x86_64.py and
+arm64.py the two formats; above errors.py, below everything else.  The
+walker asks an :class:`~.base.Arch` every question
 that the kernel answers with an architecture macro (pXd_none, pXd_leaf, ...)."""
 
 from .base import LEVEL_NAMES, P4D, PGD, PMD, PTE, PUD, Arch

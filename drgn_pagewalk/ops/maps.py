@@ -11,7 +11,7 @@ from typing import Any, List, Optional
 from drgn import FaultError, Object
 from drgn.helpers.linux.fs import d_path, dentry_path
 
-from ..target import VM_EXEC, VM_MAYSHARE, VM_READ, VM_WRITE
+from ..target.base import VM_EXEC, VM_MAYSHARE, VM_READ, VM_WRITE
 
 PAD = 25 + 8 * 6 - 1
 
@@ -208,7 +208,7 @@ def get_gate_vma(mm: Object) -> Optional[Object]:
 def task_vmas(task: Any) -> List[Object]:
     """The vmas /proc/PID/maps lists: every vma, then the gate vma (the
     target's vmas: those a dump lacks are left out and named)."""
-    from ..drgn_target import get_target
+    from ..target.drgn_target import get_target
 
     target = get_target(task.prog_)
     vmas = [v.obj for v in target.vmas(target.mm(task.mm))]

@@ -14,9 +14,9 @@ from drgn import NULL, Object, container_of, sizeof
 from drgn.helpers.linux.mmzone import NODE_DATA
 from drgn.helpers.linux.nodemask import for_each_node_state
 
-from ..drgn_target import get_target
-from ..target import VM_HUGETLB, TargetError, Vma
-from ..walk import MmWalk, MmWalkOps, huge_ptep_get, walk_page_vma
+from ..target.drgn_target import get_target
+from ..target.base import VM_HUGETLB, TargetError, Vma
+from ..walker.walk import MmWalk, MmWalkOps, huge_ptep_get, walk_page_vma
 from .maps import file_path
 from .page import (
     PAGE_MAPPING_ANON,

@@ -20,8 +20,8 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from drgn import FaultError, offsetof
 
-from ..drgn_target import get_target
-from ..target import VM_MIXEDMAP, VM_PFNMAP
+from ..target.drgn_target import get_target
+from ..target.base import VM_MIXEDMAP, VM_PFNMAP
 
 PAGE_MAPPING_ANON = 0x1
 
@@ -567,7 +567,7 @@ def pmd_trans_huge_lock(walk: Any, pmd: Any, addr: int) -> bool:
     VM_BUG_ONs if it is not one).  A swap pmd whose type is not a migration
     type is garbage: it is reported, virtually cleared as pmd_clear_bad()
     would, and not handled as huge, so the walk sees a hole there."""
-    from ..walk import pmd_clear_bad
+    from ..walker.walk import pmd_clear_bad
 
     arch = walk.arch
     val = pmd.val
@@ -583,7 +583,7 @@ def pte_offset_map_lock(walk: Any, pmd: Any, addr: int) -> Any:
     """pte_offset_map_lock() in a pmd_entry, without the lock.  None: no PTE
     table to map; callers from 6.5 on then ask for ACTION_AGAIN, 6.1's
     (pmd_trans_unstable()) just return 0."""
-    from ..walk import ACTION_AGAIN, pte_offset_map
+    from ..walker.walk import ACTION_AGAIN, pte_offset_map
 
     pte = pte_offset_map(walk, pmd, addr)
     if pte is None and (walk.target.kernel.pte_offset_map_may_fail or pmd.get() == 0):

@@ -13,9 +13,9 @@ from array import array
 from itertools import chain, compress, repeat
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
 
-from ..drgn_target import get_target
-from ..target import VM_SOFTDIRTY
-from ..walk import MmWalk, MmWalkOps, walk_page_range
+from ..target.drgn_target import get_target
+from ..target.base import VM_SOFTDIRTY
+from ..walker.walk import MmWalk, MmWalkOps, walk_page_range
 from .page import (
     PAGE_MAPPING_ANON,
     PageAnon,

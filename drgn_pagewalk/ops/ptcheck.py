@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from itertools import compress
 from typing import Any, Dict, List, Optional, Tuple
 
-from ..drgn_target import get_target
-from ..target import VM_IO, VM_MIXEDMAP, VM_PFNMAP, VmaTreeLost, WalkProblem
-from ..walk import (
+from ..target.drgn_target import get_target
+from ..target.base import VM_IO, VM_MIXEDMAP, VM_PFNMAP, VmaTreeLost, WalkProblem
+from ..walker.walk import (
     ACTION_AGAIN,
     ACTION_CONTINUE,
     Entry,

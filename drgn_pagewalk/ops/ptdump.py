@@ -54,9 +54,9 @@ from ..arch.x86_64 import (
     _PAGE_USER,
     START_KERNEL_MAP,
 )
-from ..drgn_target import get_target
-from ..target import TargetError, WalkProblem
-from ..walk import ACTION_CONTINUE, MmWalk, MmWalkOps, walk_page_range_novma
+from ..target.drgn_target import get_target
+from ..target.base import TargetError, WalkProblem
+from ..walker.walk import ACTION_CONTINUE, MmWalk, MmWalkOps, walk_page_range_novma
 
 PAGE_SIZE = 4096
 PAGE_SHIFT = 12

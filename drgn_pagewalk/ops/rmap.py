@@ -18,9 +18,9 @@ from __future__ import annotations
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from ..arch.base import PMD
-from ..drgn_target import DrgnTarget
-from ..target import Vma
-from ..walk import (
+from ..target.drgn_target import DrgnTarget
+from ..target.base import Vma
+from ..walker.walk import (
     ACTION_CONTINUE,
     MmWalk,
     MmWalkOps,

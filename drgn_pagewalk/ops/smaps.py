@@ -16,8 +16,8 @@ from typing import Any, Dict, List, Optional
 from drgn import Object
 
 from ..arch.base import MASK64
-from ..drgn_target import get_target
-from ..target import (
+from ..target.drgn_target import get_target
+from ..target.base import (
     VM_GROWSDOWN,
     VM_HUGEPAGE,
     VM_HUGETLB,
@@ -31,7 +31,7 @@ from ..target import (
     VM_WRITE,
     Vma,
 )
-from ..walk import MmWalk, MmWalkOps, walk_page_vma
+from ..walker.walk import MmWalk, MmWalkOps, walk_page_vma
 from .maps import show_map_vma, show_vma_header_prefix, seq_pad, task_vmas
 from .page import (
     PAGE_MAPPING_ANON,

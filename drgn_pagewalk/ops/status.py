@@ -11,8 +11,8 @@ from typing import Any, Dict, List, Optional
 from drgn import Object
 from drgn.helpers.linux.percpu import percpu_counter_sum
 
-from ..drgn_target import get_target
-from ..walk import (
+from ..target.drgn_target import get_target
+from ..walker.walk import (
     ACTION_AGAIN,
     ACTION_CONTINUE,
     MmWalk,

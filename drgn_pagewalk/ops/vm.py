@@ -17,8 +17,8 @@ import json
 from itertools import compress, repeat
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
-from ..report import stream_json_line, stream_table_line
-from ..target import (
+from ..output.report import stream_json_line, stream_table_line
+from ..target.base import (
     VM_ACCOUNT,
     VM_DONTCOPY,
     VM_DONTDUMP,
@@ -48,7 +48,7 @@ from ..target import (
     VM_WRITE,
     Vma,
 )
-from ..walk import ACTION_CONTINUE, MmWalk, MmWalkOps, pmd_clear_bad, pte_offset_map, walk_page_range_vma
+from ..walker.walk import ACTION_CONTINUE, MmWalk, MmWalkOps, pmd_clear_bad, pte_offset_map, walk_page_range_vma
 from .page import PageAnon, PageCache, int_words, normal_frames
 from .pagemap import is_migration_entry, swp_offset_pfn
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from itertools import compress
 from typing import Any, Dict, List
 
-from ..target import Vma, WalkProblem
-from ..walk import (
+from ..target.base import Vma, WalkProblem
+from ..walker.walk import (
     ACTION_AGAIN,
     ACTION_CONTINUE,
     MmWalk,

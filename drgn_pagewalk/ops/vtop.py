@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 from ..arch.base import LEVEL_NAMES, P4D, PGD, PMD, PTE, PUD
-from ..drgn_target import DrgnTarget
-from ..target import VM_HUGETLB, Mm, TableReadError, WalkProblem
-from ..walk import MmWalk, MmWalkOps, walk_page_range_novma
+from ..target.drgn_target import DrgnTarget
+from ..target.base import VM_HUGETLB, Mm, TableReadError, WalkProblem
+from ..walker.walk import MmWalk, MmWalkOps, walk_page_range_novma
 from .page import PageCache, page_summary
 from .pagemap import is_migration_entry, swp_offset_pfn
 

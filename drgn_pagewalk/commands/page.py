@@ -1,17 +1,17 @@
 """The page-level commands: vtop, vm, rmap, walk, ptdump.  Each turns an
-op from ops/ into a Report or StreamReport; commands.py declares them."""
+op from ops/ into a Report or StreamReport; registry.py declares them."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
-from .report import Report, StreamReport
-from .schema import task_keys
+from ..output.report import Report, StreamReport
+from ..output.schema import task_keys
 
 
 def _errors():  # type: ignore[no-untyped-def]
-    from .commands import PagewalkError, UsageError
+    from ..errors import PagewalkError, UsageError
 
     return PagewalkError, UsageError
 
@@ -29,10 +29,13 @@ def _size(n: Optional[int]) -> Any:
 
 def cmd_vtop(prog: Any, args: argparse.Namespace) -> List[Any]:
     """Every level's entry for one address, the page or swap entry behind it."""
-    from .commands import _maps_name, _task_desc, find_task_obj, parse_addr, reading
-    from .drgn_target import get_target
-    from .ops.maps import show_map_vma, vma_perms
-    from .ops.vtop import vtop, vtop_record
+    from ..target.missing import reading
+    from .args import parse_addr
+    from .proc import _maps_name
+    from .tasks import _task_desc, find_task_obj
+    from ..target.drgn_target import get_target
+    from ..ops.maps import show_map_vma, vma_perms
+    from ..ops.vtop import vtop, vtop_record
 
     PagewalkError, UsageError = _errors()
     target = get_target(prog)
@@ -138,10 +141,12 @@ def _vtop_notes(v: Any, vma: Optional[Dict[str, Any]]) -> List[str]:
 
 def cmd_vm(prog: Any, args: argparse.Namespace) -> List[Any]:
     """The vmas of a process; with -p every page of every vma."""
-    from .commands import _maps_name, _task_desc, reading, selected_tasks
-    from .drgn_target import get_target
-    from .ops.maps import show_map_vma, vma_perms
-    from .ops.vm import vm_flag_names, vma_kind
+    from ..target.missing import reading
+    from .proc import _maps_name
+    from .tasks import _task_desc, selected_tasks
+    from ..target.drgn_target import get_target
+    from ..ops.maps import show_map_vma, vma_perms
+    from ..ops.vm import vm_flag_names, vma_kind
 
     target = get_target(prog)
     shmem_aops = prog["shmem_aops"].address_
@@ -174,9 +179,10 @@ def cmd_vm(prog: Any, args: argparse.Namespace) -> List[Any]:
 
 def _vm_pages(prog: Any, target: Any, task: Any, vmas: List[Tuple[Any, str]],
               fold: bool) -> StreamReport:
-    from .commands import _task_desc, guarded
-    from .ops.page import PageCache
-    from .ops.vm import (
+    from ..target.missing import guarded
+    from .tasks import _task_desc
+    from ..ops.page import PageCache
+    from ..ops.vm import (
         FOLD_COLUMNS,
         FOLD_WIDTHS,
         PAGE_COLUMNS,
@@ -237,9 +243,9 @@ def _mapping_of(prog: Any, spec: str) -> Tuple[Any, str]:
 
 def cmd_rmap(prog: Any, args: argparse.Namespace) -> List[Any]:
     """Who maps a file's pages (walk_page_mapping()) or one page (rmap_walk())."""
-    from .commands import parse_number
-    from .drgn_target import get_target
-    from .ops.rmap import RMAP_COLUMNS, rmap_mapping, rmap_pfn
+    from .args import parse_number
+    from ..target.drgn_target import get_target
+    from ..ops.rmap import RMAP_COLUMNS, rmap_mapping, rmap_pfn
 
     PagewalkError, UsageError = _errors()
     target = get_target(prog)
@@ -291,9 +297,11 @@ TRACE_OPS = ("pgd", "p4d", "pud", "pmd", "pte", "hole", "hugetlb", "test", "pre_
 
 def cmd_walk(prog: Any, args: argparse.Namespace) -> List[Any]:
     """A trace of the walker's raw callbacks over a process's range."""
-    from .commands import _task_desc, find_task_obj, guarded, parse_addr, reading
-    from .drgn_target import get_target
-    from .walk import MmWalk, MmWalkOps, walk_page_range
+    from ..target.missing import guarded, reading
+    from .args import parse_addr
+    from .tasks import _task_desc, find_task_obj
+    from ..target.drgn_target import get_target
+    from ..walker.walk import MmWalk, MmWalkOps, walk_page_range
 
     PagewalkError, UsageError = _errors()
     target = get_target(prog)
@@ -387,10 +395,10 @@ def cmd_walk(prog: Any, args: argparse.Namespace) -> List[Any]:
 
 def cmd_ptdump(prog: Any, args: argparse.Namespace) -> List[Any]:
     """The kernel's ptdump of init_mm (or a process), and the W+X check."""
-    from .commands import find_task_obj
-    from .ops import ptdump
+    from .tasks import find_task_obj
+    from ..ops import ptdump
 
-    from .drgn_target import get_target
+    from ..target.drgn_target import get_target
 
     PagewalkError, UsageError = _errors()
     arch = get_target(prog).arch.name
@@ -451,8 +459,9 @@ def cmd_ptcheck(prog: Any, args: argparse.Namespace) -> List[Any]:
     """Damaged page tables: the kernel's own tests on every entry of a
     process (or all, or init_mm), table pages, the kernel pgd half, the
     rss counters.  Exit status 1 when anything is found."""
-    from .commands import _task_desc, reading, selected_tasks
-    from .ops.ptcheck import damage_record, ptcheck_kernel, ptcheck_task
+    from ..target.missing import reading
+    from .tasks import _task_desc, selected_tasks
+    from ..ops.ptcheck import damage_record, ptcheck_kernel, ptcheck_task
 
     PagewalkError, UsageError = _errors()
     if args.kernel and (args.task is not None or args.all):
@@ -469,7 +478,7 @@ def cmd_ptcheck(prog: Any, args: argparse.Namespace) -> List[Any]:
                 found.extend((pid, d) for d in ptcheck_task(task))
                 done += 1
         checked = f"{done} process(es)"
-    from .drgn_target import get_target
+    from ..target.drgn_target import get_target
 
     get_target(prog).take_problems()  # they are this command's output
     summary = f"{len(found)} problem(s) found in {checked}" if found else \

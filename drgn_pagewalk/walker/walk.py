@@ -20,7 +20,7 @@ from walking a frozen, read-only kernel image, and each is marked with a
   never converges is reported and skipped, so the walk ends on any input.
 
 Nothing in this module imports drgn: the kernel is reached through
-:class:`~drgn_pagewalk.target.Target`, so gdb_scripts/ reuses it.
+:class:`~drgn_pagewalk.target.base.Target`, so gdb_scripts/ reuses it.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ from dataclasses import dataclass
 from itertools import compress
 from typing import Any, Callable, Dict, List, Optional
 
-from .arch.base import LEVEL_NAMES, MASK64, P4D, PGD, PMD, PTE, PUD, Arch
-from .target import (
+from ..arch.base import LEVEL_NAMES, MASK64, P4D, PGD, PMD, PTE, PUD, Arch
+from ..target.base import (
     VM_HUGETLB,
     VM_PFNMAP,
     Mm,

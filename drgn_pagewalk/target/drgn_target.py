@@ -12,13 +12,13 @@ import drgn
 from drgn import FaultError, Object, Program
 from drgn.helpers.linux.rbtree import rbtree_inorder_for_each_entry
 
-from .arch.arm64 import Arm64
-from .arch.base import MASK64, Arch
-from .arch.x86_64 import START_KERNEL_MAP, X86_64
+from ..arch.arm64 import Arm64
+from ..arch.base import MASK64, Arch
+from ..arch.x86_64 import START_KERNEL_MAP, X86_64
 from .kernel import KernelFeatures
 from .kernel import probe as probe_kernel
 from .mmvmas import LostVmas, MmVmas, mm_vmas
-from .target import (
+from .base import (
     Hstate,
     Missing,
     Mm,

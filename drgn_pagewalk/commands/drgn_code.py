@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 from typing import Dict, List, Optional, Set
 
-from .commands import UsageError, parse_addr, parse_number
+from ..errors import UsageError
+from .args import parse_addr, parse_number
 
 
 class _Code:
@@ -49,7 +50,7 @@ def _tasks(code: _Code, args: argparse.Namespace, body: str) -> None:
 
 
 def _task_line(code: _Code, spec: Optional[str]) -> str:
-    from .commands import parse_task_spec
+    from .args import parse_task_spec
 
     if spec is None:
         raise UsageError("a PID (or task_struct address) or --all is needed")
@@ -62,7 +63,7 @@ def _task_line(code: _Code, spec: Optional[str]) -> str:
 
 
 def _target(code: _Code) -> str:
-    code.need("drgn_pagewalk.drgn_target", "get_target")
+    code.need("drgn_pagewalk.target.drgn_target", "get_target")
     return "target = get_target(prog)  # the walker's view of the kernel\n"
 
 
@@ -146,7 +147,7 @@ def _text_or_data(code: _Code, args: argparse.Namespace, proc: bool, module: str
 
 
 def _vtop(code: _Code, args: argparse.Namespace) -> None:
-    from .commands import parse_addr
+    from .args import parse_addr
 
     addr = parse_addr(args.addr)
     code.need("drgn_pagewalk.ops.vtop", "vtop", "vtop_record")
@@ -218,7 +219,7 @@ def _rmap(code: _Code, args: argparse.Namespace) -> None:
 
 
 def _walk(code: _Code, args: argparse.Namespace) -> None:
-    from .commands import parse_addr
+    from .args import parse_addr
 
     code.need("drgn_pagewalk", "MmWalkOps", "walk_page_range")
     start = parse_addr(args.start) if args.start else 0

@@ -23,8 +23,9 @@ import struct
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from .arch.x86_64 import _PAGE_PRESENT, _PAGE_PSE, START_KERNEL_MAP
-from .commands import PagewalkError, one_line, require_debug_info
+from ..arch.x86_64 import _PAGE_PRESENT, _PAGE_PSE, START_KERNEL_MAP
+from ..errors import PagewalkError, one_line
+from ..target.missing import require_debug_info
 
 ReadPhys = Callable[[int, int], bytes]
 

@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Dict, Iterator, List, Optional
 
-from .arch.base import Arch
+from ..arch.base import Arch
 
 log = logging.getLogger("drgn_pagewalk")
 

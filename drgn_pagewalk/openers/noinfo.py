@@ -25,7 +25,7 @@ import struct
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from .commands import PagewalkError, no_debug_info
+from ..errors import PagewalkError, no_debug_info
 from .rawkernel import (
     FoundKernel,
     RawKernelError,

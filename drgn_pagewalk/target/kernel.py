@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Tuple
 
-from .arch.base import SwapTypes
+from ..arch.base import SwapTypes
 
 #: show_smap_vma_flags()'s generic table of 6.1 (bit: name); the arch adds
 #: its own (Arch.vm_flag_mnemonics())
