@@ -27,13 +27,26 @@ ARM64_BOOTED = [name for name in ARM64_LAB_NAMES if name in manifest()["labs"]]
 #: against QEMU's x86 "info mem", QEMU x86 dumps without VMCOREINFO, and
 #: the labs only built on x86-64 (makedumpfile twins, damaged copies).
 X86_ONLY = {"test_ptdump_lab", "test_noinfo_lab", "test_filtered_lab", "test_damaged_lab"}
+#: Test modules of what only arm64 has: arch/arm64/mm/ptdump.c checked
+#: against the arm64 kernels' own markers and boot logs.
+ARM64_ONLY = {"test_ptdump_arm64_lab"}
+
+
+def pytest_configure(config: Any) -> None:
+    config.addinivalue_line(
+        "markers", "arm64_only: a test of what only arm64 has (arch/arm64/mm/ptdump.c); "
+        "it runs on the booted arm64 labs only")
 
 
 def pytest_generate_tests(metafunc: Any) -> None:
     """``lab``: the labs a test module runs on (EVERY_DUMP or BOOTED, of
-    every architecture unless the module is X86_ONLY)."""
+    every architecture unless the module is X86_ONLY; ARM64_ONLY modules and
+    arm64_only tests: the booted arm64 labs only)."""
     if "lab" in metafunc.fixturenames:
         module = metafunc.module.__name__.rsplit(".", 1)[-1]
+        if module in ARM64_ONLY or metafunc.definition.get_closest_marker("arm64_only"):
+            metafunc.parametrize("lab", ARM64_BOOTED, indirect=True, scope="session")
+            return
         names = LAB_NAMES if module in EVERY_DUMP else BOOTED
         if module not in X86_ONLY and not metafunc.definition.get_closest_marker("x86_only"):
             names = names + (ARM64_LAB_NAMES if module in EVERY_DUMP else ARM64_BOOTED)

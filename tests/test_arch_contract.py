@@ -1,7 +1,8 @@
 """base.Arch is the whole contract between the architectures and the rest:
 nothing outside drgn_pagewalk/arch/ reads an attribute of an arch that
 base.Arch does not declare (ops/ptdump.py is x86-64's dump_pagetables.c and
-uses X86_64 itself), and every arch implements every method base.Arch
+uses X86_64 itself, ops/ptdump_arm64.py arm64's ptdump.c and Arm64's layout),
+and every arch implements every method base.Arch
 leaves abstract."""
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from drgn_pagewalk.arch.base import Arch
 from drgn_pagewalk.arch.x86_64 import X86_64
 
 PACKAGE = Path(__file__).resolve().parent.parent / "drgn_pagewalk"
-X86_MODULES = {"ptdump.py"}
+X86_MODULES = {"ptdump.py", "ptdump_arm64.py"}
 
 
 def _arch_attributes():

@@ -56,9 +56,6 @@ def _table(prog: Any, argv: List[str]) -> str:
 
 def test_only_addresses_are_hex(lab, prog):
     argvs = _argvs(lab)
-    if lab.arch != "x86_64":  # ptdump is x86-64's
-        argvs.pop("ptdump")
-        argvs.pop("ptdump --checkwx")
     argvs["pagemap, a THP"] = ["pagemap", str(lab.pids["workload"]),
                                hex(lab.meta["vmas"]["thp"]["start"]),
                                hex(lab.meta["vmas"]["thp"]["start"] + (4 << 12))]

@@ -402,11 +402,15 @@ def cmd_ptdump(prog: Any, args: argparse.Namespace) -> List[Any]:
 
     PagewalkError, UsageError = _errors()
     arch = get_target(prog).arch.name
-    if arch != "x86_64":
+    if arch not in ("x86_64", "arm64"):
         raise PagewalkError(f"ptdump: the kernel's page-table dumper is ported for x86-64 "
-                            f"only (arch/x86/mm/dump_pagetables.c), not for {arch} yet")
+                            f"and arm64 only, not for {arch}")
     if args.user and args.pid is None:
         raise UsageError("--user needs --pid")
+    if arch == "arm64" and args.pid is not None:
+        # arch/arm64/mm/ptdump.c dumps the kernel's table (init_mm) only
+        raise UsageError("ptdump: arm64 has only the kernel page table (init_mm): "
+                         "--pid and --user are x86's current_kernel/current_user")
     task = find_task_obj(prog, args.pid) if args.pid is not None else None
     if args.checkwx:
         result = ptdump.checkwx(prog)

@@ -32,8 +32,12 @@ and its siblings are x86 wrappers calling ``note_page(st, addr, LEVEL, val)``,
 assertions moved, ``ptep_get_lockless()`` reads what ``ptep_get()`` reads, and
 ``ptdump_walk_pgd_level_core()`` returns whether no W+X page was found.
 
-This module is x86-64 specific, as dump_pagetables.c is: the address markers,
-the attribute columns and the PTI user pgd are x86's.
+The dumper proper is x86-64's dump_pagetables.c: the address markers, the
+attribute columns and the PTI user pgd are x86's.  The mm/ptdump.c part
+(the callbacks and ptdump_walk_pgd()) is shared with arm64's
+arch/arm64/mm/ptdump.c in :mod:`.ptdump_arm64`, and the entry points
+(:func:`ptdump_text`, :func:`ptdump_ranges`, :func:`checkwx`) hand an arm64
+dump to it.
 """
 
 from __future__ import annotations
@@ -88,9 +92,12 @@ class PtdumpState:
     ``note_page_<level>(st, addr, pXd)`` per level plus ``note_page_flush``,
     which x86 implements as that same ``note_page()`` call (see the module
     docstring): the callbacks here make the 6.1 call for both.
+    ``note_page_flush`` is 6.12's flush, and 6.1's ``note_page(st, 0, -1,
+    0)`` call for 6.1 (where an arch's flush differs from that: arm64).
     """
 
-    note_page: Callable[["PgState", int, int, int], None]
+    note_page: Callable[[Any, int, int, int], None]
+    note_page_flush: Callable[[Any], None]
     effective_prot: Optional[Callable[["PgState", int, int], None]]
     range: List[Tuple[int, int]]
 
@@ -330,7 +337,7 @@ def ptdump_ops(hole: Callable[[int, int, int, MmWalk], int]) -> MmWalkOps:
                      pte_entry=ptdump_pte_entry, pte_hole=hole)
 
 
-def ptdump_walk_pgd(st: "PgState", mm: Any, pgd: Optional[int]) -> None:
+def ptdump_walk_pgd(st: Any, mm: Any, pgd: Optional[int]) -> None:
     """ptdump_walk_pgd(): ``pgd`` is the physical address of the pgd to walk
     (None: mm->pgd)."""
     k = st.kernel
@@ -346,8 +353,9 @@ def ptdump_walk_pgd(st: "PgState", mm: Any, pgd: Optional[int]) -> None:
         walk_page_range_novma(mm, start, end, ops, pgd=pgd, private=st,
                               problems=k.problems)
 
-    # Flush out the last page
-    st.note_page(st, 0, -1, 0)
+    # Flush out the last page: 6.1 st->note_page(st, 0, -1, 0), 6.12
+    # st->note_page_flush(st)
+    st.note_page_flush(st)
 
 
 # -- arch/x86/mm/dump_pagetables.c -------------------------------------------
@@ -363,6 +371,7 @@ class PgState(PtdumpState):
     def __init__(self, kernel: Kernel, seq: Optional[List[str]], check_wx: bool,
                  to_dmesg: bool, ranges: List[Tuple[int, int]]) -> None:
         self.note_page = note_page
+        self.note_page_flush = note_page_flush
         self.effective_prot = effective_prot
         self.range = ranges
         self.level = -1
@@ -539,6 +548,12 @@ def note_page(st: PgState, addr: int, level: int, val: int) -> None:
         st.level = level
 
 
+def note_page_flush(st: PgState) -> None:
+    """note_page_flush() of x86 (6.12), and 6.1's flush call:
+    note_page(st, 0, -1, 0)."""
+    note_page(st, 0, -1, 0)
+
+
 def _name(marker: AddrMarker) -> str:
     """%s of the marker name: vsprintf prints a NULL string as "(null)"."""
     return "(null)" if marker.name is None else marker.name
@@ -659,6 +674,14 @@ def _variant(version: Tuple[int, int]) -> Tuple[Callable[..., int], Callable[...
 
 # -- the API -----------------------------------------------------------------
 
+def _arm64(prog: Any) -> Any:
+    """arch/arm64/mm/ptdump.c's port for an arm64 dump, else None."""
+    if get_target(prog).arch.name == "arm64":
+        from . import ptdump_arm64
+        return ptdump_arm64
+    return None
+
+
 def _kernel(prog: Any) -> Kernel:
     """A fresh Kernel (its log and once-flags belong to one run)."""
     return Kernel(prog)
@@ -686,7 +709,11 @@ def _debugfs(prog: Any, pid_task: Any, user: bool,
 
 def ptdump_text(prog: Any, pid_task: Any = None, user: bool = False) -> str:
     """What /sys/kernel/debug/page_tables/kernel prints, or current_kernel
-    (``pid_task`` as current) or current_user (``user=True``)."""
+    (``pid_task`` as current) or current_user (``user=True``).  On arm64:
+    what /sys/kernel/debug/kernel_page_tables prints (init_mm only)."""
+    arm64 = _arm64(prog)
+    if arm64:
+        return str(arm64.ptdump_text(prog, pid_task, user))
     seq: List[str] = []
     _debugfs(prog, pid_task, user, seq)
     return "".join(seq)
@@ -699,7 +726,11 @@ def ptdump_ranges(prog: Any, pid_task: Any = None, user: bool = False,
     printed attribute columns), present/user/rw/nx/pwt/pcd/pse/glb of the
     entries, and effective_user/effective_rw/effective_nx (st->effective_prot:
     what all levels together allow).  With ``all_ranges``, also the ranges a
-    marker's max_lines keeps from being printed (``printed`` False)."""
+    marker's max_lines keeps from being printed (``printed`` False).
+    On arm64, :func:`.ptdump_arm64.ptdump_ranges`."""
+    arm64 = _arm64(prog)
+    if arm64:
+        return list(arm64.ptdump_ranges(prog, pid_task, user, all_ranges))
     st = _debugfs(prog, pid_task, user, None)
     if all_ranges:
         return st.ranges
@@ -713,8 +744,12 @@ def checkwx(prog: Any) -> Dict[str, Any]:
 
     ``lines``: the log lines (pr_info, and WARN_ONCE's message line);
     ``wx_ranges``: each W+X range note_wx() counted, with ``pgd`` "kernel"
-    or "user"; ``passed``: no W+X page in any walk.
+    or "user"; ``passed``: no W+X page in any walk.  On arm64,
+    ptdump_check_wx() (:func:`.ptdump_arm64.checkwx`).
     """
+    arm64 = _arm64(prog)
+    if arm64:
+        return dict(arm64.checkwx(prog))
     k = _kernel(prog)
     states = [("kernel", st) for st in k.checkwx(k)]
     states += [("user", st) for st in ptdump_walk_user_pgd_level_checkwx(k)]
