@@ -27,7 +27,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from drgn import Object
 
-from drgn_pagewalk.drgn_target import get_target
+from drgn_pagewalk.target.drgn_target import get_target
 from drgn_pagewalk.ops import ptdump, ptdump_arm64
 from drgn_pagewalk import MmWalkOps, walk_page_range_novma
 

@@ -50,9 +50,9 @@ from ..arch.arm64 import (
     PTE_VALID,
 )
 from ..arch.base import MASK64
-from ..drgn_target import get_target
-from ..target import TargetError, WalkProblem
-from .ptdump import AddrMarker, PtdumpState, ptdump_hole_v6_1, ptdump_hole_v6_12, ptdump_walk_pgd
+from ..target.drgn_target import get_target
+from ..target.base import TargetError, WalkProblem
+from .ptdump_core import AddrMarker, PtdumpState, ptdump_hole_v6_1, ptdump_hole_v6_12, ptdump_walk_pgd
 
 PAGE_SHIFT = 12
 PAGE_SIZE = 1 << PAGE_SHIFT
@@ -102,7 +102,7 @@ class Arm64Kernel:
 
     DUMP: ``log`` collects what printk() would have written; ``warned`` holds
     the WARN_ONCE() once-flags (one per call site), for this run only.  The
-    attributes ``hole`` and ``problems`` are what :func:`.ptdump.ptdump_walk_pgd`
+    attributes ``hole`` and ``problems`` are what :func:`.ptdump_core.ptdump_walk_pgd`
     uses.
     """
 
