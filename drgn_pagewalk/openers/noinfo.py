@@ -19,13 +19,13 @@ then made with one physical memory segment per PT_LOAD and
 
 from __future__ import annotations
 
-import mmap
 import os
 import struct
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..errors import PagewalkError, no_debug_info
+from .elf import map_elf64
 from .rawkernel import (
     FoundKernel,
     RawKernelError,
@@ -67,14 +67,7 @@ class ElfDump:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        try:
-            with open(path, "rb") as f:
-                self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-        except (OSError, ValueError) as e:
-            raise PagewalkError(f"cannot read vmcore {path}: {e}") from None
-        m = self._map
-        if m[:4] != b"\x7fELF" or m[4] != 2 or m[5] != 1:
-            raise PagewalkError(f"not a 64-bit little-endian ELF dump: {path}")
+        m = self._map = map_elf64(path, "vmcore")
         self.machine, = struct.unpack_from("<H", m, 18)
         phoff, = struct.unpack_from("<Q", m, 32)
         phentsize, phnum = struct.unpack_from("<HH", m, 54)

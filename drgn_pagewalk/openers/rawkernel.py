@@ -17,7 +17,6 @@ Every failure is a :class:`RawKernelError`, one line.
 
 from __future__ import annotations
 
-import mmap
 import re
 import struct
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tupl
 
 from ..arch.x86_64 import _PAGE_PRESENT, _PAGE_PSE, START_KERNEL_MAP
 from ..errors import PagewalkError, one_line
+from .elf import map_elf64
 from ..target.missing import require_debug_info
 
 ReadPhys = Callable[[int, int], bytes]
@@ -52,14 +52,7 @@ class VmlinuxSymbols:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        try:
-            with open(path, "rb") as f:
-                self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-        except (OSError, ValueError) as e:
-            raise RawKernelError(f"cannot read vmlinux {path}: {e}") from None
-        m = self._map
-        if m[:4] != b"\x7fELF" or m[4] != 2 or m[5] != 1:
-            raise RawKernelError(f"not a 64-bit little-endian ELF file: {path}")
+        m = self._map = map_elf64(path, "vmlinux", RawKernelError)
         e_machine, = struct.unpack_from("<H", m, 18)
         if e_machine != 62:  # EM_X86_64
             raise RawKernelError(f"not an x86-64 vmlinux: {path}")
