@@ -62,6 +62,7 @@ from ..target.drgn_target import get_target
 from ..target.base import TargetError, WalkProblem
 from .ptdump_core import (  # mm/ptdump.c, shared with ptdump_arm64
     AddrMarker,
+    KernelLog,
     PtdumpState,
     ptdump_hole_v6_1,
     ptdump_hole_v6_12,
@@ -91,7 +92,7 @@ GUARD_HOLE_PGD_ENTRY = -256
 LDT_PGD_ENTRY = -240
 
 
-class Kernel:
+class Kernel(KernelLog):
     """What dump_pagetables.c reads from the running kernel, read once from
     the dump, and where its printk() output goes.
 
@@ -118,29 +119,6 @@ class Kernel:
         self.problems: List[WalkProblem] = []
         self.hole, self.checkwx = _variant(self.version)
 
-    def printk(self, text: str, cont: bool = False) -> None:
-        """printk(): DUMP: appended to :attr:`log`; a message that is not
-        KERN_CONT starts a new line."""
-        if not cont and self.log and not self.log.endswith("\n"):
-            self.log += "\n"
-        self.log += text
-
-    def pr_info(self, text: str) -> None:
-        """pr_info(): printk(KERN_INFO ...)."""
-        self.printk(text)
-
-    @property
-    def lines(self) -> List[str]:
-        """The log as lines, without their newlines."""
-        return self.log.splitlines()
-
-    def sprint_symbol(self, addr: int) -> str:
-        """%pS: ``symbol+offset/size``, or the raw address when no symbol."""
-        try:
-            sym = self.prog.symbol(addr)
-        except LookupError:
-            return f"0x{addr:x}"
-        return f"{sym.name}+{addr - sym.address:#x}/{sym.size:#x}"
 
 
 # -- arch/x86/mm/dump_pagetables.c: the address markers ----------------------

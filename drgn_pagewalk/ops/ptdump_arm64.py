@@ -52,7 +52,7 @@ from ..arch.arm64 import (
 from ..arch.base import MASK64
 from ..target.drgn_target import get_target
 from ..target.base import TargetError, WalkProblem
-from .ptdump_core import AddrMarker, PtdumpState, ptdump_hole_v6_1, ptdump_hole_v6_12, ptdump_walk_pgd
+from .ptdump_core import AddrMarker, KernelLog, PtdumpState, ptdump_hole_v6_1, ptdump_hole_v6_12, ptdump_walk_pgd
 
 PAGE_SHIFT = 12
 PAGE_SIZE = 1 << PAGE_SHIFT
@@ -96,7 +96,7 @@ def order_base_2(n: int) -> int:
 
 # -- the kernel's view -------------------------------------------------------
 
-class Arm64Kernel:
+class Arm64Kernel(KernelLog):
     """What arch/arm64/mm/ptdump.c reads from the running kernel, read once
     from the dump, and where its printk() output goes.
 
@@ -141,33 +141,15 @@ class Arm64Kernel:
     def PAGE_OFFSET(self) -> int:
         return _PAGE_OFFSET(self.VA_BITS)
 
-    def printk(self, text: str) -> None:
-        """printk(): DUMP: appended to :attr:`log`."""
-        if self.log and not self.log.endswith("\n"):
-            self.log += "\n"
-        self.log += text
-
-    pr_info = printk
-    pr_warn = printk
+    def pr_warn(self, text: str) -> None:
+        """pr_warn(): printk(KERN_WARNING ...)."""
+        self.printk(text)
 
     def warn_once(self, site: str, text: str) -> None:
         """WARN_ONCE(1, ...): DUMP: the message line only, once per site."""
         if not self.warned.get(site):
             self.warned[site] = True
             self.printk(text)
-
-    @property
-    def lines(self) -> List[str]:
-        """The log as lines, without their newlines."""
-        return self.log.splitlines()
-
-    def sprint_symbol(self, addr: int) -> str:
-        """%pS: ``symbol+offset/size``, or the raw address when no symbol."""
-        try:
-            sym = self.prog.symbol(addr)
-        except LookupError:
-            return f"0x{addr:x}"
-        return f"{sym.name}+{addr - sym.address:#x}/{sym.size:#x}"
 
 
 # -- address_markers ---------------------------------------------------------

@@ -10,6 +10,40 @@ from typing import Any, Callable, List, Optional, Tuple
 
 from ..walker.walk import ACTION_CONTINUE, MmWalk, MmWalkOps, walk_page_range_novma
 
+class KernelLog:
+    """Where a dumper's printk() output goes, and %pS: DUMP: ``log`` holds
+    what printk() would have written to the kernel log in this run.  The
+    x86 and arm64 dumpers' kernels (ptdump.Kernel, ptdump_arm64.Arm64Kernel)
+    set ``prog`` and ``log = ""``."""
+
+    prog: Any
+    log: str
+
+    def printk(self, text: str, cont: bool = False) -> None:
+        """printk(): DUMP: appended to :attr:`log`; a message that is not
+        KERN_CONT starts a new line."""
+        if not cont and self.log and not self.log.endswith("\n"):
+            self.log += "\n"
+        self.log += text
+
+    def pr_info(self, text: str) -> None:
+        """pr_info(): printk(KERN_INFO ...)."""
+        self.printk(text)
+
+    @property
+    def lines(self) -> List[str]:
+        """The log as lines, without their newlines."""
+        return self.log.splitlines()
+
+    def sprint_symbol(self, addr: int) -> str:
+        """%pS: ``symbol+offset/size``, or the raw address when no symbol."""
+        try:
+            sym = self.prog.symbol(addr)
+        except LookupError:
+            return f"0x{addr:x}"
+        return f"{sym.name}+{addr - sym.address:#x}/{sym.size:#x}"
+
+
 class PtdumpState:
     """struct ptdump_state (include/linux/ptdump.h).
 
