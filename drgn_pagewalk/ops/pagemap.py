@@ -752,11 +752,9 @@ def pagemap_json_line(item: Tuple[int, int, int]) -> str:
     return f'{{"vaddr": {vaddr}, "pages": {pages}, "entry": {entry}{parts[0]}{pfn}{parts[1]}'
 
 
-#: flag bits -> the %-format of a one-page present JSON row: vaddr, entry, PFN
-_JSON_PAGE_FORMATS: Dict[int, str] = {}
-
-
 def _json_parts(entry: int) -> Tuple[str, str]:
+    """A JSON row's text before and after its PFN, for entries that are not
+    swap entries, made once per set of flag bits."""
     flags = entry >> PM_PFRAME_BITS
     parts = _JSON_PARTS.get(flags)
     if parts is None:
@@ -766,21 +764,16 @@ def _json_parts(entry: int) -> Tuple[str, str]:
             f', "present": {present}, "swap": {swap}, "pfn": ',
             f', "swap_type": {swp_type}, "swap_offset": {swp_offset}, '
             f'"soft_dirty": {sd}, "exclusive": {ex}, "file": {file}}}')
-        _JSON_PAGE_FORMATS[flags] = ('{"vaddr": %d, "pages": 1, "entry": %d'
-                                     + parts[0].replace("%", "%%") + "%d"
-                                     + parts[1].replace("%", "%%"))
     return parts
 
 
 def _page_formats(items: List[Tuple[int, int, int]], sep: str, line: Any,
-                  formats: Dict[int, str], parts: Any, block: Any) -> str:
+                  parts: Any, block: Any) -> str:
     """The lines of ``items`` by ``line`` (pagemap_table_line() or
     pagemap_json_line()) joined by ``sep``, made in C for each stretch of
-    one-page present entries with the same flags: by ``block`` (the
+    one-page present entries with the same flags by ``block`` (the
     stretch's items and entries, the parts of a line around its PFN made
-    by ``parts``, ``sep``: their text, or None where it cannot), else by
-    the %-format of such a line (vaddr, entry, PFN) kept in ``formats``
-    per flag bits."""
+    by ``parts``, ``sep``: their text)."""
     entries = list(map(_ENTRY, items))
     n = len(entries)
     if not n:
@@ -789,22 +782,11 @@ def _page_formats(items: List[Tuple[int, int, int]], sep: str, line: Any,
     cuts = list(compress(range(1, n), map(operator.ne, flags[1:], flags)))
     out: List[str] = []
     for a, b in zip([0] + cuts, cuts + [n]):
-        f = flags[a]
-        if f << PM_PFRAME_BITS & (PM_PRESENT | PM_SWAP) != PM_PRESENT \
+        if flags[a] << PM_PFRAME_BITS & (PM_PRESENT | PM_SWAP) != PM_PRESENT \
                 or set(map(_PAGES, items[a:b])) != {1}:
             out.extend(map(line, items[a:b]))
-            continue
-        seg = entries[a:b]
-        text = block(items[a:b], seg, parts(entries[a]), sep)
-        if text is not None:
-            out.append(text)
-            continue
-        fmt = formats.get(f)
-        if fmt is None:
-            parts(entries[a])
-            fmt = formats[f]
-        out.extend(map(fmt.__mod__, zip(map(_ADDR, items[a:b]), seg,
-                                        map(PM_PFRAME_MASK.__and__, seg))))
+        else:
+            out.append(block(items[a:b], entries[a:b], parts(entries[a]), sep))
     return sep.join(out)
 
 
@@ -814,24 +796,34 @@ def _consecutive(items: List[Tuple[int, int, int]]) -> bool:
     return items[-1][0] == vaddr + ((len(items) - 1) << 12) and not vaddr & 0xFFF
 
 
+def _table_page_percent(items: List[Tuple[int, int, int]], entries: List[int],
+                        sep: str) -> str:
+    """The table lines of one-page present entries with the same flags by
+    the %-format pagemap_table_line() uses (made by _table_parts())."""
+    fmt = _TABLE_PAGE_FORMATS[entries[0] >> PM_PFRAME_BITS]
+    return sep.join(map(fmt.__mod__, zip(map(_ADDR, items), entries,
+                                         map(PM_PFRAME_MASK.__and__, entries))))
+
+
 def _table_page_block(items: List[Tuple[int, int, int]], entries: List[int],
-                      parts: Tuple[str, str], sep: str) -> Optional[str]:
+                      parts: Tuple[str, str], sep: str) -> str:
     """The table lines of one-page present entries with the same flags at
     consecutive pages, as one text, without a format per line: the
     addresses as _page_lines() makes them; each entry, bit 63 set, is "0x"
     and 16 hex digits (18: no padding); the PFNs in decimal, padded once
-    where they have the same number of digits.  None where the PFNs'
-    widths differ or the pages are not consecutive."""
+    where they have the same number of digits.  Where the PFNs' widths
+    differ or the pages are not consecutive, a %-format per line (the
+    one pagemap_table_line() uses)."""
     if not _consecutive(items):
-        return None
+        return _table_page_percent(items, entries, sep)
     pfns = list(map(PM_PFRAME_MASK.__and__, entries))
     width = len(str(min(pfns)))
     if width != len(str(max(pfns))) or width > 17:
-        return None
+        return _table_page_percent(items, entries, sep)
     addrs = _addr_texts(items[0][0], len(items))
     pad = 18 - 2 - len(addrs[0])
     if pad < 0 or len(addrs[-1]) != len(addrs[0]):
-        return None
+        return _table_page_percent(items, entries, sep)
     words = array("Q", entries)
     if sys.byteorder == "little":
         words.byteswap()
@@ -844,7 +836,7 @@ def _table_page_block(items: List[Tuple[int, int, int]], entries: List[int],
 
 
 def _json_page_block(items: List[Tuple[int, int, int]], entries: List[int],
-                     parts: Tuple[str, str], sep: str) -> Optional[str]:
+                     parts: Tuple[str, str], sep: str) -> str:
     """The JSON objects of one-page present entries with the same flags,
     as one text, without a format per object: the numbers by str() in C."""
     tail = parts[1] + sep
@@ -857,14 +849,12 @@ def _json_page_block(items: List[Tuple[int, int, int]], entries: List[int],
 def pagemap_table_text(items: List[Tuple[int, int, int]]) -> str:
     """pagemap_table_line() of each item, joined by newlines: a batch at a
     time (report.py's StreamReport.table_text)."""
-    return _page_formats(items, "\n", pagemap_table_line, _TABLE_PAGE_FORMATS,
-                         _table_parts, _table_page_block)
+    return _page_formats(items, "\n", pagemap_table_line, _table_parts, _table_page_block)
 
 
 def pagemap_json_text(items: List[Tuple[int, int, int]], sep: str) -> str:
     """pagemap_json_line() of each item, joined by ``sep``: a batch at a time."""
-    return _page_formats(items, sep, pagemap_json_line, _JSON_PAGE_FORMATS,
-                         _json_parts, _json_page_block)
+    return _page_formats(items, sep, pagemap_json_line, _json_parts, _json_page_block)
 
 
 def decode_pagemap_entry(entry: int) -> List[Any]:
