@@ -493,9 +493,13 @@ static void standard(void)
 	/* KSM: 16 pages of the same bytes, merged by ksmd into one KSM page
 	 * (smaps' KSM line from 6.7), then ksmd stopped: nothing moves after. */
 	char *ksm = anon(16 * PAGE);
+	/* MADV_MERGEABLE first: with VM_MERGEABLE set this vma can never
+	 * merge with "softdirty" (on some boots mapped right beside it),
+	 * whose soft-dirty bits such a merge would set again (VM_SOFTDIRTY). */
+	int mergeable = madvise(ksm, 16 * PAGE, MADV_MERGEABLE) == 0;
 	madvise(ksm, 16 * PAGE, MADV_NOHUGEPAGE);
 	memset(ksm, 0x5a, 16 * PAGE);
-	if (madvise(ksm, 16 * PAGE, MADV_MERGEABLE) == 0) {
+	if (mergeable) {
 		write_file("/sys/kernel/mm/ksm/sleep_millisecs", "10");
 		write_file("/sys/kernel/mm/ksm/run", "1");
 		for (int i = 0; i < 3000 && read_number("/sys/kernel/mm/ksm/pages_sharing") < 15; i++)
