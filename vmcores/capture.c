@@ -13,10 +13,28 @@
  * and the stream ends with @@DONE.  Then it prints READY on the console and
  * pauses forever, so PID 1 stays blocked in wait() and nothing touches the
  * measured memory before the dump.  The capturer excludes itself.
+ *
+ *   capture [--skip-pagemap-over SIZE] [--smaps-time]
+ *
+ * Without options (the standard labs, vmcores/init.sh) it sends the files
+ * above and nothing else.  The large lab (vmcores/large.py, a 6 GiB
+ * process with a 1 TiB reservation) runs
+ * "capture --skip-pagemap-over 16G --smaps-time":
+ * - --skip-pagemap-over SIZE (a number of bytes, with K, M, G or T for
+ *   2^10, 2^20, 2^30, 2^40): pagemap runs are sent for every vma up to
+ *   SIZE; bigger vmas (the 1 TiB sparse reservation: 2 GiB of pagemap
+ *   entries) are left out and named, "START-END" a line, in
+ *   "PID/pagemap_skipped" (sent for every PID, empty when none is).
+ * - --smaps-time: "PID/smaps_time" for every PID but 1, how long the guest
+ *   kernel takes to produce /proc/PID/smaps (clock_gettime(CLOCK_MONOTONIC)
+ *   around a read loop into a 1 MiB buffer, 3 runs; under QEMU TCG, so
+ *   emulated time, not native): "runs SECONDS SECONDS SECONDS\nbest
+ *   SECONDS\nbytes N\nclock ...\n".
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <inttypes.h>
 #include <sched.h>
 #include <stdint.h>
@@ -25,6 +43,7 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #if defined(__aarch64__)
@@ -37,6 +56,8 @@
 static int out;
 static char *buf;
 static size_t cap;
+static unsigned long skip_pagemap_over; /* --skip-pagemap-over; 0: none */
+static int smaps_time;                  /* --smaps-time */
 
 static void die(const char *what)
 {
@@ -124,6 +145,8 @@ static void send_pagemap(int pid, const char *maps, size_t maps_len)
 	size_t olen = 0, ocap = 1 << 20;
 	char *o = malloc(ocap);
 	const char *line = maps, *end = maps + maps_len;
+	static char skipped[4096];
+	size_t skipped_len = 0;
 
 	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
 	int fd = open(path, O_RDONLY);
@@ -139,6 +162,12 @@ static void send_pagemap(int pid, const char *maps, size_t maps_len)
 		line = nl + 1;
 		if (start >= 0xffffffffff600000UL) /* [vsyscall]: pagemap stops below */
 			continue;
+		if (skip_pagemap_over && stop - start > skip_pagemap_over) {
+			skipped_len += (size_t)snprintf(skipped + skipped_len,
+							sizeof(skipped) - skipped_len,
+							"%lx-%lx\n", start, stop);
+			continue;
+		}
 		unsigned long n = (stop - start) / 4096, i = 0;
 		uint64_t *pm = malloc(n * 8);
 		if (!pm)
@@ -167,6 +196,53 @@ static void send_pagemap(int pid, const char *maps, size_t maps_len)
 	snprintf(name, sizeof(name), "%d/pagemap", pid);
 	send(name, o, olen);
 	free(o);
+	if (skip_pagemap_over) {
+		snprintf(name, sizeof(name), "%d/pagemap_skipped", pid);
+		send(name, skipped, skipped_len);
+	}
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* How long the kernel takes to produce /proc/PID/smaps (read loop only). */
+static void send_smaps_time(int pid)
+{
+	char path[64], name[64], text[256];
+	static char chunk[1 << 20];
+	double runs[3], best = 1e99;
+	size_t bytes = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/smaps", pid);
+	for (int r = 0; r < 3; r++) {
+		int fd = open(path, O_RDONLY);
+		if (fd < 0)
+			die(path);
+		bytes = 0;
+		double t0 = now();
+		for (;;) {
+			ssize_t n = read(fd, chunk, sizeof(chunk));
+			if (n < 0)
+				die(path);
+			if (n == 0)
+				break;
+			bytes += (size_t)n;
+		}
+		runs[r] = now() - t0;
+		close(fd);
+		if (runs[r] < best)
+			best = runs[r];
+	}
+	snprintf(text, sizeof(text), "runs %.6f %.6f %.6f\nbest %.6f\nbytes %zu\n"
+		 "clock CLOCK_MONOTONIC in the guest (QEMU TCG: emulated, not native)\n",
+		 runs[0], runs[1], runs[2], best, bytes);
+	snprintf(name, sizeof(name), "%d/smaps_time", pid);
+	send(name, text, strlen(text));
 }
 
 static void send_pid(int pid)
@@ -190,6 +266,8 @@ static void send_pid(int pid)
 	}
 	send_pagemap(pid, maps, (size_t)len);
 	free(maps);
+	if (smaps_time && pid != 1)
+		send_smaps_time(pid);
 }
 
 /* The NUMA nodes that exist, as a node mask (bit n: node n). */
@@ -206,12 +284,57 @@ static unsigned long node_mask(void)
 	return mask ? mask : 1;
 }
 
-int main(void)
+static void usage(void)
+{
+	fprintf(stderr, "usage: capture [--skip-pagemap-over SIZE] [--smaps-time]\n");
+	exit(2);
+}
+
+/* SIZE of --skip-pagemap-over: bytes, or with a K, M, G or T suffix. */
+static unsigned long parse_size(const char *text)
+{
+	char *end;
+	unsigned long n = strtoul(text, &end, 0);
+	const char *units = "KMGT", *u;
+
+	if (end == text)
+		usage();
+	if (*end) {
+		if (end[1] || !(u = strchr(units, *end)))
+			usage();
+		n <<= 10 * (u - units + 1);
+	}
+	return n;
+}
+
+static void options(int argc, char **argv)
+{
+	static const struct option longs[] = {
+		{ "skip-pagemap-over", required_argument, NULL, 's' },
+		{ "smaps-time", no_argument, NULL, 't' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
+		if (c == 's')
+			skip_pagemap_over = parse_size(optarg);
+		else if (c == 't')
+			smaps_time = 1;
+		else
+			usage();
+	}
+	if (optind != argc)
+		usage();
+}
+
+int main(int argc, char **argv)
 {
 	struct termios t;
 	int pids[16], npids = 0;
 	char line[256];
 
+	options(argc, argv);
 	/* Drain every CPU's folio batches first: an SMP guest sets and clears
 	 * PG_lru and PG_active when a CPU drains them, which would change
 	 * numa_maps' active= between this capture and the dump.

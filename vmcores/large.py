@@ -9,21 +9,22 @@ laid out like the other labs (vmcores/build.py): ``vmcore``, ``truth/PID/FILE``,
 ``console.txt`` and ``lab.json`` written last, so ``vmcores.lab.Lab`` reads it.
 
 The guest: the manifest's "6.1" kernel (Debian 6.1.0-56-cloud-amd64),
-``-cpu max,la57=off`` (4-level paging), 10 GiB of RAM
-(``-machine q35,max-ram-below-4g=1G``, the manifest's kernel command line
-with ``hugepagesz=1G hugepages=1``), one CPU, QEMU TCG.  Its workload
-(vmcores/bigload.c) is a process and a forked child of about 6 GiB RSS
-each (Rss; 7 GiB with the hugetlb page, which /proc counts apart): 3 GiB of
-4 KiB anonymous pages, 2 GiB of anonymous THP, a 1 GiB tmpfs file mapped
-shared by both, a 1 GiB hugetlb page and a 1 TiB MAP_NORESERVE
-reservation touched every 64 MiB (16384 PTE tables for 16384 pages); a
-second child, "dense", keeps all of it but the reservation and the
-hugetlb page (mapped page by page: bench/run's dense process).  The
+``-cpu max,la57=off`` (4-level paging), 10 GiB of RAM (``-machine
+q35,max-ram-below-4g=1G``, the manifest's kernel command line with
+``hugepagesz=1G hugepages=1``), one CPU, QEMU TCG.  Its workload (``workload
+large``, vmcores/workload.c) is a process (role "bigload") and a forked
+child of about 6 GiB RSS each (Rss; 7 GiB with the hugetlb page, which
+/proc counts apart): 3 GiB of 4 KiB anonymous pages, 2 GiB of anonymous
+THP, a 1 GiB tmpfs file mapped shared by both, a 1 GiB hugetlb page and a
+1 TiB MAP_NORESERVE reservation touched every 64 MiB (16384 PTE tables for
+16384 pages); a second child, "dense", keeps all of it but the reservation
+and the hugetlb page (mapped page by page: bench/run's dense process).  The
 layout is frozen as vmcores/init.sh freezes it (khugepaged asleep, no
-proactive compaction), then vmcores/bigcapture.c (capture.c without the
-pagemap of vmas over 16 GiB, plus ``PID/smaps_time``: the guest kernel's
-own time to produce /proc/PID/smaps, measured in the guest under TCG)
-sends the ground truth over ttyS1.
+proactive compaction), then ``capture --skip-pagemap-over 16G
+--smaps-time`` (vmcores/capture.c: no pagemap of the vmas over 16 GiB,
+which ``PID/pagemap_skipped`` names, plus ``PID/smaps_time``: the guest
+kernel's own time to produce /proc/PID/smaps, measured in the guest under
+TCG) sends the ground truth over ttyS1.
 
 The dump: QMP ``dump-guest-memory`` with ``paging: false``: an ELF core
 file (one PT_LOAD per RAM block, the VMCOREINFO note) of 10.0 GiB apparent
@@ -35,8 +36,10 @@ and the THPs' first blocks: 422 MiB on the first build (lab.json has
 ``cp --sparse=always``, or it takes 10 GiB.
 
 A build took 76 s here under TCG (boot, populating and capture to READY
-45 s, dump 25 s, digging holes).  The recipe (lab.json "recipe") hashes bigload.c, bigcapture.c, the
-init script and the QEMU parameters below, and the kernel version.
+45 s, dump 25 s, digging holes).  The recipe (lab.json "recipe") hashes
+workload.c, capture.c (the standard labs' programs, run here with the
+options above), the init script and the QEMU parameters below, and the
+kernel version.
 """
 
 from __future__ import annotations
@@ -71,7 +74,7 @@ CPU = "max,la57=off"
 LEVELS = 4
 MEMORY_MB = 10240
 MACHINE = "q35,max-ram-below-4g=1G"
-SOURCES = ("bigload.c", "bigcapture.c")
+SOURCES = ("workload.c", "capture.c")
 BOOT_TIMEOUT = 1800  # seconds from QEMU start to LAB-READY (TCG, 6 GiB populated)
 
 INIT = """#!/bin/sh
@@ -85,19 +88,19 @@ for m in $(cat /modules/order); do
     insmod /modules/$m.ko || echo "LAB-ERROR insmod $m"
 done
 echo always > /sys/kernel/mm/transparent_hugepage/enabled
-/bigload &
+/workload large &
 n=0
 while [ ! -f /tmp/ready ]; do
     sleep 0.5
     n=$((n + 1))
-    [ $n -gt 3000 ] && echo "LAB-ERROR bigload never got ready" && break
+    [ $n -gt 3000 ] && echo "LAB-ERROR workload large never got ready" && break
 done
 echo 3600000 > /sys/kernel/mm/transparent_hugepage/khugepaged/scan_sleep_millisecs
 echo 3600000 > /sys/kernel/mm/transparent_hugepage/khugepaged/alloc_sleep_millisecs
 echo 0 > /proc/sys/vm/compaction_proactiveness 2>/dev/null
 dmesg > /tmp/dmesg
 grep -E ' (_text|_stext|_end|init_top_pgt|page_offset_base|vmemmap_base)$' /proc/kallsyms > /tmp/kallsyms
-/bigcapture
+/capture --skip-pagemap-over 16G --smaps-time
 echo "LAB-ERROR capture exited"
 """
 
@@ -122,10 +125,10 @@ def recipe_hash() -> str:
 
 
 def build_initramfs(modules: Path, out: Path) -> None:
-    """busybox, bigload, bigcapture and qemu_fw_cfg (for -device vmcoreinfo)
+    """busybox, workload, capture and qemu_fw_cfg (for -device vmcoreinfo)
     with this lab's /init: build.build_initramfs()."""
     order = (modules / "order").read_text().split()
-    build.build_initramfs(modules, out, programs=("bigload", "bigcapture"), init=INIT,
+    build.build_initramfs(modules, out, programs=("workload", "capture"), init=INIT,
                           module_names=order[: order.index("qemu_fw_cfg") + 1])
 
 

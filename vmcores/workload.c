@@ -1,8 +1,40 @@
 /*
- * The lab's workload: a process (and a forked child) whose memory layout
- * takes every path of mm/pagewalk.c and of fs/proc/task_mmu.c.  It writes
- * its layout to /tmp/layout, creates /tmp/ready and then sleeps forever in
- * pause(), touching nothing, so the dump sees what /proc showed.
+ * The labs' workloads.
+ *
+ *   workload         the standard labs' (vmcores/init.sh)
+ *   workload large   the large lab's (vmcores/large.py)
+ *
+ * "workload": a process (and a forked child) whose memory layout takes
+ * every path of mm/pagewalk.c and of fs/proc/task_mmu.c (standard()).
+ *
+ * "workload large": for benchmarks (large()), one process, role "bigload",
+ * and a forked child with about 6 GiB of RSS each (7 GiB with the hugetlb
+ * page, which /proc counts apart from Rss):
+ *
+ *   hugetlb  1 GiB hugetlb page, MAP_SHARED (one PUD entry)
+ *   thp      2 GiB of anonymous THP (MADV_HUGEPAGE, 2 MiB aligned): 1024
+ *            PMD-mapped huge pages, one non-zero byte each (the 6.12 THP
+ *            shrinker may split all-zero THPs; these stay honest)
+ *   anon4k   3 GiB of 4 KiB anonymous pages (MADV_NOHUGEPAGE), written with
+ *            zeros: real pages (a write fault allocates one), all-zero, so
+ *            the dump stores them as holes
+ *   shmem    a 1 GiB tmpfs file /tmp/big-shmem mapped MAP_SHARED, written
+ *            with zeros by the parent, read (mapped) by the child too
+ *   sparse   a 1 TiB MAP_NORESERVE anonymous reservation (MADV_NOHUGEPAGE)
+ *            touched once every 64 MiB: 16384 pages, each in its own PTE
+ *            table (many tables, few pages)
+ *
+ * The child is forked after everything is populated, so it shares the
+ * anonymous pages copy-on-write (its page tables are copies), then maps
+ * the tmpfs file by reading it.  A second child, "dense", does the same
+ * after unmapping the sparse reservation and the hugetlb page: a process
+ * mapped page by page (0.75 M 4 KiB anonymous PTEs, 1024 THPs, 0.25 M
+ * tmpfs PTEs), the kind users inspect most, for the pagemap benchmark.
+ *
+ * Both write their layout to /tmp/layout ("pid ROLE PID", "vma NAME PID
+ * START END"), create /tmp/ready and then sleep forever in pause(),
+ * touching nothing, so the dump sees what /proc showed.  A fatal error is
+ * also a LAB-ERROR line on the console.
  *
  * Built with gcc -static; runs as PID != 1 under the busybox init script.
  */
@@ -35,6 +67,12 @@
 #ifndef MAP_HUGE_SHIFT
 #define MAP_HUGE_SHIFT 26
 #endif
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#endif
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
 
 /* include/uapi/linux/mempolicy.h */
 #define MPOL_DEFAULT 0
@@ -55,13 +93,60 @@
 #define GB1 (1UL << 30)
 #define KB64 (64UL << 10)
 #define MB32 (32UL << 20)
+#define MB64 (64UL << 20)
+#define TB1 (1UL << 40)
 
 static FILE *layout;
+static const char *me = "workload";
 
 static void die(const char *what)
 {
-	fprintf(stderr, "workload: %s: %s\n", what, strerror(errno));
+	int err = errno;
+
+	fprintf(stderr, "%s: %s: %s\n", me, what, strerror(err));
+	int con = open("/dev/console", O_WRONLY);
+	if (con >= 0)
+		dprintf(con, "LAB-ERROR %s: %s: %s\n", me, what, strerror(err));
 	exit(1);
+}
+
+/* /tmp/layout.tmp, its first line "pid ROLE PID". */
+static void open_layout(const char *role)
+{
+	layout = fopen("/tmp/layout.tmp", "w");
+	if (!layout)
+		die("/tmp/layout.tmp");
+	setvbuf(layout, NULL, _IOLBF, 0);
+	fprintf(layout, "pid %s %d\n", role, getpid());
+}
+
+/* A forked child is done: its layout lines out, a byte to the parent
+ * waiting in wait_child(), then pause() forever. */
+static void child_ready(int fd)
+{
+	fflush(layout);
+	if (write(fd, "x", 1) != 1)
+		die("write");
+	for (;;)
+		pause();
+}
+
+static void wait_child(int fd)
+{
+	char c;
+
+	if (read(fd, &c, 1) != 1)
+		die("read");
+}
+
+/* The layout complete: /tmp/layout, /tmp/ready, then pause() forever. */
+static void publish(void)
+{
+	fclose(layout);
+	rename("/tmp/layout.tmp", "/tmp/layout");
+	close(open("/tmp/ready", O_WRONLY | O_CREAT, 0600));
+	for (;;)
+		pause();
 }
 
 static void record(const char *name, void *start, size_t len)
@@ -99,6 +184,24 @@ static void touch(char *p, size_t len, size_t step, int seed)
 {
 	for (size_t off = 0; off < len; off += step)
 		p[off] = (char)(seed + off / PAGE + 1);
+}
+
+/* Write a zero into every page: a write fault allocates a zeroed page. */
+static void write_zeros(char *p, size_t len)
+{
+	if (madvise(p, len, MADV_POPULATE_WRITE) == 0)
+		return;
+	for (size_t off = 0; off < len; off += PAGE)
+		((volatile char *)p)[off] = 0;
+}
+
+/* Read every page (of a file mapping: maps the page cache's pages). */
+static void read_all(char *p, size_t len)
+{
+	if (madvise(p, len, MADV_POPULATE_READ) == 0)
+		return;
+	for (size_t off = 0; off < len; off += PAGE)
+		(void)((volatile char *)p)[off];
 }
 
 static void write_file(const char *path, const char *text)
@@ -199,13 +302,10 @@ static char *numa_region(const char *name, int mode, unsigned long mask)
 	return p;
 }
 
-int main(void)
+/* The standard labs' workload: "workload". */
+static void standard(void)
 {
-	layout = fopen("/tmp/layout.tmp", "w");
-	if (!layout)
-		die("/tmp/layout.tmp");
-	setvbuf(layout, NULL, _IOLBF, 0);
-	fprintf(layout, "pid workload %d\n", getpid());
+	open_layout("workload");
 
 	/* Anonymous, 4 KiB pages, every other page touched. */
 	char *partial = anon(64 * PAGE);
@@ -393,9 +493,13 @@ int main(void)
 	/* KSM: 16 pages of the same bytes, merged by ksmd into one KSM page
 	 * (smaps' KSM line from 6.7), then ksmd stopped: nothing moves after. */
 	char *ksm = anon(16 * PAGE);
+	/* MADV_MERGEABLE first: with VM_MERGEABLE set this vma can never
+	 * merge with "softdirty" (on some boots mapped right beside it),
+	 * whose soft-dirty bits such a merge would set again (VM_SOFTDIRTY). */
+	int mergeable = madvise(ksm, 16 * PAGE, MADV_MERGEABLE) == 0;
 	madvise(ksm, 16 * PAGE, MADV_NOHUGEPAGE);
 	memset(ksm, 0x5a, 16 * PAGE);
-	if (madvise(ksm, 16 * PAGE, MADV_MERGEABLE) == 0) {
+	if (mergeable) {
 		write_file("/sys/kernel/mm/ksm/sleep_millisecs", "10");
 		write_file("/sys/kernel/mm/ksm/run", "1");
 		for (int i = 0; i < 3000 && read_number("/sys/kernel/mm/ksm/pages_sharing") < 15; i++)
@@ -497,18 +601,101 @@ int main(void)
 			record("numa_memfd_child", cm, 16 * PAGE);
 			set_policy(MPOL_INTERLEAVE, 3);
 		}
-		fflush(layout);
-		if (write(ready[1], "x", 1) != 1)
-			die("write");
-		for (;;)
-			pause();
+		child_ready(ready[1]);
 	}
-	char c;
-	if (read(ready[0], &c, 1) != 1)
-		die("read");
-	fclose(layout);
-	rename("/tmp/layout.tmp", "/tmp/layout");
-	close(open("/tmp/ready", O_WRONLY | O_CREAT, 0600));
-	for (;;)
-		pause();
+	wait_child(ready[0]);
+	publish();
+}
+
+/* The large lab's workload: "workload large" (the header comment). */
+static void large(void)
+{
+	const int rw = PROT_READ | PROT_WRITE;
+
+	me = "workload large";
+	open_layout("bigload");
+
+	/* 1 GiB hugetlb page (reserved at boot: hugepagesz=1G hugepages=1) */
+	char *huge = mmap(NULL, GB1, rw, MAP_SHARED | MAP_ANONYMOUS | MAP_HUGETLB |
+			  (30 << MAP_HUGE_SHIFT), -1, 0);
+	if (huge == MAP_FAILED) {
+		fprintf(layout, "nohugetlb_1g %s\n", strerror(errno));
+	} else {
+		((volatile char *)huge)[0] = 0;
+		record("hugetlb_1g", huge, GB1);
+	}
+
+	/* 2 GiB of THP first, while free memory is in large blocks */
+	char *thp = aligned(2 * GB1, MB2);
+	if (madvise(thp, 2 * GB1, MADV_HUGEPAGE))
+		die("madvise(MADV_HUGEPAGE)");
+	for (size_t off = 0; off < 2 * GB1; off += MB2)
+		((volatile char *)thp)[off + 123] = 1;
+	record("thp", thp, 2 * GB1);
+
+	/* 3 GiB of 4 KiB pages */
+	char *a4 = anon(3 * GB1);
+	if (madvise(a4, 3 * GB1, MADV_NOHUGEPAGE))
+		die("madvise(MADV_NOHUGEPAGE)");
+	write_zeros(a4, 3 * GB1);
+	record("anon4k", a4, 3 * GB1);
+
+	/* a 1 GiB tmpfs file, MAP_SHARED */
+	int fd = open("/tmp/big-shmem", O_RDWR | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0)
+		die("/tmp/big-shmem");
+	if (ftruncate(fd, GB1))
+		die("ftruncate");
+	char *sh = map(GB1, rw, MAP_SHARED, fd, 0);
+	write_zeros(sh, GB1);
+	record("shmem", sh, GB1);
+
+	/* 1 TiB reserved, one page per 64 MiB */
+	char *sp = map(TB1, rw, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (madvise(sp, TB1, MADV_NOHUGEPAGE))
+		die("madvise(MADV_NOHUGEPAGE) sparse");
+	for (size_t off = 0; off < TB1; off += MB64)
+		((volatile char *)sp)[off] = 0;
+	record("sparse", sp, TB1);
+
+	int ready[2];
+	if (pipe(ready) < 0)
+		die("pipe");
+	pid_t child = fork();
+	if (child < 0)
+		die("fork");
+	if (child == 0) {
+		fprintf(layout, "pid child %d\n", getpid());
+		read_all(sh, GB1);
+		record("shmem_child", sh, GB1);
+		child_ready(ready[1]);
+	}
+	wait_child(ready[0]);
+	child = fork();
+	if (child < 0)
+		die("fork dense");
+	if (child == 0) {
+		/* dense: the THPs and 4 KiB pages (shared copy-on-write) and
+		 * the tmpfs file, without the sparse reservation and the
+		 * hugetlb page: every vma mapped page by page */
+		fprintf(layout, "pid dense %d\n", getpid());
+		munmap(sp, TB1);
+		if (huge != MAP_FAILED)
+			munmap(huge, GB1);
+		read_all(sh, GB1);
+		record("shmem_dense", sh, GB1);
+		child_ready(ready[1]);
+	}
+	wait_child(ready[0]);
+	publish();
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 1)
+		standard();
+	else if (argc == 2 && strcmp(argv[1], "large") == 0)
+		large();
+	fprintf(stderr, "usage: workload [large]\n");
+	return 2;
 }
