@@ -100,9 +100,9 @@ def drgn_code(args: argparse.Namespace) -> str:
         if args.start and not args.end:
             rng += ", None"
         if proc:
-            code.need("drgn_pagewalk.ops.pagemap", "format_pagemap", "pagemap_chunks")
-            body = (f"for chunk in pagemap_chunks(task{rng}):  # (vaddr, entry, pages)\n"
-                    '    print(format_pagemap(chunk), end="")')
+            code.need("drgn_pagewalk.ops.pagemap", "pagemap_text_chunks")
+            body = (f"for text in pagemap_text_chunks(task{rng}):  # a chunk's lines\n"
+                    '    print(text, end="")')
         else:
             code.need("drgn_pagewalk.ops.pagemap", "decode_pagemap_entry", "pagemap_chunks")
             body = (f"for chunk in pagemap_chunks(task{rng}):\n"
@@ -212,7 +212,8 @@ def _rmap(code: _Code, args: argparse.Namespace) -> None:
         code.add(f"mapping = path_lookup(prog, {args.file!r}).dentry.d_inode.i_mapping")
     first = parse_number(args.first, "page index") if args.first else 0
     nr = (f"{parse_number(args.nr, 'number of pages')}" if args.nr else
-          f"max(1, ((mapping.host.i_size.value_() + 4095) >> 12) - {first})")
+          "max(1, -(-mapping.host.i_size.value_() // target.arch.page_size)"
+          f" - {first})")
     code.add(f"rows, problems = rmap_mapping(target, mapping, {first}, {nr})\n"
              "for row in rows:  # (pid, comm, vaddr, pfn, level, write, dirty, young, maps)\n"
              "    print(row)")

@@ -276,7 +276,8 @@ def cmd_rmap(prog: Any, args: argparse.Namespace) -> List[Any]:
     if args.nr:
         nr = parse_number(args.nr, "number of pages")
     else:
-        nr = max(1, ((mapping.host.i_size.value_() + 4095) >> 12) - first)
+        shift = target.arch.page_shift  # DIV_ROUND_UP(i_size, PAGE_SIZE)
+        nr = max(1, ((mapping.host.i_size.value_() + (1 << shift) - 1) >> shift) - first)
     if nr <= 0:
         raise UsageError(f"empty range: {nr} pages")
     rows, problems = rmap_mapping(target, mapping, first, nr)

@@ -173,11 +173,12 @@ def cmd_pagemap(prog: Any, args: argparse.Namespace) -> List[Any]:
             _vma_tree(prog, task)  # read now: the entries come later
             # Streamed: one chunk of entries in memory at a time, whatever the
             # size of the process.
-            chunks = guarded(prog, _task_desc(task), "the rest of its pagemap",
-                             pagemap.pagemap_chunks(task, start, end))
             if args.format == "proc":
-                out.append(TextStream(pagemap.format_pagemap(c) for c in chunks))
+                out.append(TextStream(guarded(prog, _task_desc(task), "the rest of its pagemap",
+                                              pagemap.pagemap_text_chunks(task, start, end))))
             else:
+                chunks = guarded(prog, _task_desc(task), "the rest of its pagemap",
+                                 pagemap.pagemap_chunks(task, start, end))
                 out.append(StreamReport(_task_desc(task), PAGEMAP_COLUMNS, PAGEMAP_WIDTHS,
                                         _pagemap_items(chunks), meta=task_keys(task),
                                         table_text=pagemap.pagemap_table_text,
