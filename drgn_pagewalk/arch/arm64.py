@@ -140,19 +140,22 @@ class Arm64(Arch):
         # PMD_SHIFT is n = 2, PUD_SHIFT 1, P4D_SHIFT 0, PGDIR_SHIFT
         # 4 - CONFIG_PGTABLE_LEVELS; PTRS_PER_PGD 1 << (VA_BITS - PGDIR_SHIFT)
         per = 1 << bits
-        level_shift = [bits * (4 - n) + 3 for n in range(5)]  # n = 0..4
-        pgdir_shift = level_shift[4 - self.config_levels]
+
+        def level_shift(n: int) -> int:
+            return bits * (4 - n) + 3
+
+        pgdir_shift = level_shift(4 - self.config_levels)
         ptrs_per_pgd = 1 << (va_bits - pgdir_shift)
         if self.config_levels == 5:
             self.ptrs_per = (ptrs_per_pgd, per, per, per, per)
-            self.shifts = (pgdir_shift, level_shift[0], level_shift[1], level_shift[2],
+            self.shifts = (pgdir_shift, level_shift(0), level_shift(1), level_shift(2),
                            page_shift)
         elif self.config_levels == 4:
             self.ptrs_per = (ptrs_per_pgd, 1, per, per, per)
-            self.shifts = (pgdir_shift, pgdir_shift, level_shift[1], level_shift[2], page_shift)
+            self.shifts = (pgdir_shift, pgdir_shift, level_shift(1), level_shift(2), page_shift)
         elif self.config_levels == 3:
             self.ptrs_per = (ptrs_per_pgd, 1, 1, per, per)
-            self.shifts = (pgdir_shift, pgdir_shift, pgdir_shift, level_shift[2], page_shift)
+            self.shifts = (pgdir_shift, pgdir_shift, pgdir_shift, level_shift(2), page_shift)
         else:
             self.ptrs_per = (ptrs_per_pgd, 1, 1, 1, per)
             self.shifts = (pgdir_shift, pgdir_shift, pgdir_shift, pgdir_shift, page_shift)

@@ -11,6 +11,7 @@ from typing import Any, Dict, List, Optional
 from drgn import Object
 from drgn.helpers.linux.percpu import percpu_counter_sum
 
+from ..arch.base import PUD
 from ..target.drgn_target import get_target
 from ..walker.walk import (
     ACTION_AGAIN,
@@ -217,8 +218,14 @@ def _table_pages(task: Any) -> int:
     huge_zero = target.huge_zero_pfn()
     count = [0]
 
+    # mm_inc_nr_puds() counts nothing where the pud is folded: into the p4d
+    # (pgtable-nopud.h) or, at run time, into the pgd page (mm_pud_folded():
+    # arm64's 4-level LPA2 kernel on 47 bits)
+    pud_tables = not arch.folded(PUD) and not arch.folded_in_place(PUD)
+
     def p4d_entry(p4d: Any, addr: int, next: int, walk: MmWalk) -> int:
-        count[0] += 1  # a present p4d points to a pud table
+        if pud_tables:
+            count[0] += 1  # a present p4d points to a pud table
         return 0
 
     def pud_entry(pud: Any, addr: int, next: int, walk: MmWalk) -> int:
@@ -306,12 +313,13 @@ def status_fields(task: Any, walk: bool = True) -> Dict[str, Dict[str, Optional[
             walk_page_range(mm, 0, target.arch.task_size, RSS_OPS, rss)
         else:
             _walk_vmas_read(target, mm, rss)
+        kb = target.arch.page_shift - 10  # pages << (PAGE_SHIFT - 10): kB
         walked = {
-            "RssAnon": rss.counts["anon"] * 4, "RssFile": rss.counts["file"] * 4,
-            "RssShmem": rss.counts["shmem"] * 4,
+            "RssAnon": rss.counts["anon"] << kb, "RssFile": rss.counts["file"] << kb,
+            "RssShmem": rss.counts["shmem"] << kb,
             "VmRSS": (rss.counts["anon"] + rss.counts["file"]
-                      + rss.counts["shmem"]) * 4,
-            "VmSwap": rss.counts["swap"] * 4, "VmPTE": _table_pages(task) * 4,
+                      + rss.counts["shmem"]) << kb,
+            "VmSwap": rss.counts["swap"] << kb, "VmPTE": _table_pages(task) << kb,
         }
     pending = split_rss_pending(task) or {}
     out: Dict[str, Dict[str, Optional[Any]]] = {}
