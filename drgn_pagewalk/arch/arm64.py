@@ -139,9 +139,11 @@ class Arm64(Arch):
         # ARM64_HW_PGTABLE_LEVEL_SHIFT(n) = (PAGE_SHIFT - 3) * (4 - n) + 3:
         # PMD_SHIFT is n = 2, PUD_SHIFT 1, P4D_SHIFT 0, PGDIR_SHIFT
         # 4 - CONFIG_PGTABLE_LEVELS; PTRS_PER_PGD 1 << (VA_BITS - PGDIR_SHIFT)
+        # (n = 4 - CONFIG_PGTABLE_LEVELS is -1 with 5 levels: PGDIR_SHIFT 48
+        # with 4 KiB pages, not a list's last item)
         per = 1 << bits
         level_shift = [bits * (4 - n) + 3 for n in range(5)]  # n = 0..4
-        pgdir_shift = level_shift[4 - self.config_levels]
+        pgdir_shift = bits * self.config_levels + 3
         ptrs_per_pgd = 1 << (va_bits - pgdir_shift)
         if self.config_levels == 5:
             self.ptrs_per = (ptrs_per_pgd, per, per, per, per)
