@@ -306,12 +306,15 @@ def status_fields(task: Any, walk: bool = True) -> Dict[str, Dict[str, Optional[
             walk_page_range(mm, 0, target.arch.task_size, RSS_OPS, rss)
         else:
             _walk_vmas_read(target, mm, rss)
+        # pages in kB as task_mem() prints them: K(x) = x << (PAGE_SHIFT - 10)
+        # (a table page is a page too: pgtables_bytes adds PAGE_SIZE a table)
+        kb = target.arch.page_shift - 10
         walked = {
-            "RssAnon": rss.counts["anon"] * 4, "RssFile": rss.counts["file"] * 4,
-            "RssShmem": rss.counts["shmem"] * 4,
+            "RssAnon": rss.counts["anon"] << kb, "RssFile": rss.counts["file"] << kb,
+            "RssShmem": rss.counts["shmem"] << kb,
             "VmRSS": (rss.counts["anon"] + rss.counts["file"]
-                      + rss.counts["shmem"]) * 4,
-            "VmSwap": rss.counts["swap"] * 4, "VmPTE": _table_pages(task) * 4,
+                      + rss.counts["shmem"]) << kb,
+            "VmSwap": rss.counts["swap"] << kb, "VmPTE": _table_pages(task) << kb,
         }
     pending = split_rss_pending(task) or {}
     out: Dict[str, Dict[str, Optional[Any]]] = {}
