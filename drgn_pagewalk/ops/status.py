@@ -11,6 +11,7 @@ from typing import Any, Dict, List, Optional
 from drgn import Object
 from drgn.helpers.linux.percpu import percpu_counter_sum
 
+from ..arch.base import PUD
 from ..target.drgn_target import get_target
 from ..walker.walk import (
     ACTION_AGAIN,
@@ -217,8 +218,14 @@ def _table_pages(task: Any) -> int:
     huge_zero = target.huge_zero_pfn()
     count = [0]
 
+    # a pud table folded in place is the pgd's own page (arm64's
+    # p4d_to_folded_pud(), 16 KiB pages on 47 bits): p4d_none() is false,
+    # pud_alloc() never calls __pud_alloc() and mm_inc_nr_puds() never counts it
+    pud_tables = not arch.folded_in_place(PUD)
+
     def p4d_entry(p4d: Any, addr: int, next: int, walk: MmWalk) -> int:
-        count[0] += 1  # a present p4d points to a pud table
+        if pud_tables:
+            count[0] += 1  # a present p4d points to a pud table
         return 0
 
     def pud_entry(pud: Any, addr: int, next: int, walk: MmWalk) -> int:
