@@ -139,6 +139,8 @@ class Arm64(Arch):
         # ARM64_HW_PGTABLE_LEVEL_SHIFT(n) = (PAGE_SHIFT - 3) * (4 - n) + 3:
         # PMD_SHIFT is n = 2, PUD_SHIFT 1, P4D_SHIFT 0, PGDIR_SHIFT
         # 4 - CONFIG_PGTABLE_LEVELS; PTRS_PER_PGD 1 << (VA_BITS - PGDIR_SHIFT)
+        # (n = 4 - CONFIG_PGTABLE_LEVELS is -1 with 5 levels: PGDIR_SHIFT 48
+        # with 4 KiB pages, not a list's last item)
         per = 1 << bits
 
         def level_shift(n: int) -> int:

@@ -77,15 +77,16 @@ def drgn_code(args: argparse.Namespace) -> str:
         code.need("drgn.helpers.linux.pid", "for_each_task")
         code.add("for task in sorted((t for t in for_each_task(prog) if t.mm and "
                  "t.pid == t.tgid),\n                   key=lambda t: t.pid.value_()):\n"
-                 "    rss_kb = task_rss(prog, task).total * 4\n"
+                 "    rss_kb = task_rss(prog, task).total << (prog['PAGE_SHIFT'].value_() - 10)\n"
                  "    vmas = task.mm.map_count.value_()\n"
                  "    print(task.pid.value_(), task.comm.string_().decode(), rss_kb, vmas)")
     elif name == "vmas":
         code.need("drgn_pagewalk.ops.vmas", "vma_pages")
         code.add(_target(code))
         _tasks(code, args, "for s in vma_pages(target.vmas(target.mm(task.mm))):\n"
-               "    print(hex(s.vma.vm_start), hex(s.vma.vm_end), 'present', s.present * 4,\n"
-               "          'swap', s.swap * 4, 'thp', s.thp * 4, 'hugetlb', s.hugetlb * 4)")
+               "    kb = target.arch.page_shift - 10  # base pages in kB\n"
+               "    print(hex(s.vma.vm_start), hex(s.vma.vm_end), 'present', s.present << kb,\n"
+               "          'swap', s.swap << kb, 'thp', s.thp << kb, 'hugetlb', s.hugetlb << kb)")
     elif name == "smaps":
         addr = f", {parse_addr(args.addr):#x}" if args.addr else ""
         _text_or_data(code, args, proc, "smaps", f"show_smaps(task{addr})", "smaps_records",
