@@ -3,8 +3,10 @@ QEMU's gdbstub, against the live lab guests' own /proc, byte for byte; and
 its one-line errors.
 
 Each guest gets one gdb, started with the vmlinux (``gdb -batch -nx VMLINUX``,
-what a user types; gdb reads it in ~4 s), that runs every command with
-``echo`` markers between them; the guest is found from its CR3 (KASLR on).
+what a user types; gdb reads it in ~4 s; ``gdb-multiarch`` for the arm64
+guests), that runs every command with ``echo`` markers between them; the
+guest is found from its CR3 on x86-64, from TTBR1_EL1, TCR_EL1 and VBAR_EL1
+on arm64 (KASLR on).
 The error tests mostly use ``lx-pagewalk --vmlinux PATH`` in a gdb started
 without a file.
 """
@@ -50,11 +52,17 @@ def gdb_env(pythonpath: Optional[str] = SITE_PACKAGES) -> Dict[str, str]:
     return env
 
 
+def gdb_for(live: Dict[str, Any]) -> str:
+    """The gdb a user runs on the guest: Debian's gdb knows x86-64 only,
+    gdb-multiarch (the same gdb 13) arm64 too."""
+    return "gdb-multiarch" if live.get("arch") == "arm64" else "gdb"
+
+
 def run_gdb(args: Sequence[str], env: Optional[Dict[str, str]] = None,
-            timeout: float = 120) -> subprocess.CompletedProcess:
+            timeout: float = 120, gdb: str = "gdb") -> subprocess.CompletedProcess:
     """gdb -batch -nx ARGS, no terminal, from the repository root."""
-    assert shutil.which("gdb"), "gdb is not installed (setup.sh installs it)"
-    return subprocess.run(["gdb", "-batch", "-nx", *args], stdin=subprocess.DEVNULL,
+    assert shutil.which(gdb), f"{gdb} is not installed (setup.sh installs it)"
+    return subprocess.run([gdb, "-batch", "-nx", *args], stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, cwd=ROOT,
                           env=env or gdb_env(), timeout=timeout)
 
@@ -109,9 +117,15 @@ def session(live: Dict[str, Any]) -> Dict[str, Any]:
                       f"{live['vmas'][kind]['start'] + 0x3123:#x} {pid}")
                      for kind in VTOP_KINDS]
         commands.append(("checkwx/0", "lx-pagewalk ptdump --checkwx"))
+        # what the Program was built from: the VMCOREINFO derived from the
+        # vCPU and whether the kernel's own (vmcoreinfo_data) agreed with it
+        commands.append(("found/0", "python print(_State.prog.cache['drgn_pagewalk_rawkernel']);"
+                         " print('own', _State.prog.cache['drgn_pagewalk_own_vmcoreinfo']);"
+                         " print(_State.prog.cache['drgn_pagewalk_derived_vmcoreinfo']"
+                         ".decode(), end='')"))
         result = run_gdb([live["vmlinux"], "-ex", f"target remote 127.0.0.1:{live['gdb_port']}",
                           "-ex", f"source {SCRIPT.relative_to(ROOT)}",
-                          *gdb_commands(commands)], timeout=300)
+                          *gdb_commands(commands)], timeout=300, gdb=gdb_for(live))
         _sessions[name] = {"out": sections(result.stdout), "stderr": result.stderr}
     return _sessions[name]
 
@@ -175,9 +189,58 @@ def test_ptdump_checkwx(live, session):
     """The W+X check prints what the guest's kernel printed at boot."""
     boot = [re.sub(r"^\[\s*\d+\.\d+\]\s", "", l)
             for l in (live["truth"] / "dmesg").read_text().splitlines()
-            if "W+X" in l or "Checking user space page tables" in l]
+            if "W+X" in l or "Checking user space page tables" in l or "non-UXN" in l]
+    if live.get("arch") == "arm64":  # arch/arm64/mm/ptdump.c: one line
+        got = [l for l in output(session, "checkwx", 0).splitlines()
+               if l.startswith("Checked W+X")]
+        assert got == boot and len(boot) == 1, (got, boot)
+        return
     got = [l for l in output(session, "checkwx", 0).splitlines() if l.startswith("x86/mm")]
     assert got == boot and len(boot) == 3, (got, boot)
+
+
+def test_kernel_found_from_the_vcpu(live, session):
+    """What lx-pagewalk derived from the stopped vCPU (no VMCOREINFO) is what
+    the kernel itself says: every line of the derived VMCOREINFO (KASLR
+    offset, and on arm64 kimage_voffset, PHYS_OFFSET, VA_BITS,
+    TCR_EL1_T1SZ ...) is a line of the kernel's own VMCOREINFO of this boot,
+    read over QMP by drgn (which has it from QEMU's fw_cfg device, not from
+    our derivation); the kernel's own was then used; the KASLR offset is
+    where the guest's /proc/kallsyms has _stext."""
+    import gc
+
+    import drgn
+
+    from drgn_pagewalk.openers.rawkernel import VmlinuxSymbols
+
+    lines = output(session, "found", 0).splitlines()
+    assert lines[1] == "own True", lines[:2]
+    derived = lines[2:]
+    prog = drgn.Program()
+    prog.set_qemu_qmp(live["qmp_tool"])
+    try:
+        prog.load_debug_info([live["vmlinux"]])
+        own = prog["vmcoreinfo_data"].string_().decode().splitlines()
+    finally:
+        del prog
+        gc.collect()  # drgn lets the QMP socket go with the Program
+    assert derived and set(derived) <= set(own), sorted(set(derived) - set(own))
+    keys = {l.split("=")[0] for l in derived}
+    if live.get("arch") == "arm64":
+        assert {"KERNELOFFSET", "NUMBER(kimage_voffset)", "NUMBER(PHYS_OFFSET)",
+                "NUMBER(VA_BITS)", "NUMBER(TCR_EL1_T1SZ)", "SYMBOL(swapper_pg_dir)",
+                "NUMBER(KERNELPACMASK)"} <= keys, keys
+    else:
+        assert {"KERNELOFFSET", "NUMBER(phys_base)"} <= keys, keys
+    offset = int(next(l for l in derived if l.startswith("KERNELOFFSET=")).split("=")[1], 16)
+    kallsyms = (live["truth"] / "kallsyms").read_text()
+    stext = int(re.search(r"^([0-9a-f]+) T _stext$", kallsyms, re.M).group(1), 16)
+    syms = VmlinuxSymbols(live["vmlinux"], live.get("arch", "x86_64"))
+    try:
+        assert stext == syms.lookup(["_stext"])["_stext"][0] + offset
+    finally:
+        syms.close()
+    count("lx-pagewalk (gdb) derived VMCOREINFO lines equal to the kernel's", len(derived))
 
 
 # -- the Program: KASLR from the guest, cached per stop --------------------------
