@@ -254,11 +254,8 @@ def _vmlinux(explicit):
 
 def _program(vmlinux):
     """The drgn Program of the stopped guest (cached until it runs again)."""
-    from drgn_pagewalk.openers.rawkernel import (
-        program_from_memory,
-        program_from_memory_arm64,
-        system_ram,
-    )
+    from drgn_pagewalk.openers.rawkernel import program_from_memory, system_ram
+    from drgn_pagewalk.openers.rawkernel_arm64 import program_from_memory_arm64
 
     key = (vmlinux, gdb.selected_inferior().num)
     if _State.prog is not None and not _State.stale and _State.key == key:

@@ -369,7 +369,8 @@ def test_arm64_registers_refused():
     line each: 16 and 64 KiB pages (TCR_EL1.TG1: 4 KiB only, for now),
     TTBR1 walks disabled, VA sizes no 4 KiB-page kernel has, the MMU off."""
     from drgn_pagewalk.arch import arm64
-    from drgn_pagewalk.openers.rawkernel import RawKernelError, locate_kernel_arm64
+    from drgn_pagewalk.openers.rawkernel import RawKernelError
+    from drgn_pagewalk.openers.rawkernel_arm64 import locate_kernel_arm64
 
     def no_memory(address, size):
         raise AssertionError("memory read")

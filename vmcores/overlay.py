@@ -4,7 +4,8 @@ earlier ones): the live guests' churn process (vmcores/live.py) and the
 local-kernel guest's Python runtime and runner (vmcores/local.py).
 
 Each brings an /init that starts its program in the background, waiting
-for the host on ttyS2, and then runs the lab's own init, moved to
+for the host on a serial port (ttyS2; the live arm64 guests' churn: ttyS0,
+a PCI 16550), and then runs the lab's own init, moved to
 /lab/init (so that PID 1 is still called "init").  The dump labs' guests
 are not changed.
 """
