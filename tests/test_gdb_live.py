@@ -123,6 +123,13 @@ def session(live: Dict[str, Any]) -> Dict[str, Any]:
                          " print('own', _State.prog.cache['drgn_pagewalk_own_vmcoreinfo']);"
                          " print(_State.prog.cache['drgn_pagewalk_derived_vmcoreinfo']"
                          ".decode(), end='')"))
+        # the derived VMCOREINFO alone (as for a kernel without CRASH_CORE):
+        # the Program built again without reading the kernel's own
+        commands += [("noown/0", "python import drgn_pagewalk.openers.rawkernel as r;"
+                      " r.kernel_vmcoreinfo = lambda *a: None; _State.stale = True"),
+                     ("derived/0", f"lx-pagewalk --format proc smaps-rollup {pid}"),
+                     ("derivedown/0", "python print('own', _State.prog.cache["
+                      "'drgn_pagewalk_own_vmcoreinfo'])")]
         result = run_gdb([live["vmlinux"], "-ex", f"target remote 127.0.0.1:{live['gdb_port']}",
                           "-ex", f"source {SCRIPT.relative_to(ROOT)}",
                           *gdb_commands(commands)], timeout=300, gdb=gdb_for(live))
@@ -229,7 +236,7 @@ def test_kernel_found_from_the_vcpu(live, session):
     if live.get("arch") == "arm64":
         assert {"KERNELOFFSET", "NUMBER(kimage_voffset)", "NUMBER(PHYS_OFFSET)",
                 "NUMBER(VA_BITS)", "NUMBER(TCR_EL1_T1SZ)", "SYMBOL(swapper_pg_dir)",
-                "NUMBER(KERNELPACMASK)"} <= keys, keys
+                "NUMBER(KERNELPACMASK)", "LENGTH(mem_section)"} <= keys, keys
     else:
         assert {"KERNELOFFSET", "NUMBER(phys_base)"} <= keys, keys
     offset = int(next(l for l in derived if l.startswith("KERNELOFFSET=")).split("=")[1], 16)
@@ -241,6 +248,16 @@ def test_kernel_found_from_the_vcpu(live, session):
     finally:
         syms.close()
     count("lx-pagewalk (gdb) derived VMCOREINFO lines equal to the kernel's", len(derived))
+
+
+def test_derived_vmcoreinfo_alone(live, session):
+    """The VMCOREINFO derived from the vCPU is enough by itself: with the
+    kernel's own left unread, smaps_rollup is still the guest's."""
+    pid = live["pids"]["workload"]
+    assert output(session, "derivedown", 0) == "own False\n"
+    same((live["truth"] / str(pid) / "smaps_rollup").read_text(),
+         output(session, "derived", 0), f"{live['name']} smaps_rollup, derived VMCOREINFO")
+    count("lx-pagewalk (gdb) lines identical", len(output(session, "derived", 0).splitlines()))
 
 
 # -- the Program: KASLR from the guest, cached per stop --------------------------

@@ -41,6 +41,7 @@ from .rawkernel import (
 #: ``__bp_harden_el1_vectors`` (this_cpu_set_vectors()).
 _ARM64_VECTORS = (("vectors", 1), ("__bp_harden_el1_vectors", 4))
 _ARM64_VA_BITS = (39, 48, 52)
+_ARM64_SECTION_SIZE_BITS = 27  # arch/arm64/include/asm/sparsemem.h, 4 KiB pages
 
 
 class _LinkArm64:
@@ -52,7 +53,8 @@ class _LinkArm64:
         try:
             found = syms.lookup(["_text", "_stext", "linux_banner", "swapper_pg_dir",
                                  "memstart_addr", "__per_cpu_offset", "__per_cpu_start",
-                                 "vmcoreinfo_data", "vmcoreinfo_size"]
+                                 "vmcoreinfo_data", "vmcoreinfo_size", "mem_section",
+                                 "page_ext_init", "page_ext_size"]
                                 + [name for name, _ in _ARM64_VECTORS])
             for name in ("_text", "linux_banner", "swapper_pg_dir", "memstart_addr",
                          "__per_cpu_offset", "__per_cpu_start"):
@@ -69,6 +71,11 @@ class _LinkArm64:
                             if name in found for slot in range(slots)]
             self.vmcoreinfo_vars = (found["vmcoreinfo_data"][0], found["vmcoreinfo_size"][0]) \
                 if "vmcoreinfo_data" in found and "vmcoreinfo_size" in found else None
+            self.sparsemem = "mem_section" in found
+            # sizeof(struct mem_section): section_mem_map and usage, plus
+            # page_ext and a pad with CONFIG_PAGE_EXTENSION
+            self.sizeof_mem_section = 32 if ("page_ext_init" in found or
+                                             "page_ext_size" in found) else 16
             self.banner_addr, banner_size = found["linux_banner"]
             banner = syms.read(self.banner_addr, banner_size or 256)
             if banner_size == 0:
@@ -210,6 +217,18 @@ def locate_kernel_arm64(read_phys: ReadPhys, ttbr1: int, tcr: int, vbar: int,
             f"NUMBER(PHYS_OFFSET)={phys_offset:#x}\n"
             f"NUMBER(TCR_EL1_T1SZ)={t1sz:#x}\n"
             f"KERNELOFFSET={offset:x}\n")
+    if link.sparsemem:
+        # drgn finds vmemmap through mem_section[LENGTH(mem_section)].
+        # MAX_PHYSMEM_BITS with 4 KiB pages: 52 when LPA2 is in use
+        # (lpa2_is_enabled(): TCR_EL1.DS; a 52-bit 6.12 on a CPU without
+        # LPA2 says 48), else 48; SECTION_SIZE_BITS 27 (5.12 on);
+        # NR_SECTION_ROOTS of SPARSEMEM_EXTREME follows MAX_PHYSMEM_BITS
+        max_physmem_bits = 52 if lpa2 else 48
+        roots = (1 << max_physmem_bits - _ARM64_SECTION_SIZE_BITS) // (
+            PAGE_SIZE // link.sizeof_mem_section)
+        info += (f"LENGTH(mem_section)={roots}\n"
+                 f"NUMBER(SECTION_SIZE_BITS)={_ARM64_SECTION_SIZE_BITS}\n"
+                 f"NUMBER(MAX_PHYSMEM_BITS)={max_physmem_bits}\n")
     if sctlr is not None and sctlr & _arm64.SCTLR_ELx_ENIA:
         # system_supports_address_auth(): ptrauth_kernel_pac_mask()
         info += f"NUMBER(KERNELPACMASK)={MASK64 & ~((1 << vabits_actual) - 1):#x}\n"
