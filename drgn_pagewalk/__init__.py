@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from typing import Any, List, Optional
 
+from .arch.base import P4D, PGD, PMD, PTE, PUD
 from .walker import walk as _walk
 from .target.base import Mm, Vma, WalkProblem
 from .walker.walk import (
@@ -46,7 +47,7 @@ from .walker.walk import (
 
 __all__ = [
     "ACTION_AGAIN", "ACTION_CONTINUE", "ACTION_SUBTREE", "Action", "Entry",
-    "Mm", "MmWalk", "MmWalkOps", "PGWALK_RDLOCK", "PGWALK_WRLOCK",
+    "Mm", "MmWalk", "MmWalkOps", "P4D", "PGD", "PMD", "PTE", "PUD", "PGWALK_RDLOCK", "PGWALK_WRLOCK",
     "PGWALK_WRLOCK_VERIFY", "PageWalkLock", "Vma", "WalkProblem",
     "walk_page_mapping", "walk_page_range", "walk_page_range_novma",
     "walk_page_range_vma", "walk_page_vma",

@@ -21,7 +21,7 @@ import argparse
 from drgn.helpers.linux.mm import vma_find
 from drgn.helpers.linux.pid import for_each_task
 
-from drgn_pagewalk import ACTION_CONTINUE, MmWalkOps, walk_page_range_novma
+from drgn_pagewalk import ACTION_CONTINUE, PUD, MmWalkOps, walk_page_range_novma
 
 LEVELS = ("p4d", "pud", "pmd", "pte", "deposited")
 
@@ -36,8 +36,11 @@ def pgd_entry(pgd, addr, next, walk):
 
 
 def p4d_entry(p4d, addr, next, walk):
-    """A non-empty p4d entry: it points to a PUD table."""
-    walk.private["pud"] += 1
+    """A non-empty p4d entry: it points to a PUD table, unless the PUD level
+    is folded (arm64 with 16 KiB pages on a 47-bit CPU: 3 levels, the pud
+    entries in the pgd page itself)."""
+    if not walk.arch.folded_in_place(PUD):
+        walk.private["pud"] += 1
     return 0
 
 
@@ -49,7 +52,8 @@ def pud_entry(pud, addr, next, walk):
 
 
 def pmd_entry(pmd, addr, next, walk):
-    """A non-empty pmd entry: a PTE table, or a 2 MiB page (THP or hugetlb)."""
+    """A non-empty pmd entry: a PTE table, or a PMD-sized page (THP or
+    hugetlb: 2 MiB with 4 KiB pages, 32 MiB with 16 KiB pages)."""
     arch = walk.arch
     if arch.pmd_present(pmd.val) and not arch.pmd_leaf(pmd.val):
         walk.private["pte"] += 1
@@ -80,9 +84,11 @@ def pt_pages(task):
     return counts
 
 
-def vm_pte_kb(counts):
-    """What status's VmPTE shows: PUD + PMD + PTE (and deposited) tables."""
-    return (counts["pud"] + counts["pmd"] + counts["pte"] + counts["deposited"]) * 4
+def vm_pte_kb(counts, page_size):
+    """What status's VmPTE shows: PUD + PMD + PTE (and deposited) tables,
+    a page each."""
+    return (counts["pud"] + counts["pmd"] + counts["pte"] + counts["deposited"]) \
+        * page_size // 1024
 
 
 def main(prog, args):
@@ -94,7 +100,7 @@ def main(prog, args):
             comm = task.comm.string_().decode(errors="replace")
             print(f"{task.pid.value_():>7}  {comm:<16}"
                   + "".join(f"{counts[n]:>10}" for n in LEVELS)
-                  + f"{vm_pte_kb(counts):>10}")
+                  + f"{vm_pte_kb(counts, prog['PAGE_SIZE'].value_()):>10}")
 
 
 if __name__ == "__main__":

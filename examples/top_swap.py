@@ -53,12 +53,13 @@ def top_swap(prog, n):
 
 
 def main(prog, args):
+    kb = prog["PAGE_SIZE"].value_() // 1024  # kB per page
     for pages, task, vmas in top_swap(prog, args.n):
         comm = task.comm.string_().decode(errors="replace")
-        print(f"PID {task.pid.value_()} ({comm}): {pages * 4} kB swapped")
+        print(f"PID {task.pid.value_()} ({comm}): {pages * kb} kB swapped")
         for vma, vma_pages in vmas:
             print(f"  {vma.vm_start.value_():#x}-{vma.vm_end.value_():#x}  "
-                  f"{vma_pages * 4} kB")
+                  f"{vma_pages * kb} kB")
 
 
 if __name__ == "__main__":

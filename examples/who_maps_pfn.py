@@ -4,7 +4,7 @@
     python examples/who_maps_pfn.py -c VMCORE -s VMLINUX PFN [PFN ...]
 
 Walks every process's page tables (walk_page_range) and prints one line
-per mapping: PFN, PID, COMM, the user address mapping that very 4 KiB page
+per mapping: PFN, PID, COMM, the user address mapping that very page
 (also inside a THP or a hugetlb page), and the page size of the mapping.
 """
 
@@ -12,7 +12,7 @@ import argparse
 
 from drgn.helpers.linux.pid import for_each_task
 
-from drgn_pagewalk import ACTION_CONTINUE, MmWalkOps, walk_page_range
+from drgn_pagewalk import ACTION_CONTINUE, PMD, MmWalkOps, walk_page_range
 
 
 def _found(walk, pfn, addr, size):
@@ -24,11 +24,12 @@ def _pmd_entry(pmd, addr, next, walk):
     arch = walk.arch
     if arch.pmd_present(pmd.val) and arch.pmd_leaf(pmd.val):
         first = arch.pmd_pfn(pmd.val)
-        start = addr & ~((512 << 12) - 1)  # where the THP is mapped
+        size = 1 << arch.shifts[PMD]  # PMD_SIZE: 2 MiB with 4 KiB pages
+        start = addr & ~(size - 1)  # where the THP is mapped
         for pfn in walk.private["pfns"]:
-            vaddr = start + ((pfn - first) << 12)
-            if 0 <= pfn - first < 512 and addr <= vaddr < next:
-                _found(walk, pfn, vaddr, "2M")
+            vaddr = start + ((pfn - first) << arch.page_shift)
+            if 0 <= pfn - first < size >> arch.page_shift and addr <= vaddr < next:
+                _found(walk, pfn, vaddr, f"{size >> 20}M")
         walk.action = ACTION_CONTINUE  # no pte_entry calls under it
     return 0
 
@@ -36,7 +37,7 @@ def _pmd_entry(pmd, addr, next, walk):
 def _pte_entry(pte, addr, next, walk):
     arch = walk.arch
     if arch.pte_present(pte.val) and arch.pte_pfn(pte.val) in walk.private["pfns"]:
-        _found(walk, arch.pte_pfn(pte.val), addr, "4K")
+        _found(walk, arch.pte_pfn(pte.val), addr, f"{arch.page_size >> 10}K")
     return 0
 
 
@@ -48,8 +49,8 @@ def _hugetlb_entry(pte, hmask, addr, next, walk):
         first = arch.leaf_pfn(pte.level, pte.val)  # pte.level: PMD (2M) or PUD (1G)
         size = (~hmask & 0xFFFFFFFFFFFFFFFF) + 1
         for pfn in walk.private["pfns"]:
-            vaddr = (addr & hmask) + ((pfn - first) << 12)
-            if 0 <= pfn - first < size >> 12 and addr <= vaddr < next:
+            vaddr = (addr & hmask) + ((pfn - first) << arch.page_shift)
+            if 0 <= pfn - first < size >> arch.page_shift and addr <= vaddr < next:
                 _found(walk, pfn, vaddr, f"{size >> 20}M")
     return 0
 

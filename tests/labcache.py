@@ -43,10 +43,14 @@ def kernel_vmcoreinfo_number(prog: Any, name: str) -> int:
 
 def root_level(lab: Any, prog: Any) -> str:
     """The level of the top table the MMU walks, as the kernel names its
-    entries: "PGD", but "P4D" on an arm64 kernel built for 52-bit VAs
-    (5 levels) running with 48 (its pgd is folded into the p4d table page:
-    pgd_to_folded_p4d())."""
-    if lab.arch == "arm64" and kernel_vmcoreinfo_number(prog, "VA_BITS") == 52 \
+    entries: "PGD", but "P4D" on an arm64 kernel of 4 KiB pages built for
+    52-bit VAs (5 levels) running with 48 (its pgd is folded into the p4d
+    table page: pgd_to_folded_p4d()).  With 16 KiB pages a 52-bit kernel
+    has 4 levels and runs with 47 bits in 3 (p4d_to_folded_pud(): the pud
+    table is the pgd's page, whose entries vtop still shows as the PGD's,
+    then the PUD's)."""
+    if lab.arch == "arm64" and lab.page_size == 4096 \
+            and kernel_vmcoreinfo_number(prog, "VA_BITS") == 52 \
             and 64 - kernel_vmcoreinfo_number(prog, "TCR_EL1_T1SZ") == 48:
         return "P4D"
     return "PGD"

@@ -1,6 +1,6 @@
 """A tiny in-memory kernel for fault-injection tests of the walker.
 
-Page tables are built as bytes in a dict of 4 KiB pages, behind a Target
+Page tables are built as bytes in a dict of pages (the arch's page size), behind a Target
 that reads them the way the drgn target reads a vmcore.  These tests add
 cases a real dump never has (loops, damaged entries, folded levels, hugepd);
 real behaviour is proven on the lab dumps.
@@ -21,8 +21,10 @@ DIRECT_MAP = 0xFFFF888000000000
 class MemTarget(Target):
     """A Target over page tables kept in a dict."""
 
-    def __init__(self, arch: Arch, mem_size: int = 1 << 30) -> None:
+    def __init__(self, arch: Arch, mem_size: int = 1 << 30, table: int = TABLE) -> None:
         self.arch = arch
+        #: the flag bits of an entry pointing to a table (x86's by default)
+        self.table = table
         self.mem_size = mem_size
         self.pages: Dict[int, bytearray] = {}
         self._next = 0x100000
@@ -31,9 +33,10 @@ class MemTarget(Target):
 
     # building
     def alloc_table(self) -> int:
-        phys = self._next
-        self._next += 4096
-        self.pages[phys] = bytearray(4096)
+        size = self.arch.page_size
+        phys = -(-self._next // size) * size
+        self._next = phys + size
+        self.pages[phys] = bytearray(size)
         return phys
 
     def set(self, table: int, index: int, val: int) -> None:
@@ -50,16 +53,19 @@ class MemTarget(Target):
         tables above it; returns the slot's table."""
         arch = self.arch
         table = pgd
-        for level in range(PGD, leaf + 1):
-            if arch.folded(level):
-                continue
+        while arch.folded(leaf):  # a folded level's slot is the one above's
+            leaf -= 1
+        levels = [level for level in range(PGD, leaf + 1) if not arch.folded(level)]
+        for level, below in zip(levels, levels[1:] + [None]):
             idx = arch.index(level, addr)
             if level == leaf:
                 self.set(table, idx, val)
                 return table
+            if below is not None and arch.folded_in_place(below):
+                continue  # the level below keeps its slots in this table (arm64)
             cur = self.get(table, idx)
             if cur == 0:
-                cur = self.alloc_table() | TABLE
+                cur = self.alloc_table() | self.table
                 self.set(table, idx, cur)
             table = arch.table_paddr(level, cur)
         raise AssertionError("leaf level not reached")

@@ -47,7 +47,8 @@ def test_unknown_lab_is_a_usage_error():
         "vmcores.build: error: unknown lab 2.6-3level "
         "(known: 6.1-4level, 6.1-5level, 6.12-4level, 6.12-5level, "
         "5.10-4level, 7.2-4level, 7.2-5level, 6.12-numa, 6.12-rt, "
-        "6.1-arm64, 6.12-arm64-4level, 6.12-arm64-5level)"]
+        "6.1-arm64, 6.12-arm64-4level, 6.12-arm64-5level, "
+        "6.12-arm64-16k, 6.12-arm64-16k-3level)"]
 
 
 def test_every_kernel_says_where_its_files_come_from():
@@ -198,7 +199,8 @@ def test_a_lab_hashes_only_its_own_architecture_s_guest(monkeypatch, tmp_path):
         assert build.recipe_hash(changed) != before[changed]
     assert all(n not in build.lab_names() for n in (arm, arm + "-kdump"))
     assert build.lab_names("arm64") == ["6.1-arm64", "6.1-arm64-kdump",
-                                        "6.12-arm64-4level", "6.12-arm64-5level"]
+                                        "6.12-arm64-4level", "6.12-arm64-5level",
+                                        "6.12-arm64-16k", "6.12-arm64-16k-3level"]
 
 
 def test_the_builder_makes_every_folder_it_uses(monkeypatch, tmp_path):

@@ -448,4 +448,4 @@ def test_a_page_size_not_handled_is_refused(lab61, capsys):
             assert out.getvalue() == ""
             assert one_line_error(capsys.readouterr().err, name) == (
                 f"{name}: error: this kernel has 16 KiB pages: not supported "
-                "(4 KiB pages only so far)")
+                "(4 KiB pages only)")

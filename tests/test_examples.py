@@ -63,7 +63,7 @@ def test_who_maps_pfn(lab, prog):
     truth = truth_mappers(lab)
     pfns = {1 << 40}  # beyond memory: mapped by no process
     for vma in lab.meta["vmas"].values():
-        entry = lab.pagemap(vma["pid"]).get(vma["start"] + 5 * 4096, 0)
+        entry = lab.pagemap(vma["pid"]).get(vma["start"] + 5 * lab.page_size, 0)
         if entry & PM_PRESENT:
             pfns.add(entry & PFN_MASK)
     pfns.update(sorted(truth, key=lambda p: -len(truth[p]))[:5])
@@ -93,10 +93,11 @@ def smaps_swap(lab: Lab, pid: int) -> Dict[int, int]:
 def test_top_swap(lab, prog):
     ex = example("top_swap")
     for pid in lab.pids.values():
-        walked = {vma.vm_start.value_(): pages * 4
+        walked = {vma.vm_start.value_(): pages * lab.page_size // 1024
                   for vma, pages in ex.vma_swap(find_task(prog, pid))}
         assert walked == smaps_swap(lab, pid), pid
-    top = {task.pid.value_(): pages * 4 for pages, task, _ in ex.top_swap(prog, 1000)}
+    top = {task.pid.value_(): pages * lab.page_size // 1024
+           for pages, task, _ in ex.top_swap(prog, 1000)}
     for pid in lab.pids.values():
         assert top.get(pid, 0) == status_kb(lab, pid)["VmSwap"], pid
     assert any(top.values()), "no swap in the lab"
@@ -145,9 +146,11 @@ def test_pt_pages(lab, prog):
     ex = example("pt_pages")
     for pid in lab.pids.values():
         counts = ex.pt_pages(find_task(prog, pid))
-        assert ex.vm_pte_kb(counts) == status_kb(lab, pid)["VmPTE"], (pid, counts)
+        assert ex.vm_pte_kb(counts, lab.page_size) == status_kb(lab, pid)["VmPTE"], \
+            (pid, counts)
         assert (counts["p4d"] > 0) == (lab.levels == 5)
-        assert counts["pud"] and counts["pmd"] and counts["pte"]
+        assert (counts["pud"] > 0) == (lab.levels >= 4)  # 3 levels: the pud folded
+        assert counts["pmd"] and counts["pte"]
     count("processes whose walked table pages equal VmPTE", len(lab.pids))
 
 

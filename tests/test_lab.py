@@ -70,15 +70,21 @@ def test_dump_opens_with_its_kernel(lab, prog):
     assert release == lab.kernel_release
     assert release in {k["release"] for k in kernels.values()}
     assert prog["init_uts_ns"].name.release.string_().decode() == release
+    # the page size the workload saw is the kernel's
+    assert int(prog["PAGE_SIZE"]) == lab.page_size
     if lab.arch == "arm64":
-        # 64 - TCR_EL1.T1SZ VA bits in use: 52 needs 5 levels of 4 KiB pages
-        l5 = 64 - kernel_vmcoreinfo_number(prog, "TCR_EL1_T1SZ") == 52
+        # 64 - TCR_EL1.T1SZ VA bits in use, resolved PAGE_SHIFT - 3 bits a
+        # level (ARM64_HW_PGTABLE_LEVELS()): 52 bits need 5 levels of 4 KiB
+        # pages, 48 four; 52 bits need 4 levels of 16 KiB pages, 47 three
+        va_bits = 64 - kernel_vmcoreinfo_number(prog, "TCR_EL1_T1SZ")
+        shift = int(prog["PAGE_SHIFT"])
+        assert (va_bits - 4) // (shift - 3) == lab.levels
     else:
         try:
             l5 = int(prog["__pgtable_l5_enabled"])
         except LookupError:  # built without CONFIG_X86_5LEVEL (Debian's 5.10)
             l5 = 0
-    assert (5 if l5 else 4) == lab.levels
+        assert (5 if l5 else 4) == lab.levels
 
 
 def test_workload_pids_have_an_mm(lab, prog):
@@ -92,6 +98,7 @@ def test_workload_pids_have_an_mm(lab, prog):
 
 
 def test_vmas_equal_proc_maps(lab, prog):
+    shift = lab.page_size.bit_length() - 1
     for role, pid in lab.pids.items():
         task = find_task(prog, pid)
         truth = [m for m in lab.maps(pid) if m.name != "[vsyscall]"]
@@ -103,7 +110,7 @@ def test_vmas_equal_proc_maps(lab, prog):
             assert _perms(vma.vm_flags.value_()) == m.perms
             if vma.vm_file:
                 # show_map_vma() prints the offset of file mappings only
-                assert vma.vm_pgoff.value_() << 12 == m.offset
+                assert vma.vm_pgoff.value_() << shift == m.offset
                 path = d_path(vma.vm_file.f_path).decode()
                 if path.startswith("["):
                     # drgn names files of internal mounts (hugetlbfs, shmem)
@@ -122,6 +129,7 @@ def test_follow_phys_equals_pagemap(lab, prog):
     """drgn's follow_phys gives pagemap's PFN for every present page, except
     on PROT_NONE pages: their hardware entry is not present (and its PFN bits
     inverted, L1TF), so drgn faults there; the walker decodes them."""
+    shift = lab.page_size.bit_length() - 1
     for role, pid in lab.pids.items():
         mm = find_task(prog, pid).mm
         prot_none = [(m.start, m.end) for m in lab.maps(pid) if m.perms.startswith("---")]
@@ -134,7 +142,7 @@ def test_follow_phys_equals_pagemap(lab, prog):
                     except FaultError:
                         protnone += 1
                         continue
-                assert follow_phys(mm, addr).value_() >> 12 == entry & PM_PFN, \
+                assert follow_phys(mm, addr).value_() >> shift == entry & PM_PFN, \
                     f"{role} {addr:#x}"
                 present += 1
             elif entry & PM_SWAP:
@@ -155,14 +163,34 @@ def test_layout_is_really_there(lab):
     pid = lab.pids["workload"]
     child = lab.pids["child"]
     smaps = smaps_by_vma(lab.truth_text(pid, "smaps"))
-    # without THP (the rt flavour) the THP regions are 4 KiB pages
+    # the workload's regions are made of base pages (4 or 16 KiB) and PMDs
+    # (a page of page/8 entries: 2 or 32 MiB); sizes below are in those
+    page = lab.page_size
+    kb, pmd_kb = page // 1024, page * page // 8 // 1024
+    assert smaps[vmas["anon_partial"]["start"]]["KernelPageSize"] == f"{kb} kB"
+    # without THP (the rt flavour) the THP regions are base pages
     thp = has_thp(lab)
     anon_huge = int(smaps[vmas["thp"]["start"]]["AnonHugePages"].split()[0])
-    assert anon_huge >= 4096 if thp else anon_huge == 0
+    assert anon_huge >= 2 * pmd_kb if thp else anon_huge == 0
     h2m = smaps[vmas["hugetlb_2m"]["start"]]
     # two pages touched; after fork the child maps them too (Shared_Hugetlb)
     assert (int(h2m["Private_Hugetlb"].split()[0])
             + int(h2m["Shared_Hugetlb"].split()[0])) == 4096
+    assert h2m["KernelPageSize"] == "2048 kB"
+    if lab.arch == "arm64":
+        # arm64's other hugetlb sizes: 64 KiB (contiguous PTEs of 4 KiB
+        # pages; no such size with 16 KiB pages) and 32 MiB (contiguous
+        # PMDs of 4 KiB pages, a PMD of 16 KiB ones), both pages touched
+        assert ("hugetlb_64k" in vmas) == (page == 4096)
+        if page == 4096:
+            h64k = smaps[vmas["hugetlb_64k"]["start"]]
+            assert h64k["KernelPageSize"] == "64 kB"
+            assert int(h64k["Private_Hugetlb"].split()[0]) \
+                + int(h64k["Shared_Hugetlb"].split()[0]) == 6 * 64
+        h32m = smaps[vmas["hugetlb_32m"]["start"]]
+        assert h32m["KernelPageSize"] == "32768 kB"
+        assert int(h32m["Private_Hugetlb"].split()[0]) \
+            + int(h32m["Shared_Hugetlb"].split()[0]) == 2 * 32768
     assert lab.meta["hugetlb_1g"], "the 1 GiB hugetlb page was not allocated"
     h1g = smaps[vmas["hugetlb_1g"]["start"]]
     assert h1g["KernelPageSize"] == "1048576 kB"
@@ -174,34 +202,44 @@ def test_layout_is_really_there(lab):
     copied = child_h1g is not None and "0 kB" != child_h1g["Shared_Hugetlb"]
     assert h1g["Shared_Hugetlb" if copied else "Private_Hugetlb"] == "1048576 kB"
     assert copied == (tuple(int(x) for x in lab.kernel_release.split(".")[:2]) < (6, 0))
-    assert int(smaps[vmas["swapped"]["start"]]["Swap"].split()[0]) == 128
+    assert int(smaps[vmas["swapped"]["start"]]["Swap"].split()[0]) == 32 * kb
     locked = smaps[vmas["mlock"]["start"]]
     # Locked is the vma's Pss: the child shares these pages after fork
-    assert locked["Rss"] == "32 kB" and locked["Locked"] == locked["Pss"] == "16 kB"
+    assert locked["Rss"] == f"{8 * kb} kB" and locked["Locked"] == locked["Pss"] == f"{4 * kb} kB"
 
     pm = lab.pagemap(pid)
     cpm = lab.pagemap(child)
     swap = [a for a, e in pm.items() if e & PM_SWAP]
     assert len(swap) == 32 and [a for a, e in cpm.items() if e & PM_SWAP]
     sd = vmas["softdirty"]
-    bits = [bool(pm[a] & PM_SOFT_DIRTY) for a in range(sd["start"], sd["end"], 4096)]
+    bits = [bool(pm[a] & PM_SOFT_DIRTY) for a in range(sd["start"], sd["end"], page)]
     # arm64 has no soft-dirty bit (no CONFIG_HAVE_ARCH_SOFT_DIRTY)
     assert bits == ([False] * 16 if lab.arch == "arm64" else [True] * 8 + [False] * 8)
     cow = vmas["cow"]
-    excl = [bool(cpm[a] & PM_MMAP_EXCLUSIVE) for a in range(cow["start"], cow["end"], 4096)]
+    excl = [bool(cpm[a] & PM_MMAP_EXCLUSIVE) for a in range(cow["start"], cow["end"], page)]
     assert excl == [True, False] * 16  # even pages broken by the child
     # a page of each THP shared by fork copied by the child: mapped once
     # in the parent (on 6.12 that page's entry is exclusive, on 6.1 and 7.x
     # all 512 of the THP whose first page it is), the others twice
     tc = vmas["thp_cow"]
-    excl = [bool(pm[a] & PM_MMAP_EXCLUSIVE) for a in range(tc["start"], tc["end"], 4096)]
+    excl = [bool(pm[a] & PM_MMAP_EXCLUSIVE) for a in range(tc["start"], tc["end"], page)]
     assert any(excl) and not all(excl)
     if thp:
-        assert int(smaps[tc["start"]]["AnonHugePages"].split()[0]) == 4096
+        assert int(smaps[tc["start"]]["AnonHugePages"].split()[0]) == 2 * pmd_kb
     holes = vmas["holes"]
-    present = [bool(pm[a] & PM_PRESENT) for a in range(holes["start"], holes["end"], 4096)]
+    present = [bool(pm[a] & PM_PRESENT) for a in range(holes["start"], holes["end"], page)]
     assert present == [True] * 10 + [False] * 2 + [True] * 4
-    assert all(pm[a] == 0 for a in range(vmas["pfnmap"]["start"], vmas["pfnmap"]["end"], 4096))
+    assert all(pm[a] == 0 for a in range(vmas["pfnmap"]["start"], vmas["pfnmap"]["end"], page))
+    # pagemap has one entry per base page of every vma: a PMD-mapped THP is
+    # page/8 entries of consecutive PFNs
+    if thp:
+        t = vmas["thp"]["start"]
+        pfns = [pm[t + i * page] & PM_PFN for i in range(page // 8)]
+        assert all(pm[t + i * page] & PM_PRESENT for i in range(page // 8))
+        assert pfns == list(range(pfns[0], pfns[0] + page // 8))
+    for role in ("workload", "child"):
+        maps = [m for m in lab.maps(lab.pids[role]) if m.name != "[vsyscall]"]
+        assert len(lab.pagemap(lab.pids[role])) == sum((m.end - m.start) // page for m in maps)
 
 
 #: What the NUMA labs' workload asks for (vmcores/workload.c), as the

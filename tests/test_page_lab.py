@@ -51,15 +51,25 @@ def cmd_status(prog: Any, argv: List[str], capsys: Any) -> tuple:
 
 # -- vtop -------------------------------------------------------------------
 
+def _sizes(lab) -> tuple:
+    """The lab's base page and PMD sizes: 4 KiB and 2 MiB, or 16 KiB and
+    32 MiB (a table page of page/8 entries)."""
+    page = lab.page_size
+    return page, page * (page // 8)
+
+
 def _samples(lab) -> Dict[str, List[int]]:
-    """Addresses of every vma kind of the workload (and the child's COW)."""
+    """Addresses of every vma kind of the workload (and the child's COW).
+    The workload's regions are in base pages and PMDs; the hugetlb ones in
+    their own sizes."""
     v = lab.meta["vmas"]
-    page = 4096
+    page, pmd = _sizes(lab)
     out = {
         "4k anon": [v["anon_partial"]["start"], v["bulk_4k"]["start"] + 77 * page],
-        "thp": [v["thp"]["start"] + 5 * page, v["bulk_thp"]["start"] + (3 << 21) + 9 * page],
+        "thp": [v["thp"]["start"] + 5 * page, v["bulk_thp"]["start"] + 3 * pmd + 9 * page],
+        # the second in the mprotect()ed middle of the split PMD
         "pte-mapped thp": [v["thp_pte"]["start"] + 7 * page,
-                           v["thp_pte"]["start"] + (1 << 20) + 3 * page],
+                           v["thp_pte"]["start"] + pmd // 2 + 3 * page],
         "hugetlb 2M": [v["hugetlb_2m"]["start"] + 3 * page, v["hugetlb_2m"]["start"] + (1 << 21)],
         "swap": [v["swapped"]["start"] + i * page for i in (0, 5, 31)],
         "protnone": [v["holes"]["start"] + i * page for i in (4, 7)],
@@ -70,8 +80,11 @@ def _samples(lab) -> Dict[str, List[int]]:
     }
     if lab.meta["hugetlb_1g"]:
         out["hugetlb 1G"] = [v["hugetlb_1g"]["start"] + 12345 * page]
-    if "hugetlb_64k" in v:  # arm64: contiguous PTEs and PMDs
+    # arm64's other hugetlb sizes: 64 KiB (contiguous PTEs) with 4 KiB pages
+    # only, 32 MiB (contiguous PMDs of 4 KiB pages, a PMD of 16 KiB ones)
+    if lab.arch == "arm64" and page == 4096:
         out["hugetlb 64K"] = [v["hugetlb_64k"]["start"] + 17 * page]
+    if lab.arch == "arm64":
         out["hugetlb 32M"] = [v["hugetlb_32m"]["start"] + (5 << 21) + 3 * page]
     if "mthp" in v:
         out["mthp"] = [v["mthp"]["start"] + 35 * page]
@@ -104,17 +117,19 @@ def test_vtop_user_addresses(lab, prog, capsys):
     truth = lab.pagemap(pid)
     mm = find_task(prog, pid).mm
     thp = has_thp(lab)
+    page, pmd = _sizes(lab)
+    shift = page.bit_length() - 1
     checked = 0
     for kind, addrs in _samples(lab).items():
         for addr in addrs:
             addr += 0x123
             j = cmd(prog, ["vtop", hex(addr), str(pid)], capsys)
-            entry = truth[addr & ~0xFFF]
+            entry = truth[addr & ~(page - 1)]
             reason = j["stop"]["reason"]
             if entry & PM_PRESENT:
                 assert reason in ("leaf", "protnone"), (kind, j["stop"])
-                assert j["physical"] >> 12 == entry & PFN_MASK, kind
-                assert j["physical"] & 0xFFF == 0x123
+                assert j["physical"] >> shift == entry & PFN_MASK, kind
+                assert j["physical"] & (page - 1) == 0x123
                 if reason == "leaf":
                     assert j["physical"] == follow_phys(mm, addr).value_(), kind
                 else:
@@ -122,12 +137,13 @@ def test_vtop_user_addresses(lab, prog, capsys):
                     with pytest.raises(FaultError):
                         follow_phys(mm, addr)
                 _check_page(prog, j["page"], j["pfn"])
-                size = {"thp": 2 << 20 if thp else 4096, "hugetlb 2M": 2 << 20,
+                size = {"thp": pmd if thp else page, "hugetlb 2M": 2 << 20,
                         "hugetlb 1G": 1 << 30, "hugetlb 64K": 64 << 10,
-                        "hugetlb 32M": 32 << 20}.get(kind, 4096)
+                        "hugetlb 32M": 32 << 20}.get(kind, page)
                 assert j["page_size"] == size, kind
-                if kind == "pte-mapped thp" and thp:  # a 4 KiB PTE into a whole THP
-                    assert j["page"]["folio_order"] == 9, j["page"]
+                if kind == "pte-mapped thp" and thp:  # a base-page PTE into a whole THP
+                    # HPAGE_PMD_ORDER: PMD_SHIFT - PAGE_SHIFT (9; 11 with 16 KiB pages)
+                    assert j["page"]["folio_order"] == (pmd // page).bit_length() - 1, j["page"]
             elif entry & PM_SWAP:
                 assert reason == "swap entry", kind
                 frame = entry & PFN_MASK
@@ -140,6 +156,11 @@ def test_vtop_user_addresses(lab, prog, capsys):
             levels = [l["level"] for l in j["levels"]]
             assert levels[0] == root and ("P4D" in levels) == (lab.levels == 5 or root == "P4D")
             assert all(l["entry_phys"] is not None for l in j["levels"])
+            if lab.levels == 3 and lab.arch == "arm64" and page == 16384:
+                # a 4-level kernel on 47 bits: p4d_to_folded_pud(), the pud
+                # entry is in the pgd's own page
+                pud = levels.index("PUD")
+                assert j["levels"][pud]["entry_phys"] & ~(page - 1) == j["pgd_phys"], kind
             checked += 1
     count("vtop user addresses compared with pagemap/follow_phys", checked)
 
@@ -150,7 +171,8 @@ def _kernel_samples(prog: Any, lab) -> Dict[str, int]:
     ram = prog["memblock"].memory.regions[0].base.value_()
     out = {"text": text + 0x1234, "data": prog["init_task"].address_,
            "direct map": get_target(prog).phys_to_virt(ram + (100 << 20)),
-           "vmemmap": pfn_to_page(prog, (ram >> 12) + 0x1000).value_(),
+           "vmemmap": pfn_to_page(prog, (ram >> get_target(prog).arch.page_shift)
+                                  + 0x1000).value_(),
            "stack (vmalloc)": prog["init_task"].stack.value_() if False else
            find_task(prog, lab.pids["workload"]).stack.value_()}
     assert follow_phys(init_mm, out["text"]).value_()
@@ -167,7 +189,10 @@ def test_vtop_kernel_addresses(lab, prog, capsys):
     count("vtop kernel addresses compared with follow_phys", 5)
 
 
-LEVEL_SIZE = {"PGD": None, "P4D": 1 << 39, "PUD": 1 << 30, "PMD": 1 << 21, "PTE": 1 << 12}
+#: The levels as vtop names them, in the order of the arch's shifts
+LEVELS = ("PGD", "P4D", "PUD", "PMD", "PTE")
+#: What an x86-64 entry of each level covers (PGD: PGDIR_SIZE, by mode)
+X86_LEVEL_SIZE = {"PGD": None, "P4D": 1 << 39, "PUD": 1 << 30, "PMD": 1 << 21, "PTE": 1 << 12}
 
 
 def _tlb_leaves(lab) -> List[int]:
@@ -199,6 +224,8 @@ def test_vtop_kernel_holes(lab, prog, capsys):
                "before _text (pmd)": 0xFFFFFFFF80000000 + 0x1000,
                "after _end": ((end + (4 << 20)) & ~((1 << 21) - 1)) + 0x10}
     init_mm = prog["init_mm"].address_of_()
+    arch = get_target(prog).arch
+    page = arch.page_size
     stops = set()
     for kind, addr in samples.items():
         j = cmd(prog, ["vtop", hex(addr), "--kernel"], capsys)
@@ -211,9 +238,13 @@ def test_vtop_kernel_holes(lab, prog, capsys):
         for upper, lower in zip(levels, levels[1:]):
             assert upper["value"] & 1, (kind, upper)  # _PAGE_PRESENT
             table = upper["value"] & 0x000FFFFFFFFFF000
-            assert lower["entry_phys"] & ~0xFFF == table, (kind, upper, lower)
+            assert lower["entry_phys"] & ~(page - 1) == table, (kind, upper, lower)
             assert prog.read_u64(lower["entry_phys"], True) == lower["value"]
-        size = LEVEL_SIZE[j["stop"]["level"]] or (1 << (48 if lab.levels == 5 else 39))
+        # the region an entry of the stop level covers: the arch's, which is
+        # x86-64's (PGDIR_SIZE 1 << 48 in 5-level mode, 1 << 39 in 4-level)
+        size = 1 << arch.shifts[LEVELS.index(j["stop"]["level"])]
+        assert size == (X86_LEVEL_SIZE[j["stop"]["level"]]
+                        or 1 << (48 if lab.levels == 5 else 39)), j["stop"]
         start = addr & ~(size - 1)
         i = bisect.bisect_left(leaves, start)
         assert i == len(leaves) or leaves[i] >= start + size, \
@@ -230,7 +261,8 @@ def test_vtop_user_pgd(lab, prog, capsys):
     addr = lab.meta["vmas"]["anon_partial"]["start"]
     k = cmd(prog, ["vtop", hex(addr), str(pid)], capsys)
     u = cmd(prog, ["vtop", hex(addr), str(pid), "--user-pgd"], capsys)
-    assert u["pgd_phys"] == k["pgd_phys"] + 4096
+    # kernel_to_user_pgdp(): the pgd's address with bit PAGE_SHIFT set
+    assert u["pgd_phys"] == k["pgd_phys"] + get_target(prog).arch.page_size
     assert u["physical"] == k["physical"] is not None
 
 
@@ -241,6 +273,8 @@ def test_vm_pages_match_pagemap(lab, prog, capsys):
     guest's pagemap; the /dev/mem PFN map (pagemap says 0) against its mmap
     offset."""
     compared = 0
+    page = lab.page_size
+    shift = page.bit_length() - 1
     for role in ("workload", "child"):
         pid = lab.pids[role]
         truth = lab.pagemap(pid)
@@ -249,7 +283,7 @@ def test_vm_pages_match_pagemap(lab, prog, capsys):
         j = cmd(prog, ["vm", "-p", str(pid)], capsys)
         seen = set()
         for r in j["pages"]:
-            for i in range(0, r["size"], 4096):
+            for i in range(0, r["size"], page):
                 addr = r["vaddr"] + i
                 seen.add(addr)
                 entry = truth[addr]
@@ -260,7 +294,7 @@ def test_vm_pages_match_pagemap(lab, prog, capsys):
                     assert r["phys"] + i == m.offset + addr - m.start
                 elif entry & PM_PRESENT:
                     assert r["state"] in ("present", "protnone"), hex(addr)
-                    assert (r["phys"] + i) >> 12 == entry & PFN_MASK, hex(addr)
+                    assert (r["phys"] + i) >> shift == entry & PFN_MASK, hex(addr)
                 elif entry & PM_SWAP:
                     frame = entry & PFN_MASK
                     assert r["state"] == "swap"
@@ -366,7 +400,7 @@ def test_rmap_file(lab, prog, capsys):
         for m in lab.maps(pid):
             if m.name != path:
                 continue
-            for addr in range(m.start, m.end, 4096):
+            for addr in range(m.start, m.end, lab.page_size):
                 e = truth.get(addr, 0)
                 if e & PM_PRESENT:
                     expected[(pid, addr)] = e & PFN_MASK
@@ -408,7 +442,7 @@ def test_rmap_pfn_cow(lab, prog, capsys):
     cow = lab.meta["vmas"]["cow"]["start"]
     pp, cp = lab.pagemap(parent), lab.pagemap(child)
     for i in range(32):
-        addr = cow + i * 4096
+        addr = cow + i * lab.page_size
         for pid, pm in ((parent, pp), (child, cp)):
             pfn = pm[addr] & PFN_MASK
             j = cmd(prog, ["rmap", "--pfn", hex(pfn)], capsys)
@@ -425,7 +459,7 @@ def test_rmap_pfn_huge_pages(lab, prog, capsys):
     pid = lab.pids["workload"]
     pm = lab.pagemap(pid)
     for kind in ("thp", "hugetlb_2m"):
-        addr = lab.meta["vmas"][kind]["start"] + 7 * 4096
+        addr = lab.meta["vmas"][kind]["start"] + 7 * lab.page_size
         pfn = pm[addr] & PFN_MASK
         j = cmd(prog, ["rmap", "--pfn", str(pfn)], capsys)
         got = {(r["pid"], r["vaddr"]) for r in j["mappings"]}
@@ -440,20 +474,26 @@ def test_rmap_pfn_huge_pages(lab, prog, capsys):
 def test_walk_trace(lab, prog, capsys):
     pid = lab.pids["workload"]
     thp = lab.meta["vmas"]["thp"]
-    j = cmd(prog, ["walk", str(pid), hex(thp["start"]), hex(thp["start"] + (4 << 20)),
+    page, pmd = _sizes(lab)
+    shift = page.bit_length() - 1
+    j = cmd(prog, ["walk", str(pid), hex(thp["start"]), hex(thp["start"] + 2 * pmd),
                    "--ops", "pmd,pte,hole"], capsys)
     rows = j["callbacks"]
     pmds = [r for r in rows if r["callback"] == "pmd_entry"]
-    assert [r["addr"] for r in pmds] == [thp["start"], thp["start"] + (2 << 20)]
+    assert [r["addr"] for r in pmds] == [thp["start"], thp["start"] + pmd]
     ptes = [r for r in rows if r["callback"] == "pte_entry"]
-    assert len(ptes) == 1024
+    assert len(ptes) == 2 * (page // 8)  # two tables of PTRS_PER_PTE
+    # the output address field: bits [51:PAGE_SHIFT] on x86-64, bits
+    # [49:PAGE_SHIFT] on arm64 (bits 50 and 51 are GP and DBM; the guests'
+    # RAM is below 4 GiB, so no PA bit in LPA2's [9:8])
+    pfn_mask = (1 << ((52 if lab.arch == "x86_64" else 50) - shift)) - 1
     truth = lab.pagemap(pid)
     # the virtual split's PTEs carry the THP's PFNs; a kernel without THP
     # (the rt flavour) maps the same region with its own PTEs
     note = "synthesized" if has_thp(lab) else None
     for r in ptes:
         assert r["note"] == note
-        assert (r["value"] >> 12) & ((1 << 40) - 1) == truth[r["addr"]] & PFN_MASK
+        assert (r["value"] >> shift) & pfn_mask == truth[r["addr"]] & PFN_MASK
 
 
 @pytest.mark.parametrize("argv", [["vm", "--all"], ["vm", "-p", "--fold", "--all"]])
@@ -482,7 +522,8 @@ def test_bad_input(lab, prog, capsys):
         (["rmap", "--pfn", hex(1 << 40)], "beyond memory or in a hole"),
         # x86 (max-ram-below-4g=1G): RAM stops at 1 GiB; arm64 virt: RAM
         # starts there (the low gigabyte is flash and devices)
-        (["rmap", "--pfn", hex((1 << 30) // 4096 + 100 if lab.arch == "x86_64" else 100)],
+        (["rmap", "--pfn", hex((1 << 30) // lab.page_size + 100
+                               if lab.arch == "x86_64" else 100)],
          "beyond memory or in a hole"),
         (["walk", pid, "0x2000", "0x1000"], "empty range"),
     ]

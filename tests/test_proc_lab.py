@@ -68,13 +68,13 @@ def test_smaps(lab, prog):
 def test_smaps_one_vma(lab, prog):
     pid = lab.pids["workload"]
     thp = lab.meta["vmas"]["thp"]["start"]
-    text = show_smaps(find_task(prog, pid), thp + 4096)
+    text = show_smaps(find_task(prog, pid), thp + lab.page_size)
     truth = lab.truth_text(pid, "smaps")
     head = text.splitlines()[0]
     # the vma holding the address (on a kernel without THP the region's
     # vma may have merged with a neighbour)
     start, end = (int(x, 16) for x in head.split()[0].split("-"))
-    assert start <= thp + 4096 < end
+    assert start <= thp + lab.page_size < end
     block = truth[truth.index(head):]
     assert block.startswith(text)
 
@@ -123,10 +123,11 @@ def test_pagemap_range(lab, prog):
     """A range crossing vmas and holes gives the hole entries too."""
     pid = lab.pids["workload"]
     vmas = lab.meta["vmas"]
-    start, end = vmas["cow"]["start"] - 8192, vmas["cow"]["end"] + 8192
+    page = lab.page_size
+    start, end = vmas["cow"]["start"] - 2 * page, vmas["cow"]["end"] + 2 * page
     got = dict(pagemap(find_task(prog, pid), start, end))
     truth = lab.pagemap(pid)
-    assert len(got) == (end - start) >> 12
+    assert len(got) == (end - start) // page
     for addr, entry in got.items():
         assert entry == truth.get(addr, entry if addr not in truth else None)
 

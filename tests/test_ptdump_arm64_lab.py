@@ -29,7 +29,7 @@ from drgn import Object
 
 from drgn_pagewalk.target.drgn_target import get_target
 from drgn_pagewalk.ops import ptdump, ptdump_arm64
-from drgn_pagewalk import MmWalkOps, walk_page_range_novma
+from drgn_pagewalk import PMD, PUD, MmWalkOps, walk_page_range_novma
 
 from .counts import count
 from .labcache import kernel_vmcoreinfo_number
@@ -177,13 +177,17 @@ class Entries:
     """Every leaf a novma walk of init_mm visits: pud and pmd leaves, every
     pte (none or not: ptdump notes them all), and the holes, named as the
     kernel names a zero entry of that depth: 6.12's note_page() calls a level
-    folded at run time (a 52-bit kernel on a 48-bit CPU: its p4d) "PGD"."""
+    folded at run time "PGD" (a 52-bit kernel on a 48-bit CPU: its p4d with
+    4 KiB pages, its pud with 16 KiB pages on a 47-bit CPU)."""
 
-    def __init__(self, arch, p4d_folded_at_run_time: bool) -> None:
+    def __init__(self, arch, p4d_folded_at_run_time: bool,
+                 pud_folded_at_run_time: bool = False) -> None:
         self.arch = arch
         self.names = list(LEVELS)
         if p4d_folded_at_run_time:
             self.names[1] = "PGD"
+        if pud_folded_at_run_time:
+            self.names[2] = "PGD"
         self.entries: List[Tuple[int, int, str, int]] = []  # addr, size, level, val
         self.ops = MmWalkOps(pud_entry=self.pud_entry, pmd_entry=self.pmd_entry,
                              pte_entry=self.pte_entry, pte_hole=self.pte_hole)
@@ -195,16 +199,16 @@ class Entries:
 
     def pud_entry(self, pud, addr, next, walk):
         if self.arch.pud_leaf(pud.val):
-            self.entries.append((addr, 1 << 30, "PUD", pud.val))
+            self.entries.append((addr, 1 << self.arch.shifts[PUD], "PUD", pud.val))
         return 0
 
     def pmd_entry(self, pmd, addr, next, walk):
         if self.arch.pmd_leaf(pmd.val):
-            self.entries.append((addr, 1 << 21, "PMD", pmd.val))
+            self.entries.append((addr, 1 << self.arch.shifts[PMD], "PMD", pmd.val))
         return 0
 
     def pte_entry(self, pte, addr, next, walk):
-        self.entries.append((addr, 4096, "PTE", pte.val))
+        self.entries.append((addr, self.arch.page_size, "PTE", pte.val))
         return 0
 
 
@@ -230,10 +234,12 @@ def test_lines_cover_the_walk(lab, prog):
         assert start < markers[h + 1].start_address, (hex(start), headers[h])
 
     # every entry of the walk lies in one line, with its level and columns
-    folded = (target.arch.kernel_version >= (6, 12)
-              and kernel_vmcoreinfo_number(prog, "VA_BITS") == 52
-              and 64 - kernel_vmcoreinfo_number(prog, "TCR_EL1_T1SZ") == 48)
-    rec = Entries(target.arch, folded)
+    va_bits = kernel_vmcoreinfo_number(prog, "VA_BITS")
+    vabits_actual = 64 - kernel_vmcoreinfo_number(prog, "TCR_EL1_T1SZ")
+    new = target.arch.kernel_version >= (6, 12)
+    rec = Entries(target.arch,
+                  new and va_bits == 52 and vabits_actual == 48,  # 4 KiB pages: the p4d
+                  new and va_bits == 52 and vabits_actual == 47)  # 16 KiB pages: the pud
     assert walk_page_range_novma(prog["init_mm"].address_of_(), base, MASK64, rec.ops) == 0
     starts = [line[0] for line in lines]
     leaves = 0

@@ -34,10 +34,12 @@ PM_PFN_MASK = (1 << 55) - 1
 
 
 class Leaves:
-    """Ops recording leaves (per 4 KiB page) and holes of a whole-mm walk."""
+    """Ops recording leaves (per base page: the arch's PAGE_SIZE) and holes
+    of a whole-mm walk."""
 
     def __init__(self, arch) -> None:
         self.arch = arch
+        self.page = arch.page_size
         self.pages: Dict[int, Tuple[str, int]] = {}  # addr -> ("pfn"|"swap"|"none", x)
         self.spans: List[Tuple[int, int]] = []
         self.holes: List[Tuple[int, int, int]] = []
@@ -49,15 +51,15 @@ class Leaves:
         arch = self.arch
         if arch.pte_none(val):
             kind = ("none", 0)
-            for off in range(0, size, 4096):
+            for off in range(0, size, self.page):
                 self.pages[addr + off] = kind
         elif arch.pte_present(val) if level == PTE else arch.pmd_present(val):
             pfn = arch.leaf_pfn(level, val)
-            for i, off in enumerate(range(0, size, 4096)):
+            for i, off in enumerate(range(0, size, self.page)):
                 self.pages[addr + off] = ("pfn", pfn + i)
         else:
             swp = arch.swp_type_offset(val)
-            for off in range(0, size, 4096):
+            for off in range(0, size, self.page):
                 self.pages[addr + off] = ("swap", swp)
 
     def pte_entry(self, pte, addr, next, walk):
@@ -72,15 +74,16 @@ class Leaves:
         # [addr, next) of it
         base = addr & hmask
         val = pte.val
+        page, shift = self.page, self.arch.page_shift
         if self.arch.pte_none(val):
-            for a in range(addr, next, 4096):
+            for a in range(addr, next, page):
                 self.pages[a] = ("none", 0)
         elif self.arch.pte_present(val):
             pfn = self.arch.leaf_pfn(pte.level, val)
-            for a in range(addr, next, 4096):
-                self.pages[a] = ("pfn", pfn + ((a - base) >> 12))
+            for a in range(addr, next, page):
+                self.pages[a] = ("pfn", pfn + ((a - base) >> shift))
         else:
-            for a in range(addr, next, 4096):
+            for a in range(addr, next, page):
                 self.pages[a] = ("swap", self.arch.swp_type_offset(val))
         return 0
 
@@ -146,8 +149,13 @@ def test_holes_and_leaves_tile_the_address_space(lab, prog):
             assert b0 == a1 and a1 < b1
         depths = {d for _, _, d in rec.holes}
         # the top table's holes: pgd (depth 0), or p4d (1) in 5-level mode
-        # and on arm64's 52-bit kernels folded to 4 levels at run time
-        if lab.levels == 4 and root == "PGD":
+        # and on arm64's 52-bit kernels folded to 4 levels at run time, or
+        # pud (2) on arm64's 16 KiB-page 52-bit kernel folded to 3 levels
+        # (p4d_none() is false without pgtable_l4_enabled(); real_depth()
+        # keeps the pud's depth: PTRS_PER_PUD is not 1)
+        if lab.levels == 3:
+            assert depths <= {-1, 2, 3} and not depths & {0, 1}
+        elif lab.levels == 4 and root == "PGD":
             assert depths <= {-1, 0, 2, 3} and 1 not in depths
         elif lab.levels == 4:
             assert depths <= {-1, 1, 2, 3} and 0 not in depths
@@ -158,11 +166,13 @@ def test_holes_and_leaves_tile_the_address_space(lab, prog):
     assert {-1, 3} <= all_depths
     # without vmas, the empty top-level areas of the user half are p4d
     # holes (depth 1) in 5-level mode (and arm64's folded p4d) and pgd
-    # holes (depth 0) in 4-level
+    # holes (depth 0) in 4-level, pud holes (depth 2) in 3-level
     rec = Leaves(target.arch)
     mm = _mm(prog, lab.pids["workload"])
     assert walk_page_range_novma(mm, 0, target.arch.task_size, rec.ops) == 0
     novma_depths = {d for _, _, d in rec.holes}
+    if lab.levels == 3:
+        assert 2 in novma_depths
     assert (1 in novma_depths) == (lab.levels == 5 or root == "P4D")
     assert (0 in novma_depths) == (lab.levels == 4 and root == "PGD") or lab.levels == 5
 
@@ -185,9 +195,16 @@ def test_hugetlb_vmas_use_hugetlb_entry(lab, prog):
         size = smaps[vma.vm_start]
         sizes.add(size)
         assert seen[vma.vm_start] == {~(size - 1) & (2**64 - 1)}
+    # 2 MiB: a PMD of 4 KiB pages, contiguous PTEs of 16 KiB ones; 1 GiB: a
+    # PUD of 4 KiB pages, contiguous PMDs of 16 KiB ones
     assert 2 << 20 in sizes
     if lab.meta.get("hugetlb_1g", True):
         assert 1 << 30 in sizes
+    if lab.arch == "arm64":
+        # 32 MiB (contiguous PMDs, or a PMD of 16 KiB pages) on every arm64
+        # lab; 64 KiB (contiguous PTEs) with 4 KiB pages only
+        assert 32 << 20 in sizes
+        assert (64 << 10 in sizes) == (lab.page_size == 4096)
     # and no pte_entry inside them
     for vma in hugetlb_vmas:
         assert not [h for h in rec.holes if vma.vm_start <= h[0] < vma.vm_end
@@ -271,15 +288,17 @@ class KernelLeaves:
 
     def pte_entry(self, pte, addr, next, walk):
         if self.arch.pte_present(pte.val):
-            self.leaves[addr] = (4096, PTE, pte.val)
+            self.leaves[addr] = (self.arch.page_size, PTE, pte.val)
         return 0
 
     def phys(self, addr: int) -> int:
-        for size in (4096, 2 << 20, 1 << 30):
+        # a leaf PTE, PMD or PUD: PAGE_SIZE, PMD_SIZE, PUD_SIZE
+        arch = self.arch
+        for size in (arch.page_size, 1 << arch.shifts[PMD], 1 << arch.shifts[PUD]):
             base = addr & ~(size - 1)
             leaf = self.leaves.get(base)
             if leaf and leaf[0] == size:
-                return (self.arch.leaf_pfn(leaf[1], leaf[2]) << 12) + (addr - base)
+                return (arch.leaf_pfn(leaf[1], leaf[2]) << arch.page_shift) + (addr - base)
         raise KeyError(hex(addr))
 
 
@@ -292,7 +311,8 @@ def _direct_map_start(prog) -> int:
 
 def _kernel_samples(prog) -> Dict[str, List[int]]:
     start = _direct_map_start(prog)
-    ram_pfn = prog["memblock"].memory.regions[0].base.value_() >> 12
+    ram_pfn = prog["memblock"].memory.regions[0].base.value_() >> \
+        get_target(prog).arch.page_shift
     samples = {
         "text": [prog.symbol("_text").address, prog.symbol("schedule").address],
         "data": [prog["jiffies"].address_, prog["init_mm"].address_],
@@ -310,8 +330,10 @@ def _kernel_walk(prog, pgd=None) -> KernelLeaves:
     target = get_target(prog)
     rec = KernelLeaves(target.arch)
     init_mm = prog["init_mm"].address_of_()
-    start = _direct_map_start(prog) & ~0xFFF
-    assert walk_page_range_novma(init_mm, start, 0xFFFFFFFFFFFFF000, rec.ops,
+    page = target.arch.page_size
+    start = _direct_map_start(prog) & ~(page - 1)
+    # up to the last page of the address space
+    assert walk_page_range_novma(init_mm, start, (1 << 64) - page, rec.ops,
                                  pgd=pgd) == 0
     return rec
 
@@ -355,7 +377,7 @@ def test_walk_page_mapping_finds_every_mapper(lab, prog):
     for role, pid in lab.pids.items():
         truth = lab.pagemap(pid)
         for m in _file_vmas(lab, pid, path):
-            for addr in range(m.start, m.end, 4096):
+            for addr in range(m.start, m.end, lab.page_size):
                 if truth.get(addr, 0) & PM_PRESENT:
                     expected.add((pid, addr))
             if mapping is None:
@@ -375,7 +397,9 @@ def test_walk_page_mapping_finds_every_mapper(lab, prog):
             found.add((pid_of_mm.get(walk.mm.address, -1), addr))
         return 0
 
-    nr = (int(mapping.host.i_size) + 4095) >> 12
+    # the file's pages: DIV_ROUND_UP(i_size, PAGE_SIZE)
+    page = target.arch.page_size
+    nr = (int(mapping.host.i_size) + page - 1) // page
     assert walk_page_mapping(mapping, 0, nr, MmWalkOps(pte_entry=pte_entry)) == 0
     assert found == expected
     count("walk_page_mapping (process, address) pairs", len(found))
@@ -392,7 +416,7 @@ def test_pti_user_half_of_the_pgd_pair(lab, prog):
     pid = lab.pids["workload"]
     mm = _mm(prog, pid)
     kernel_pgd = target.mm(mm).pgd
-    user_pgd = kernel_pgd + 4096
+    user_pgd = kernel_pgd + target.arch.page_size  # kernel_to_user_pgdp(): | BIT(PAGE_SHIFT)
 
     def user_leaves(pgd):
         rec = Leaves(target.arch)
@@ -513,7 +537,7 @@ def test_order0_runs_equal_order0_classes(lab, prog):
         if pte is None:
             return 0
         vals, first = pte.table.vals, pte.index
-        last = first + ((end - addr) >> 12)
+        last = first + ((end - addr) >> arch.page_shift)
         seen["tables"] += 1
         normal, pfns, _ = arch.normal_ptes(vals, list(compress(range(first, last),
                                                                 vals[first:last])))

@@ -95,6 +95,14 @@ def guest_settings(arch: str = HOST_ARCH) -> Dict[str, Any]:
     return manifest()["guest"][arch]
 
 
+def guest_cmdline(spec: Dict[str, Any]) -> str:
+    """The kernel command line of a lab's guest: its kernel's own "cmdline"
+    in manifest.json if it has one (a 16 KiB-page kernel has other hugetlb
+    sizes: no 64K, LAB.md), else its architecture's guest setting."""
+    k = manifest()["kernels"][spec["kernel"]]
+    return k.get("cmdline", guest_settings(lab_arch(spec))["cmdline"])
+
+
 def machine_shape(spec: Dict[str, Any]) -> Dict[str, int]:
     """A lab's machine: "memory_mb" (default: its architecture's guest
     setting), "smp" CPUs (default 1) and "numa_nodes" (default 1: no -numa);
@@ -729,13 +737,13 @@ def qemu_command(spec: Dict[str, Any], kernel: Dict[str, Path], initrd: Path,
         return [ARCHES[arch]["qemu"], "-machine", guest["machine"], "-accel", guest["accel"],
                 "-cpu", spec["cpu"], *machine_options(spec), "-nographic", "-no-reboot",
                 "-kernel", str(kernel["vmlinuz"]), "-initrd", str(initrd),
-                "-append", guest["cmdline"], "-device", "vmcoreinfo",
+                "-append", guest_cmdline(spec), "-device", "vmcoreinfo",
                 "-serial", f"file:{work / 'console.txt'}",
                 "-monitor", "none", "-qmp", f"unix:{work / 'qmp.sock'},server=on,wait=off"]
     return ["qemu-system-x86_64", "-machine", guest["machine"], "-cpu", spec["cpu"],
             *machine_options(spec), "-nographic", "-no-reboot",
             "-kernel", str(kernel["vmlinuz"]), "-initrd", str(initrd),
-            "-append", guest["cmdline"], "-device", "vmcoreinfo",
+            "-append", guest_cmdline(spec), "-device", "vmcoreinfo",
             "-serial", f"file:{work / 'console.txt'}",
             "-serial", f"file:{work / 'serial1.bin'}",
             "-monitor", "none", "-qmp", f"unix:{work / 'qmp.sock'},server=on,wait=off"]
@@ -890,6 +898,8 @@ def write_truth(files: Dict[str, bytes], truth: Path) -> Dict[str, Any]:
                                         "end": int(parts[4], 16)}
         elif parts[0] == "nohugetlb_1g":
             layout["hugetlb_1g"] = False
+        elif parts[0] == "page_size":
+            layout["page_size"] = int(parts[1])
     layout.setdefault("hugetlb_1g", "hugetlb_1g" in layout["vmas"])
     return layout
 
@@ -945,6 +955,7 @@ def _boot_lab(name: str, spec: Dict[str, Any], labs: Path, recipe: str) -> None:
             "dump_format": "elf",
             "vmlinux": str(kernel["vmlinux"]), "pids": layout["pids"],
             "vmas": layout["vmas"], "hugetlb_1g": layout["hugetlb_1g"],
+            "page_size": layout.get("page_size", 4096),
             "tmpfs_file": "/tmp/lab-shmem", "boot_seconds": result["boot_seconds"],
             "build_seconds": round(time.time() - t0, 1),
             "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

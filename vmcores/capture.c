@@ -7,7 +7,8 @@
  *
  * For PID 1 and the PIDs in /tmp/layout: maps, smaps, smaps_rollup, status,
  * numa_maps, and pagemap for every page of every vma (as runs: "R addr
- * count entry step", step 1 when the PFN grows by one per page).  Then
+ * count entry step", step 1 when the PFN grows by one per page; one entry
+ * per page of the kernel's page size, sysconf(_SC_PAGESIZE)).  Then
  * meminfo, vmallocinfo, iomem and the layout.  Each file is framed as
  *   @@FILE name length\n <bytes> @@END name fnv1a64\n
  * and the stream ends with @@DONE.  Then it prints READY on the console and
@@ -147,6 +148,7 @@ static void send_pagemap(int pid, const char *maps, size_t maps_len)
 	const char *line = maps, *end = maps + maps_len;
 	static char skipped[4096];
 	size_t skipped_len = 0;
+	unsigned long page = (unsigned long)sysconf(_SC_PAGESIZE);
 
 	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
 	int fd = open(path, O_RDONLY);
@@ -168,11 +170,11 @@ static void send_pagemap(int pid, const char *maps, size_t maps_len)
 							"%lx-%lx\n", start, stop);
 			continue;
 		}
-		unsigned long n = (stop - start) / 4096, i = 0;
+		unsigned long n = (stop - start) / page, i = 0;
 		uint64_t *pm = malloc(n * 8);
 		if (!pm)
 			die("malloc");
-		if (pread(fd, pm, n * 8, (off_t)(start / 4096 * 8)) != (ssize_t)(n * 8))
+		if (pread(fd, pm, n * 8, (off_t)(start / page * 8)) != (ssize_t)(n * 8))
 			die("pread pagemap");
 		while (i < n) {
 			unsigned long j = i + 1;
@@ -186,7 +188,7 @@ static void send_pagemap(int pid, const char *maps, size_t maps_len)
 					die("realloc");
 			}
 			olen += (size_t)sprintf(o + olen, "R %lx %lx %016" PRIx64 " %" PRIu64 "\n",
-					start + i * 4096, j - i, pm[i], step);
+					start + i * page, j - i, pm[i], step);
 			i = j;
 		}
 		free(pm);

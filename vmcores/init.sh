@@ -11,9 +11,12 @@ for m in $(cat /modules/order); do
     insmod /modules/$m.ko || echo "LAB-ERROR insmod $m"
 done
 echo always > /sys/kernel/mm/transparent_hugepage/enabled
-# mTHP (6.8 on): 64 KiB folios where a vma asks (MADV_HUGEPAGE) and a PMD
-# does not fit (the workload's "mthp" region)
-echo madvise > /sys/kernel/mm/transparent_hugepage/hugepages-64kB/enabled 2>/dev/null
+# mTHP (6.8 on): folios of arm64's contiguous-PTE size where a vma asks
+# (MADV_HUGEPAGE) and a PMD does not fit (the workload's "mthp" region):
+# 64 KiB, or 2 MiB with 16 KiB pages (whose PMD maps 32 MiB)
+mthp=64
+[ "$(cat /sys/kernel/mm/transparent_hugepage/hpage_pmd_size 2>/dev/null)" = 33554432 ] && mthp=2048
+echo madvise > /sys/kernel/mm/transparent_hugepage/hugepages-${mthp}kB/enabled 2>/dev/null
 echo 8 > /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages
 echo 64M > /sys/block/zram0/disksize || echo "LAB-ERROR zram disksize"
 mkswap /dev/zram0 >/dev/null && swapon /dev/zram0 || echo "LAB-ERROR swapon"

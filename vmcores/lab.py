@@ -65,6 +65,9 @@ class Lab:
         self.levels: int = self.meta["levels"]
         self.arch: str = self.meta.get("arch", "x86_64")
         self.pids: Dict[str, int] = dict(self.meta["pids"])
+        # the guest kernel's page size, as the workload read it (sysconf);
+        # labs built before it was recorded are all of 4 KiB pages
+        self.page_size: int = self.meta.get("page_size", 4096)
         self.truth = path / "truth"
 
     def __repr__(self) -> str:
@@ -77,8 +80,9 @@ class Lab:
         return (self.truth / name).read_text()
 
     def pagemap(self, pid: int) -> Dict[int, int]:
-        """vaddr -> the 64-bit /proc/PID/pagemap entry, every page of every vma."""
-        return _pagemap(self.truth / str(pid) / "pagemap")
+        """vaddr -> the 64-bit /proc/PID/pagemap entry, every page of every
+        vma (one entry per page of the lab's page size)."""
+        return _pagemap(self.truth / str(pid) / "pagemap", self.page_size)
 
     def pagemap_lines(self, pid: int) -> str:
         """The pagemap as one ``VADDR ENTRY`` line per page, in vma order."""
@@ -119,13 +123,13 @@ class Lab:
 
 
 @lru_cache(maxsize=None)
-def _pagemap(path: Path) -> Dict[int, int]:
+def _pagemap(path: Path, page_size: int = 4096) -> Dict[int, int]:
     out: Dict[int, int] = {}
     for line in path.read_text().splitlines():
         _, addr, count, entry, step = line.split()
         a, n, e, s = int(addr, 16), int(count, 16), int(entry, 16), int(step)
         for i in range(n):
-            out[a + i * 4096] = e + i * s
+            out[a + i * page_size] = e + i * s
     return out
 
 

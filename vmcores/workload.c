@@ -88,13 +88,20 @@
 #define MAXNODE 64 /* bits of one unsigned long, as get_nodes() counts them */
 #define THREADS 3
 
-#define PAGE 4096UL
 #define MB2 (2UL << 20)
 #define GB1 (1UL << 30)
 #define KB64 (64UL << 10)
 #define MB32 (32UL << 20)
 #define MB64 (64UL << 20)
 #define TB1 (1UL << 40)
+
+/* The kernel's page size (sysconf): 4 KiB, or 16 KiB (Debian's arm64-16k
+ * flavour); and a PMD's reach, the size of a PMD-mapped THP: a page of
+ * PAGE / 8 entries, each mapping a page (2 MiB with 4 KiB pages, 32 MiB
+ * with 16 KiB).  Every region is made of these, so one source gives the
+ * same layout on every page size. */
+static size_t PAGE;
+static size_t PMD;
 
 static FILE *layout;
 static const char *me = "workload";
@@ -306,6 +313,7 @@ static char *numa_region(const char *name, int mode, unsigned long mask)
 static void standard(void)
 {
 	open_layout("workload");
+	fprintf(layout, "page_size %zu\n", PAGE);
 
 	/* Anonymous, 4 KiB pages, every other page touched. */
 	char *partial = anon(64 * PAGE);
@@ -313,21 +321,23 @@ static void standard(void)
 	touch(partial, 64 * PAGE, 2 * PAGE, 1);
 	record("anon_partial", partial, 64 * PAGE);
 
-	/* THP: 2 MiB aligned, MADV_HUGEPAGE, two huge pages touched. */
-	char *thp = aligned(4 * MB2, MB2);
-	madvise(thp, 4 * MB2, MADV_HUGEPAGE);
-	touch(thp, 2 * MB2, PAGE, 2);
-	record("thp", thp, 4 * MB2);
+	/* THP: PMD aligned, MADV_HUGEPAGE, two huge pages touched. */
+	char *thp = aligned(4 * PMD, PMD);
+	madvise(thp, 4 * PMD, MADV_HUGEPAGE);
+	touch(thp, 2 * PMD, PAGE, 2);
+	record("thp", thp, 4 * PMD);
 
 	/* PTE-mapped THP: mprotect of 16 pages in the middle splits the PMD;
-	 * the folio stays whole (order 9), mapped by 512 PTEs in three vmas. */
-	char *ptethp = aligned(MB2, MB2);
-	madvise(ptethp, MB2, MADV_HUGEPAGE);
-	touch(ptethp, MB2, PAGE, 13);
-	mprotect(ptethp + MB2 / 2, 16 * PAGE, PROT_READ);
-	record("thp_pte", ptethp, MB2);
+	 * the folio stays whole (order 9; 11 with 16 KiB pages), mapped by a
+	 * table of PTEs in three vmas. */
+	char *ptethp = aligned(PMD, PMD);
+	madvise(ptethp, PMD, MADV_HUGEPAGE);
+	touch(ptethp, PMD, PAGE, 13);
+	mprotect(ptethp + PMD / 2, 16 * PAGE, PROT_READ);
+	record("thp_pte", ptethp, PMD);
 
-	/* hugetlb 2 MiB: three pages reserved, two touched. */
+	/* hugetlb 2 MiB: three pages reserved, two touched (a PMD each with
+	 * 4 KiB pages; 128 contiguous PTEs each with 16 KiB pages). */
 	char *h2m = map(3 * MB2, PROT_READ | PROT_WRITE,
 			MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | (21 << MAP_HUGE_SHIFT), -1, 0);
 	touch(h2m, 2 * MB2, MB2, 3);
@@ -336,11 +346,16 @@ static void standard(void)
 #if defined(__aarch64__)
 	/* arm64's other hugetlb sizes (hugepagesz=64K and 32M on the command
 	 * line): 64 KiB pages are 16 contiguous PTEs, eight reserved and six
-	 * touched; 32 MiB pages are 16 contiguous PMDs, both touched. */
-	char *h64k = map(8 * KB64, PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | (16 << MAP_HUGE_SHIFT), -1, 0);
-	touch(h64k, 6 * KB64, KB64, 15);
-	record("hugetlb_64k", h64k, 8 * KB64);
+	 * touched (4 KiB pages only: with 16 KiB pages there is no 64 KiB
+	 * size); 32 MiB pages are 16 contiguous PMDs (with 16 KiB pages: one
+	 * PMD each), both touched. */
+	if (PAGE == 4096) {
+		char *h64k = map(8 * KB64, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | (16 << MAP_HUGE_SHIFT),
+				 -1, 0);
+		touch(h64k, 6 * KB64, KB64, 15);
+		record("hugetlb_64k", h64k, 8 * KB64);
+	}
 	char *h32m = map(2 * MB32, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | (25 << MAP_HUGE_SHIFT), -1, 0);
 	touch(h32m, 2 * MB32, MB32, 16);
@@ -357,19 +372,32 @@ static void standard(void)
 		fprintf(layout, "nohugetlb_1g %s\n", strerror(errno));
 	}
 
-	/* mTHP (6.8 on: /init sets hugepages-64kB to "madvise"): 1 MiB with
-	 * MADV_HUGEPAGE is too small for a PMD THP, so its write faults get
-	 * 64 KiB folios, which arm64 maps with the contiguous bit (CONTPTE,
-	 * 6.9 on).  The first half is then made old (MADV_COLD: the kernel
-	 * unfolds those blocks) and one page of every other block of it
-	 * written again.  Older kernels give 4 KiB pages. */
-	char *mthp = aligned(16 * KB64, MB2);
-	madvise(mthp, 16 * KB64, MADV_HUGEPAGE);
-	touch(mthp, 16 * KB64, KB64, 17);
-	madvise(mthp, 8 * KB64, MADV_COLD);
+	/* mTHP (6.8 on: /init sets the mTHP size of arm64's contiguous PTEs,
+	 * hugepages-64kB, or hugepages-2048kB with 16 KiB pages, to
+	 * "madvise"): 16 blocks of that size with MADV_HUGEPAGE, where no PMD
+	 * THP fits, so its write faults get folios of a block each, which
+	 * arm64 maps with the contiguous bit (CONTPTE, 6.9 on).  The first half
+	 * is then made old (MADV_COLD: the kernel unfolds those blocks) and
+	 * one page of every other block of it written again.  Older kernels
+	 * give base pages.  With 4 KiB pages the region is 1 MiB inside a PMD;
+	 * with 16 KiB pages it is as big as a PMD (16 x 2 MiB), so it starts
+	 * half a PMD in, where no PMD-sized THP can fault. */
+	size_t blk = PAGE == 4096 ? KB64 : MB2;
+	char *mthp;
+	if (16 * blk < PMD) {
+		mthp = aligned(16 * blk, PMD);
+	} else {
+		mthp = aligned(16 * blk + PMD, PMD);
+		munmap(mthp, PMD / 2);
+		munmap(mthp + PMD / 2 + 16 * blk, PMD / 2);
+		mthp += PMD / 2;
+	}
+	madvise(mthp, 16 * blk, MADV_HUGEPAGE);
+	touch(mthp, 16 * blk, blk, 17);
+	madvise(mthp, 8 * blk, MADV_COLD);
 	for (int i = 0; i < 8; i += 2)
-		mthp[i * KB64 + 3 * PAGE] = 1;
-	record("mthp", mthp, 16 * KB64);
+		mthp[i * blk + 3 * PAGE] = 1;
+	record("mthp", mthp, 16 * blk);
 
 	/* Shared anonymous memory, inherited by the child. */
 	char *shared = map(16 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -413,20 +441,21 @@ static void standard(void)
 	madvise(holes + 10 * PAGE, 2 * PAGE, MADV_DONTNEED);
 	record("holes", holes, 16 * PAGE);
 
-	/* An emptied PTE table: a 2 MiB-aligned 2 MiB region of 4 KiB pages,
-	 * all 512 written, then all MADV_DONTNEED'ed.  The PMD entry stays
+	/* An emptied PTE table: a PMD-aligned region of a PMD's reach in base
+	 * pages (2 MiB of 4 KiB pages, 32 MiB of 16 KiB ones), all of a
+	 * table's entries written, then all MADV_DONTNEED'ed.  The PMD entry stays
 	 * present and points to a PTE table page that is all zeros (which
 	 * makedumpfile -d 31 leaves out as a zero page).  Two calls of half a
 	 * table each: with CONFIG_PT_RECLAIM (6.14+, Debian's 7.2) one
 	 * MADV_DONTNEED over a whole PMD's range frees the emptied table
 	 * (reclaim_pt_is_enabled() wants end - start >= PMD_SIZE). */
-	char *emptied = aligned(MB2, MB2);
-	madvise(emptied, MB2, MADV_NOHUGEPAGE);
-	touch(emptied, MB2, PAGE, 14);
-	if (madvise(emptied, MB2 / 2, MADV_DONTNEED) < 0 ||
-	    madvise(emptied + MB2 / 2, MB2 / 2, MADV_DONTNEED) < 0)
+	char *emptied = aligned(PMD, PMD);
+	madvise(emptied, PMD, MADV_NOHUGEPAGE);
+	touch(emptied, PMD, PAGE, 14);
+	if (madvise(emptied, PMD / 2, MADV_DONTNEED) < 0 ||
+	    madvise(emptied + PMD / 2, PMD / 2, MADV_DONTNEED) < 0)
 		die("MADV_DONTNEED");
-	record("emptied_pte", emptied, MB2);
+	record("emptied_pte", emptied, PMD);
 
 	/* mremap: moved to a new place. */
 	char *old = anon(8 * PAGE);
@@ -456,7 +485,7 @@ static void standard(void)
 		die("MADV_PAGEOUT");
 	record("swapped", swapped, 64 * PAGE);
 
-	/* Bulk: 1 GiB of RSS for the benchmarks, 256 MiB in 4 KiB pages and
+	/* Bulk: 1 GiB of RSS for the benchmarks, 256 MiB in base pages and
 	 * 768 MiB in THPs.  Zeros are written, so the pages are real but the
 	 * dump stays sparse. */
 	char *bulk4k = anon(256UL << 20);
@@ -464,7 +493,7 @@ static void standard(void)
 	for (size_t off = 0; off < (256UL << 20); off += PAGE)
 		((volatile char *)bulk4k)[off] = 0;
 	record("bulk_4k", bulk4k, 256UL << 20);
-	char *bulkthp = aligned(768UL << 20, MB2);
+	char *bulkthp = aligned(768UL << 20, PMD);
 	madvise(bulkthp, 768UL << 20, MADV_HUGEPAGE);
 	for (size_t off = 0; off < (768UL << 20); off += PAGE)
 		((volatile char *)bulkthp)[off] = 0;
@@ -483,12 +512,12 @@ static void standard(void)
 	 * splits its own PMD and copies one page, while the parent keeps both
 	 * PMDs.  In the parent that page of the folio is then mapped once
 	 * (folio_precise_page_mapcount() 1: PM_MMAP_EXCLUSIVE for that entry
-	 * on 6.12, for all 512 entries on 7.x, where the folio's first page
-	 * decides): page 5 of the first THP, page 0 of the second. */
-	char *thpcow = aligned(2 * MB2, MB2);
-	madvise(thpcow, 2 * MB2, MADV_HUGEPAGE);
-	touch(thpcow, 2 * MB2, PAGE, 15);
-	record("thp_cow", thpcow, 2 * MB2);
+	 * on 6.12, for all the folio's entries on 7.x, where the folio's first
+	 * page decides): page 5 of the first THP, page 0 of the second. */
+	char *thpcow = aligned(2 * PMD, PMD);
+	madvise(thpcow, 2 * PMD, MADV_HUGEPAGE);
+	touch(thpcow, 2 * PMD, PAGE, 15);
+	record("thp_cow", thpcow, 2 * PMD);
 
 	/* KSM: 16 pages of the same bytes, merged by ksmd into one KSM page
 	 * (smaps' KSM line from 6.7), then ksmd stopped: nothing moves after. */
@@ -538,11 +567,11 @@ static void standard(void)
 		numa_region("numa_weighted", MPOL_WEIGHTED_INTERLEAVE, 3);
 		numa_region("numa_local", MPOL_LOCAL, 0);
 		numa_region("numa_default", MPOL_DEFAULT, 0);
-		char *nthp = aligned(MB2, MB2);
-		madvise(nthp, MB2, MADV_HUGEPAGE);
-		bind_to(nthp, MB2, MPOL_BIND, 2);
-		touch(nthp, MB2, PAGE, 31);
-		record("numa_thp", nthp, MB2);
+		char *nthp = aligned(PMD, PMD);
+		madvise(nthp, PMD, MADV_HUGEPAGE);
+		bind_to(nthp, PMD, MPOL_BIND, 2);
+		touch(nthp, PMD, PAGE, 31);
+		record("numa_thp", nthp, PMD);
 
 		shmfd = open("/tmp/lab-numa-shm", O_RDWR | O_CREAT | O_TRUNC, 0600);
 		if (shmfd < 0 || ftruncate(shmfd, 16 * PAGE) < 0)
@@ -577,7 +606,7 @@ static void standard(void)
 			cow[i * PAGE] = 'c';
 		/* Break COW on one page of each shared THP. */
 		thpcow[5 * PAGE] = 'c';
-		thpcow[MB2] = 'c';
+		thpcow[PMD] = 'c';
 		/* The same tmpfs file, private: read it all, write 4 pages. */
 		char *priv = map(32 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
 		volatile char s = 0;
@@ -692,6 +721,8 @@ static void large(void)
 
 int main(int argc, char **argv)
 {
+	PAGE = (size_t)sysconf(_SC_PAGESIZE);
+	PMD = PAGE * PAGE / 8;
 	if (argc == 1)
 		standard();
 	else if (argc == 2 && strcmp(argv[1], "large") == 0)

@@ -1,15 +1,23 @@
 """arm64 page tables: arch/arm64/include/asm/pgtable*.h of Linux 6.1 and 6.12,
-4 KiB granule.
+for the 4, 16 and 64 KiB granules (PAGE_SHIFT 12, 14, 16).
 
 What the dump decides (never a build-time choice here):
 
-- the configured levels (``CONFIG_PGTABLE_LEVELS``: 3 for 39-bit, 4 for
-  48-bit, 5 for 52-bit ``VA_BITS``) and the levels in use: a 52-bit kernel
-  (6.12 with LPA2) runs with 4 levels when the CPU lacks FEAT_LPA2
-  (``vabits_actual`` 48).  Then ``pgtable_l5_enabled()`` is false:
-  ``pgd_none()``/``pgd_bad()`` are 0 and ``p4d_offset()`` is
-  ``pgd_to_folded_p4d()``: the same table page, indexed by ``p4d_index()``
-  (see :meth:`Arm64.folded_in_place`);
+- the granule (VMCOREINFO's PAGESIZE): every level resolves PAGE_SHIFT - 3
+  bits (pgtable-hwdef.h's ARM64_HW_PGTABLE_LEVELS() and
+  ARM64_HW_PGTABLE_LEVEL_SHIFT()), the contiguous runs are
+  CONFIG_ARM64_CONT_PTE_SHIFT / CONT_PMD_SHIFT of the granule (4 KiB: 16 x
+  4 KiB and 16 x 2 MiB; 16 KiB: 128 x 16 KiB and 32 x 32 MiB; 64 KiB: 32 x
+  64 KiB and 32 x 512 MiB);
+- the configured levels (``CONFIG_PGTABLE_LEVELS``: with 4 KiB pages 3 for
+  39-bit, 4 for 48-bit, 5 for 52-bit ``VA_BITS``; with 16 KiB pages 3 for
+  47-bit, 4 for 48- and 52-bit) and the levels in use: a 52-bit kernel
+  (6.12 with LPA2) runs with one level less when the CPU lacks FEAT_LPA2
+  (``vabits_actual`` VA_BITS_MIN: 48 with 4 KiB pages, 47 with 16 KiB).
+  Then ``pgtable_l5_enabled()`` (4 KiB) or ``pgtable_l4_enabled()`` (16
+  KiB) is false: that level's none/bad tests are 0 and its offset is
+  ``pgd_to_folded_p4d()`` / ``p4d_to_folded_pud()``: the same table page,
+  indexed by the lower level's index (see :meth:`Arm64.folded_in_place`);
 - where a descriptor keeps output address bits [51:48] (52-bit PAs): in bits
   [15:12] with 64 KiB pages, in bits [9:8] with LPA2 on 4 KiB pages, nowhere
   otherwise (``__pte_to_phys()``);
@@ -63,9 +71,11 @@ PTE_UFFD_WP = 1 << 58  # 6.10 on (CONFIG_HAVE_ARCH_USERFAULTFD_WP)
 PTE_SWP_UFFD_WP = 1 << 3  # 6.10 on
 PTE_PO_IDX_SHIFT = 60  # 6.12: POE overlay index, bits [62:60]
 
-# CONFIG_ARM64_CONT_PTE_SHIFT / CONT_PMD_SHIFT for 4 KiB pages
-CONT_PTES = 16
-CONT_PMDS = 16
+#: CONFIG_ARM64_CONT_PTE_SHIFT and CONFIG_ARM64_CONT_PMD_SHIFT by PAGE_SHIFT
+#: (arch/arm64/Kconfig)
+CONT_SHIFTS = {12: (4, 4), 14: (7, 5), 16: (5, 5)}
+#: VA_BITS a granule can be configured with (arch/arm64/Kconfig)
+GRANULE_VA_BITS = {12: (39, 48, 52), 14: (36, 47, 48, 52), 16: (42, 48, 52)}
 
 _NAMES: List[Tuple[int, str]] = [
     (PTE_VALID, "VALID"), (PTE_USER, "USER"), (PTE_RDONLY, "RDONLY"),
@@ -78,37 +88,46 @@ _SW_NAMES: List[Tuple[int, str]] = [
 
 
 class Arm64(Arch):
-    """arm64 with a 4 KiB granule and 3, 4 or 5 levels."""
+    """arm64 with a 4, 16 or 64 KiB granule and 2 to 5 levels."""
 
     name = "arm64"
     #: CONFIG_ARCH_PKEY_BITS (6.12, POE)
     pkey_bits = 3
     #: huge_pte_offset()/huge_ptep_get() of arch/arm64/mm/hugetlbpage.c
     contiguous_hugetlb = True
-    #: CONT_PTE_SIZE, CONT_PMD_SIZE
-    cont_pte_size = CONT_PTES << 12
-    cont_pmd_size = CONT_PMDS << 21
 
     def __init__(self, va_bits: int = 48, vabits_actual: Optional[int] = None,
                  pa_bits_52: bool = False,
                  kernel_version: Tuple[int, int] = (6, 12),
-                 memory_failure: Optional[bool] = None) -> None:
+                 memory_failure: Optional[bool] = None,
+                 page_shift: int = 12) -> None:
         """``va_bits``: CONFIG_ARM64_VA_BITS (VMCOREINFO's NUMBER(VA_BITS));
         ``vabits_actual``: the VA bits in use (64 - TCR_EL1.T1SZ; default
-        ``va_bits``); ``pa_bits_52``: CONFIG_ARM64_PA_BITS_52 (with 4 KiB
-        pages the address bits [51:50] are kept in [9:8] when LPA2 is on).
+        ``va_bits``); ``pa_bits_52``: CONFIG_ARM64_PA_BITS_52 (with 4 and
+        16 KiB pages the address bits [51:50] are kept in [9:8] when LPA2
+        is on, with 64 KiB pages [51:48] in [15:12]); ``page_shift``:
+        PAGE_SHIFT (VMCOREINFO's PAGESIZE).
         """
-        if va_bits not in (39, 48, 52):
-            raise ValueError(f"arm64 with 4 KiB pages has 39, 48 or 52 VA bits, not {va_bits}")
+        if page_shift not in GRANULE_VA_BITS:
+            raise ValueError(f"arm64 has 4, 16 or 64 KiB pages, not {1 << page_shift} bytes")
+        if va_bits not in GRANULE_VA_BITS[page_shift]:
+            raise ValueError(f"arm64 with {(1 << page_shift) >> 10} KiB pages has "
+                             f"{', '.join(map(str, GRANULE_VA_BITS[page_shift]))} VA bits, "
+                             f"not {va_bits}")
+        self.page_shift = page_shift
         self.va_bits = va_bits
         self.vabits_actual = vabits_actual or va_bits
+        #: bits resolved per level: PAGE_SHIFT - 3
+        bits = page_shift - 3
         #: CONFIG_PGTABLE_LEVELS: ARM64_HW_PGTABLE_LEVELS(VA_BITS)
-        self.config_levels = (va_bits - 4) // 9
-        #: pgtable_l5_enabled(): vabits_actual == VA_BITS on a 52-bit kernel
-        self.l5 = self.config_levels == 5 and self.vabits_actual == 52
-        self.levels = 5 if self.l5 else min(self.config_levels, 4)
-        #: lpa2_is_enabled(): 52-bit VA in use with 4 KiB pages needs LPA2
-        self.lpa2 = self.vabits_actual == 52
+        self.config_levels = (va_bits - 4) // bits
+        #: the levels in use: ARM64_HW_PGTABLE_LEVELS(vabits_actual) (a
+        #: 52-bit kernel on a CPU without LPA2 runs with one level less:
+        #: pgtable_l5_enabled() or pgtable_l4_enabled() false)
+        self.levels = (self.vabits_actual - 4) // bits
+        self.l5 = self.levels == 5
+        #: lpa2_is_enabled(): 52-bit VA in use with 4 or 16 KiB pages needs LPA2
+        self.lpa2 = self.vabits_actual == 52 and page_shift != 16
         self.kernel_version = kernel_version
         #: 6.10 on: PTE_PRESENT_INVALID, new swap layout, uffd-wp
         self.present_invalid = kernel_version >= (6, 10)
@@ -117,29 +136,57 @@ class Arm64(Arch):
             self.swp_type_shift, self.swp_offset_shift = 6, 12
         else:
             self.swp_type_shift, self.swp_offset_shift = 3, 8
-        # PGDIR_SHIFT = ARM64_HW_PGTABLE_LEVEL_SHIFT(4 - CONFIG_PGTABLE_LEVELS)
-        pgdir_shift = (4 - (4 - self.config_levels)) * 9 + 3
+        # ARM64_HW_PGTABLE_LEVEL_SHIFT(n) = (PAGE_SHIFT - 3) * (4 - n) + 3:
+        # PMD_SHIFT is n = 2, PUD_SHIFT 1, P4D_SHIFT 0, PGDIR_SHIFT
+        # 4 - CONFIG_PGTABLE_LEVELS; PTRS_PER_PGD 1 << (VA_BITS - PGDIR_SHIFT)
+        # (n = 4 - CONFIG_PGTABLE_LEVELS is -1 with 5 levels: PGDIR_SHIFT 48
+        # with 4 KiB pages, not a list's last item)
+        per = 1 << bits
+
+        def level_shift(n: int) -> int:
+            return bits * (4 - n) + 3
+
+        pgdir_shift = level_shift(4 - self.config_levels)
         ptrs_per_pgd = 1 << (va_bits - pgdir_shift)
         if self.config_levels == 5:
-            self.ptrs_per = (ptrs_per_pgd, 512, 512, 512, 512)
-            self.shifts = (pgdir_shift, 39, 30, 21, 12)
+            self.ptrs_per = (ptrs_per_pgd, per, per, per, per)
+            self.shifts = (pgdir_shift, level_shift(0), level_shift(1), level_shift(2),
+                           page_shift)
         elif self.config_levels == 4:
-            self.ptrs_per = (ptrs_per_pgd, 1, 512, 512, 512)
-            self.shifts = (pgdir_shift, pgdir_shift, 30, 21, 12)
+            self.ptrs_per = (ptrs_per_pgd, 1, per, per, per)
+            self.shifts = (pgdir_shift, pgdir_shift, level_shift(1), level_shift(2), page_shift)
+        elif self.config_levels == 3:
+            self.ptrs_per = (ptrs_per_pgd, 1, 1, per, per)
+            self.shifts = (pgdir_shift, pgdir_shift, pgdir_shift, level_shift(2), page_shift)
         else:
-            self.ptrs_per = (ptrs_per_pgd, 1, 1, 512, 512)
-            self.shifts = (pgdir_shift, pgdir_shift, pgdir_shift, 21, 12)
+            self.ptrs_per = (ptrs_per_pgd, 1, 1, 1, per)
+            self.shifts = (pgdir_shift, pgdir_shift, pgdir_shift, pgdir_shift, page_shift)
         #: TASK_SIZE_64: 1 << vabits_actual
         self.task_size = 1 << self.vabits_actual
-        # PTE_ADDR_LOW: bits [49:12] with 52-bit PAs, else [47:12]
-        self.addr_low = ((1 << ((50 if pa_bits_52 else 48) - 12)) - 1) << 12
-        self.addr_high = (3 << 8) if pa_bits_52 and self.lpa2 else 0
+        #: MAX_PHYSMEM_BITS: 52 with CONFIG_ARM64_PA_BITS_52, else 48
+        self.max_physmem_bits = 52 if pa_bits_52 else 48
+        # PTE_ADDR_LOW: bits [49:PAGE_SHIFT] with 52-bit PAs, else [47:PAGE_SHIFT]
+        self.addr_low = ((1 << ((50 if pa_bits_52 else 48) - page_shift)) - 1) << page_shift
+        if pa_bits_52 and page_shift == 16:
+            self.addr_high, self.addr_high_shift = 0xf << 12, 36
+        elif pa_bits_52 and self.lpa2:
+            self.addr_high, self.addr_high_shift = 3 << 8, 42
+        else:
+            self.addr_high, self.addr_high_shift = 0, 0
         self.young_dirty = PTE_AF | PTE_DIRTY | PTE_WRITE | PTE_RDONLY
         #: CONFIG_ARM64_CONTPTE (6.9 on, default y): ptep_get() folds
         self.contpte = kernel_version >= (6, 9)
+        cont_pte_shift, cont_pmd_shift = CONT_SHIFTS[page_shift]
+        #: CONT_PTES, CONT_PMDS
+        self.cont_ptes = 1 << cont_pte_shift
+        self.cont_pmds = 1 << cont_pmd_shift
+        #: CONT_PTE_SIZE, CONT_PMD_SIZE
+        self.cont_pte_size = self.cont_ptes << page_shift
+        self.cont_pmd_size = self.cont_pmds << self.shifts[PMD]
 
     def __repr__(self) -> str:
-        return f"Arm64(va_bits={self.va_bits}, vabits_actual={self.vabits_actual})"
+        return (f"Arm64(va_bits={self.va_bits}, vabits_actual={self.vabits_actual}, "
+                f"page_shift={self.page_shift})")
 
     def vm_flag_mnemonics(self) -> Dict[int, str]:
         """show_smap_vma_flags() on arm64 (Debian: CONFIG_ARM64_BTI,
@@ -152,9 +199,19 @@ class Arm64(Arch):
         return {24: "bt", 32: "mt", 33: ""}
 
     def folded_in_place(self, level: int) -> bool:
-        """pgd_to_folded_p4d() (6.9 on, 52-bit kernels on 48-bit CPUs): the
-        p4d "table" is the pgd's own page, indexed by p4d_index()."""
-        return level == P4D and self.config_levels == 5 and not self.l5
+        """pgd_to_folded_p4d() (6.9 on, 4 KiB pages, 52-bit kernels on
+        48-bit CPUs) and p4d_to_folded_pud() (16 KiB pages, 52-bit kernels
+        on 47-bit CPUs): the p4d or pud "table" is the pgd's own page,
+        indexed by p4d_index() or pud_index()."""
+        if level == P4D:
+            return self.config_levels == 5 and self.levels == 4
+        return level == PUD and self.config_levels == 4 and self.levels == 3
+
+    @property
+    def l4_enabled(self) -> bool:
+        """pgtable_l4_enabled(): true unless a 4-level LPA2 kernel runs with
+        3 levels (16 KiB pages, vabits_actual 47)."""
+        return self.config_levels > 4 or self.levels >= 4
 
     #: user pgds (TTBR0) map no kernel addresses: those are swapper_pg_dir's
     kernel_half_in_user_pgd = False
@@ -169,6 +226,8 @@ class Arm64(Arch):
         is: PTRS_PER_P4D entries, not PTRS_PER_PGD."""
         if level == PGD and self.folded_in_place(P4D):
             return self.ptrs_per[P4D]
+        if level == PGD and self.folded_in_place(PUD):
+            return self.ptrs_per[PUD]
         return self.ptrs_per[level]
 
     def is_canonical(self, addr: int) -> bool:
@@ -179,20 +238,20 @@ class Arm64(Arch):
     # where entries point: __pte_to_phys()
     def _phys(self, val: int) -> int:
         if self.addr_high:
-            return (val & self.addr_low) | ((val & self.addr_high) << 42)
+            return (val & self.addr_low) | ((val & self.addr_high) << self.addr_high_shift)
         return val & self.addr_low
 
     def table_paddr(self, level: int, val: int) -> int:
         return self._phys(val)
 
     def pte_pfn(self, val: int) -> int:
-        return self._phys(val) >> 12
+        return self._phys(val) >> self.page_shift
 
     def pmd_pfn(self, val: int) -> int:
-        return (self._phys(val) & ~((1 << 21) - 1)) >> 12
+        return (self._phys(val) & ~((1 << self.shifts[PMD]) - 1)) >> self.page_shift
 
     def pud_pfn(self, val: int) -> int:
-        return (self._phys(val) & ~((1 << 30) - 1)) >> 12
+        return (self._phys(val) & ~((1 << self.shifts[PUD]) - 1)) >> self.page_shift
 
     def leaf_pfn(self, level: int, val: int) -> int:
         if level == PMD:
@@ -212,13 +271,13 @@ class Arm64(Arch):
         return not self.pgd_none(val)
 
     def p4d_none(self, val: int) -> bool:
-        return self.config_levels >= 4 and val == 0
+        return self.config_levels >= 4 and self.l4_enabled and val == 0
 
     def p4d_bad(self, val: int) -> bool:
-        return self.config_levels >= 4 and not val & PTE_TABLE_BIT
+        return self.config_levels >= 4 and self.l4_enabled and not val & PTE_TABLE_BIT
 
     def p4d_present(self, val: int) -> bool:
-        return self.config_levels < 4 or val != 0
+        return not self.p4d_none(val)
 
     # pte
     def pte_none(self, val: int) -> bool:
@@ -290,12 +349,12 @@ class Arm64(Arch):
     def _phys_to_val(self, phys: int) -> int:
         """__phys_to_pte_val()."""
         if self.addr_high:
-            return (phys | (phys >> 42)) & (self.addr_low | self.addr_high)
+            return (phys | (phys >> self.addr_high_shift)) & (self.addr_low | self.addr_high)
         return phys & self.addr_low
 
     def synthetic_table_phys(self, n: int) -> int:
         top = self.addr_low & ~(self.addr_low >> 1)
-        return top + (n << 12)
+        return top + (n << self.page_shift)
 
     # flags the callers read
     @staticmethod
@@ -345,8 +404,8 @@ class Arm64(Arch):
         if not any(map(mask.__eq__, map(mask.__and__, vals))):
             return vals
         out = array.array("Q", vals)
-        for base in range(0, len(vals), CONT_PTES):
-            block = vals[base:base + CONT_PTES]
+        for base in range(0, len(vals), self.cont_ptes):
+            block = vals[base:base + self.cont_ptes]
             if not any(map(mask.__eq__, map(mask.__and__, block))):
                 continue
             dirty = any(map(self.pte_dirty, block))
@@ -414,25 +473,26 @@ class Arm64(Arch):
     # hugetlb: arch/arm64/mm/hugetlbpage.c
     def num_contig_ptes(self, size: int) -> Tuple[int, int]:
         """num_contig_ptes(): (entries, size of each) of a huge page."""
-        if size == CONT_PMDS << 21:
-            return CONT_PMDS, 1 << 21
-        if size == CONT_PTES << 12:
-            return CONT_PTES, 1 << 12
+        if size == self.cont_pmd_size:
+            return self.cont_pmds, 1 << self.shifts[PMD]
+        if size == self.cont_pte_size:
+            return self.cont_ptes, self.page_size
         return 1, size
 
     def split_huge_pmd_ptes(self, val: int, vma_flags: int, page_prot: int,
                             zero_pfn: int, huge_zero: bool) -> List[int]:
-        """The 512 PTEs __split_huge_pmd_locked() makes of an anonymous pmd:
+        """The HPAGE_PMD_NR PTEs __split_huge_pmd_locked() makes of an anonymous pmd:
         mk_pte(page + i, vm_page_prot), maybe_mkwrite() (pte_mkwrite clears
         PTE_RDONLY when dirty), pte_wrprotect() if the pmd was not writable,
         pte_mkold() if not young, dirty and uffd-wp copied."""
         if huge_zero:
             pte = self.pfn_pte(zero_pfn, (page_prot & ~PTE_WRITE) | PTE_RDONLY) | PTE_SPECIAL
-            return [pte] * 512
+            return [pte] * self.ptrs_per[PTE]
         if not self.pmd_present(val):
             swp_type, offset = self.swp_type_offset(val)
             flags = val & (PTE_SWP_UFFD_WP if self.present_invalid else 0)
-            return [self.swp_entry_to_pte(swp_type, offset + i) | flags for i in range(512)]
+            return [self.swp_entry_to_pte(swp_type, offset + i) | flags
+                    for i in range(self.ptrs_per[PTE])]
         prot = page_prot
         if self.pte_dirty(val):
             prot = self.pte_mkdirty(prot)
@@ -446,10 +506,10 @@ class Arm64(Arch):
         if self.present_invalid and val & PTE_UFFD_WP:
             prot |= PTE_UFFD_WP
         pfn = self.pmd_pfn(val)
-        return [self.pfn_pte(pfn + i, prot) for i in range(512)]
+        return [self.pfn_pte(pfn + i, prot) for i in range(self.ptrs_per[PTE])]
 
     def pfn_pte(self, pfn: int, prot: int) -> int:
-        return self._phys_to_val(pfn << 12) | (prot & ~(self.addr_low | self.addr_high) & MASK64)
+        return self._phys_to_val(pfn << self.page_shift) | (prot & ~(self.addr_low | self.addr_high) & MASK64)
 
     # names, for vtop and reports
     def entry_flag_names(self, level: int, val: int) -> List[str]:

@@ -103,6 +103,8 @@ class Arch:
     shifts: Tuple[int, int, int, int, int] = (39, 39, 30, 21, 12)
     #: TASK_SIZE (TASK_SIZE_MAX): user addresses are below it.
     task_size = (1 << 47) - (1 << 12)
+    #: MAX_PHYSMEM_BITS (swp_offset_pfn()'s SWP_PFN_BITS is it - PAGE_SHIFT)
+    max_physmem_bits = 46
     #: Bytes per entry.
     entry_size = 8
     #: The arch has its own huge_pte_offset()/huge_ptep_get() for huge

@@ -102,6 +102,8 @@ class X86_64(Arch):
         if levels not in (4, 5):
             raise ValueError(f"x86-64 has 4 or 5 paging levels, not {levels}")
         self.levels = levels
+        #: MAX_PHYSMEM_BITS: 52 with 5-level paging, 46 without
+        self.max_physmem_bits = 52 if levels == 5 else 46
         self.l5 = levels == 5
         self.pti = pti
         self.pti_config = pti if pti_config is None else pti_config

@@ -77,15 +77,16 @@ def drgn_code(args: argparse.Namespace) -> str:
         code.need("drgn.helpers.linux.pid", "for_each_task")
         code.add("for task in sorted((t for t in for_each_task(prog) if t.mm and "
                  "t.pid == t.tgid),\n                   key=lambda t: t.pid.value_()):\n"
-                 "    rss_kb = task_rss(prog, task).total * 4\n"
+                 "    rss_kb = task_rss(prog, task).total << (prog['PAGE_SHIFT'].value_() - 10)\n"
                  "    vmas = task.mm.map_count.value_()\n"
                  "    print(task.pid.value_(), task.comm.string_().decode(), rss_kb, vmas)")
     elif name == "vmas":
         code.need("drgn_pagewalk.ops.vmas", "vma_pages")
         code.add(_target(code))
         _tasks(code, args, "for s in vma_pages(target.vmas(target.mm(task.mm))):\n"
-               "    print(hex(s.vma.vm_start), hex(s.vma.vm_end), 'present', s.present * 4,\n"
-               "          'swap', s.swap * 4, 'thp', s.thp * 4, 'hugetlb', s.hugetlb * 4)")
+               "    kb = target.arch.page_shift - 10  # base pages in kB\n"
+               "    print(hex(s.vma.vm_start), hex(s.vma.vm_end), 'present', s.present << kb,\n"
+               "          'swap', s.swap << kb, 'thp', s.thp << kb, 'hugetlb', s.hugetlb << kb)")
     elif name == "smaps":
         addr = f", {parse_addr(args.addr):#x}" if args.addr else ""
         _text_or_data(code, args, proc, "smaps", f"show_smaps(task{addr})", "smaps_records",
@@ -100,9 +101,9 @@ def drgn_code(args: argparse.Namespace) -> str:
         if args.start and not args.end:
             rng += ", None"
         if proc:
-            code.need("drgn_pagewalk.ops.pagemap", "format_pagemap", "pagemap_chunks")
-            body = (f"for chunk in pagemap_chunks(task{rng}):  # (vaddr, entry, pages)\n"
-                    '    print(format_pagemap(chunk), end="")')
+            code.need("drgn_pagewalk.ops.pagemap", "pagemap_text_chunks")
+            body = (f"for text in pagemap_text_chunks(task{rng}):  # a chunk's lines\n"
+                    '    print(text, end="")')
         else:
             code.need("drgn_pagewalk.ops.pagemap", "decode_pagemap_entry", "pagemap_chunks")
             body = (f"for chunk in pagemap_chunks(task{rng}):\n"
@@ -212,7 +213,8 @@ def _rmap(code: _Code, args: argparse.Namespace) -> None:
         code.add(f"mapping = path_lookup(prog, {args.file!r}).dentry.d_inode.i_mapping")
     first = parse_number(args.first, "page index") if args.first else 0
     nr = (f"{parse_number(args.nr, 'number of pages')}" if args.nr else
-          f"max(1, ((mapping.host.i_size.value_() + 4095) >> 12) - {first})")
+          "max(1, -(-mapping.host.i_size.value_() // target.arch.page_size)"
+          f" - {first})")
     code.add(f"rows, problems = rmap_mapping(target, mapping, {first}, {nr})\n"
              "for row in rows:  # (pid, comm, vaddr, pfn, level, write, dirty, young, maps)\n"
              "    print(row)")

@@ -276,7 +276,8 @@ def cmd_rmap(prog: Any, args: argparse.Namespace) -> List[Any]:
     if args.nr:
         nr = parse_number(args.nr, "number of pages")
     else:
-        nr = max(1, ((mapping.host.i_size.value_() + 4095) >> 12) - first)
+        shift = target.arch.page_shift  # DIV_ROUND_UP(i_size, PAGE_SIZE)
+        nr = max(1, ((mapping.host.i_size.value_() + (1 << shift) - 1) >> shift) - first)
     if nr <= 0:
         raise UsageError(f"empty range: {nr} pages")
     rows, problems = rmap_mapping(target, mapping, first, nr)
@@ -313,11 +314,15 @@ def cmd_walk(prog: Any, args: argparse.Namespace) -> List[Any]:
     if mm is None:
         return []
     page = 1 << target.arch.page_shift
-    start = (parse_addr(args.start) if args.start else 0) & ~(page - 1)
-    end = (parse_addr(args.end) + page - 1) & ~(page - 1) if args.end \
-        else target.arch.task_size
-    if start >= end:
-        raise UsageError(f"empty range {start:#x}-{end:#x}")
+    # walk_page_range(): start >= end is -EINVAL.  The range given is
+    # checked before it is widened to whole pages: a reversed range inside
+    # one page (0x2000-0x1000 with 16 KiB pages) would become that page
+    given_start = parse_addr(args.start) if args.start else 0
+    given_end = parse_addr(args.end) if args.end else target.arch.task_size
+    if given_start >= given_end:
+        raise UsageError(f"empty range {given_start:#x}-{given_end:#x}")
+    start = given_start & ~(page - 1)
+    end = (given_end + page - 1) & ~(page - 1) if args.end else given_end
     wanted = set(args.ops.split(",")) if args.ops else set(TRACE_OPS) - {"test"}
     unknown = wanted - set(TRACE_OPS)
     if unknown:

@@ -20,13 +20,16 @@ def cmd_ps(prog: Any, args: argparse.Namespace) -> List[Report]:
     """Processes with an mm: what the other commands can look at."""
     from drgn.helpers.linux.mm import task_rss
 
+    from ..target.drgn_target import get_target
+
     report = Report("", ["pid", "comm", "task", "mm", "rss_kb", "vmas"], key="processes",
                     meta={"version": versions(prog)})
     for task in tasks_with_mm(prog):
         desc = f"PID {task.pid.value_()}"
         rss_kb = nr_vmas = None  # null: what the dump does not hold
         with reading(prog, desc, "its rss_kb"):
-            rss_kb = task_rss(prog, task).total * 4
+            # K(): pages << (PAGE_SHIFT - 10)
+            rss_kb = task_rss(prog, task).total << (get_target(prog).arch.page_shift - 10)
         with reading(prog, desc, "its vmas count"):
             nr_vmas = task.mm.map_count.value_()
         comm = task.comm.string_().decode(errors="replace")
@@ -54,17 +57,18 @@ def cmd_vmas(prog: Any, args: argparse.Namespace) -> List[Report]:
             report = Report(_task_desc(task),
                             ["start", "end", "perms", "kb", "present_kb", "swap_kb",
                              "thp_kb", "hugetlb_kb", "name"], key="vmas")
+            kb = target.arch.page_shift - 10  # base pages in kB
             for s, name in read:
                 v = s.vma
                 report.rows.append([v.vm_start, v.vm_end, vma_perms(v.vm_flags),
-                                    (v.vm_end - v.vm_start) >> 10, s.present * 4,
-                                    s.swap * 4, s.thp * 4, s.hugetlb * 4, name])
+                                    (v.vm_end - v.vm_start) >> 10, s.present << kb,
+                                    s.swap << kb, s.thp << kb, s.hugetlb << kb, name])
                 report.notes.extend(str(p) for p in s.problems)
             t = totals(stats)
             report.totals = ["total", "", "",
                              sum((s.vma.vm_end - s.vma.vm_start) >> 10 for s in stats),
-                             t["present"] * 4, t["swap"] * 4, t["thp"] * 4,
-                             t["hugetlb"] * 4, f"{len(stats)} vmas"]
+                             t["present"] << kb, t["swap"] << kb, t["thp"] << kb,
+                             t["hugetlb"] << kb, f"{len(stats)} vmas"]
             report.notes.extend(target.found_notes(mm, [s.vma for s in stats]))
             report.data = [dict(r, name=r["name"] or None) for r in report.records()]
             report.meta = dict(task_keys(task), paging_levels=target.arch.levels,
@@ -173,11 +177,12 @@ def cmd_pagemap(prog: Any, args: argparse.Namespace) -> List[Any]:
             _vma_tree(prog, task)  # read now: the entries come later
             # Streamed: one chunk of entries in memory at a time, whatever the
             # size of the process.
-            chunks = guarded(prog, _task_desc(task), "the rest of its pagemap",
-                             pagemap.pagemap_chunks(task, start, end))
             if args.format == "proc":
-                out.append(TextStream(pagemap.format_pagemap(c) for c in chunks))
+                out.append(TextStream(guarded(prog, _task_desc(task), "the rest of its pagemap",
+                                              pagemap.pagemap_text_chunks(task, start, end))))
             else:
+                chunks = guarded(prog, _task_desc(task), "the rest of its pagemap",
+                                 pagemap.pagemap_chunks(task, start, end))
                 out.append(StreamReport(_task_desc(task), PAGEMAP_COLUMNS, PAGEMAP_WIDTHS,
                                         _pagemap_items(chunks), meta=task_keys(task),
                                         table_text=pagemap.pagemap_table_text,

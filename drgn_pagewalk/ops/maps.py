@@ -12,6 +12,7 @@ from drgn import FaultError, Object
 from drgn.helpers.linux.fs import d_path, dentry_path
 
 from ..target.base import VM_EXEC, VM_MAYSHARE, VM_READ, VM_WRITE
+from ..target.drgn_target import get_target
 
 PAD = 25 + 8 * 6 - 1
 
@@ -168,7 +169,7 @@ def show_map_vma(task: Any, vma: Object) -> str:
         inode = file.f_inode
         dev = inode.i_sb.s_dev.value_()
         ino = inode.i_ino.value_()
-        pgoff = vma.vm_pgoff.value_() << 12
+        pgoff = vma.vm_pgoff.value_() << get_target(task.prog_).arch.page_shift
     line = show_vma_header_prefix(vma.vm_start.value_(), vma.vm_end.value_(),
                                   vma.vm_flags.value_(), pgoff, dev, ino)
     name = vma_name(task, vma)

@@ -14,6 +14,7 @@ from drgn import NULL, Object, container_of, sizeof
 from drgn.helpers.linux.mmzone import NODE_DATA
 from drgn.helpers.linux.nodemask import for_each_node_state
 
+from ..arch.base import PMD
 from ..target.drgn_target import get_target
 from ..target.base import VM_HUGETLB, TargetError, Vma
 from ..walker.walk import MmWalk, MmWalkOps, huge_ptep_get, walk_page_vma
@@ -169,7 +170,7 @@ def _gather_order0_bulk(walk: MmWalk, vals: Any, normal: List[int],
             page = pages.decode(pfn, raw)  # read above
             if page.head_pfn != page.pfn or page.flags & ctx.m["PG_head"]:
                 page = can_gather_numa_stats(ctx, vals[i], walk.vma, walk,
-                                             addr + ((i - first) << 12))
+                                             addr + ((i - first) << arch.page_shift))
                 if page is not None:
                     gather_stats(ctx, page, md, arch.pte_dirty(vals[i]), 1)
     return True
@@ -200,7 +201,9 @@ def gather_pte_stats(pmd: Any, addr: int, end: int, walk: MmWalk) -> int:
                 page = entry_page(ctx.pages, pfn, walk, "pmd", addr, val)
                 if page is not None and not ctx.pages.test(page, "PG_reserved") \
                         and ctx.page_to_nid(pfn) in ctx.memory_nodes:
-                    gather_stats(ctx, page, md, arch.pte_dirty(val), 512)
+                    # HPAGE_PMD_NR pages
+                    gather_stats(ctx, page, md, arch.pte_dirty(val),
+                                 1 << (arch.shifts[PMD] - arch.page_shift))
         return 0
     pte = pte_offset_map_lock(walk, pmd, addr)
     if pte is None:
@@ -210,7 +213,7 @@ def gather_pte_stats(pmd: Any, addr: int, end: int, walk: MmWalk) -> int:
     # is not present, so only the others are visited (found in C), and
     # only adding follows, so the order of the visits does not change the
     # sums: order-0 pages are gathered by class first.
-    last = first + ((end - addr) >> 12)
+    last = first + ((end - addr) >> arch.page_shift)
     if ctx.node_bounds is not None:
         runs = order0_runs(ctx.pages, arch, vals, first, last, ctx.m_order0_flags,
                            arch.young_dirty_mask(), ctx.node_bounds)
@@ -224,7 +227,7 @@ def gather_pte_stats(pmd: Any, addr: int, end: int, walk: MmWalk) -> int:
         others = sorted(others + normal)
     for i in others:
         page = can_gather_numa_stats(ctx, vals[i], walk.vma, walk,
-                                     addr + ((i - first) << 12))
+                                     addr + ((i - first) << arch.page_shift))
         if page is not None:
             gather_stats(ctx, page, md, arch.pte_dirty(vals[i]), 1)
     return 0
@@ -374,7 +377,8 @@ def shmem_get_policy(vma: Object, addr: int) -> Object:
     which numa_maps does not use): the inode's shared policy at the page
     of ``addr``."""
     inode = vma.vm_file.f_inode
-    index = ((addr - vma.vm_start.value_()) >> 12) + vma.vm_pgoff.value_()
+    page_shift = get_target(vma.prog_).arch.page_shift
+    index = ((addr - vma.vm_start.value_()) >> page_shift) + vma.vm_pgoff.value_()
     info = container_of(inode, "struct shmem_inode_info", "vfs_inode")
     return mpol_shared_policy_lookup(info.policy, index)
 
@@ -463,7 +467,8 @@ def show_numa_map(ctx: NumaContext, task: Any, vma: Vma) -> str:
         for nid in ctx.memory_nodes:
             if md.node.get(nid):
                 s += f" N{nid}={md.node[nid]}"
-        size = ctx.target.hstate_vma(vma).huge_page_size() if huge else 4096
+        size = ctx.target.hstate_vma(vma).huge_page_size() if huge \
+            else ctx.arch.page_size
         s += f" kernelpagesize_kB={size >> 10}"
     return s + "\n"
 

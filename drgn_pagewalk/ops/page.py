@@ -55,6 +55,8 @@ class PageCache:
         #: the kernel's features (kernel.py)
         self.k = target.kernel
         self.vmemmap = target.vmemmap
+        #: PAGE_SHIFT of the dump's kernel
+        self.page_shift = target.arch.page_shift
         page = prog.type("struct page")
         self.size = page.sizeof() if hasattr(page, "sizeof") else page.size
         # "compound_head": the tail page's pointer to its head, compound_info
@@ -385,7 +387,7 @@ def normal_frames(arch: Any, vals: Any, first: int, last: int) -> Optional[Tuple
     """Where every PTE of [first, last) of a table is present and not
     special (Arch.normal_pte_bits(), tested on the whole table at once):
     (the entries as one int, the entry i - first in bits 64 * (i - first)
-    up; their physical frame addresses, PFN << 12, likewise).  None where
+    up; their physical frame addresses, PFN << PAGE_SHIFT, likewise).  None where
     one is not, or the arch has no such test."""
     bits = arch.normal_pte_bits()
     if bits is None or last <= first:
@@ -431,9 +433,11 @@ def order0_stretches(pc: PageCache, arch: Any, vals: Any, first: int, last: int,
     if found is None or n < 2:
         return None
     x, frames = found
-    pfns = int_words(frames >> 12, n)
+    shift = arch.page_shift
+    pfns = int_words(frames >> shift, n)
     p0 = pfns[0]
-    if frames == _ramp(n) + (p0 << 12) * _ones(64, n):
+    ramp = _ramp(n) if shift == 12 else _ramp(n) << (shift - 12)  # PFN i at bit PAGE_SHIFT
+    if frames == ramp + (p0 << shift) * _ones(64, n):
         starts = [0]  # one run: a freshly faulted range
     else:
         starts = [0] + list(compress(range(1, n), map(operator.ne, pfns[1:],
@@ -552,7 +556,7 @@ def hugetlb_pmd_shared(pc: PageCache, table_phys: int) -> bool:
     entry has a non-zero pt_share_count."""
     from drgn import Object
 
-    ptdesc = Object(pc.prog, "struct ptdesc *", pc.address(table_phys >> 12))
+    ptdesc = Object(pc.prog, "struct ptdesc *", pc.address(table_phys >> pc.page_shift))
     try:
         return bool(ptdesc.pt_share_count.counter.value_())
     except (AttributeError, LookupError):
@@ -655,11 +659,12 @@ def pfn_valid(pc: PageCache, pfn: int) -> bool:
         section_size_bits = prog.constant("SECTION_SIZE_BITS").value_()
     except LookupError:
         section_size_bits = 27  # x86-64
-    pfn_section_shift = section_size_bits - 12
+    pfn_section_shift = section_size_bits - pc.page_shift
     nr = pfn >> pfn_section_shift
     try:
         ms = prog["mem_section"]
-        per_root = 4096 // prog.type("struct mem_section").size
+        # SECTIONS_PER_ROOT: PAGE_SIZE / sizeof(struct mem_section)
+        per_root = (1 << pc.page_shift) // prog.type("struct mem_section").size
         if nr >= prog.constant("NR_MEM_SECTIONS").value_() if _has(prog, "NR_MEM_SECTIONS") \
                 else nr >= (1 << (46 - section_size_bits)) * 64:
             return False
@@ -673,7 +678,7 @@ def pfn_valid(pc: PageCache, pfn: int) -> bool:
         if mem_map & 0x8:  # SECTION_IS_EARLY
             return True
         usage = section.usage
-        sub_shift = 21 - 12  # SUBSECTION_SHIFT - PAGE_SHIFT
+        sub_shift = 21 - pc.page_shift  # SUBSECTION_SHIFT - PAGE_SHIFT
         idx = (pfn & ((1 << pfn_section_shift) - 1)) >> sub_shift
         word = usage.subsection_map[idx // 64].value_()
         return bool(word >> (idx % 64) & 1)

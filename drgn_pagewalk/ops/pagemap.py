@@ -13,6 +13,7 @@ from array import array
 from itertools import chain, compress, repeat
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
 
+from ..arch.base import PMD
 from ..target.drgn_target import get_target
 from ..target.base import VM_SOFTDIRTY
 from ..walker.walk import MmWalk, MmWalkOps, walk_page_range
@@ -59,6 +60,10 @@ class PagemapRead:
         self.buffer: List[Tuple[int, int, int]] = []
         self.show_pfn = True  # read as root (CAP_SYS_ADMIN)
         self.arch = arch
+        #: PAGE_SHIFT, PAGE_SIZE and HPAGE_PMD_SIZE of the dump's kernel
+        self.page_shift = arch.page_shift
+        self.page_size = arch.page_size
+        self.hpage_pmd_size = 1 << arch.shifts[PMD]
         #: the folio-based pagemap of 6.12 on (kernel.py: large_mapcount):
         #: folio_precise_page_mapcount(), pfn swap pmds
         self.folio_mapcounts = get_target(prog).kernel.large_mapcount
@@ -95,7 +100,7 @@ def add_run_to_pagemap(addr: int, pme: int, pages: int, pm: PagemapRead) -> int:
     buffer = pm.buffer
     if buffer:
         a, e, n = buffer[-1]
-        if e == pme and a + (n << 12) == addr:  # the same hole goes on
+        if e == pme and a + (n << pm.page_shift) == addr:  # the same hole goes on
             buffer[-1] = (a, e, n + pages)
             return 0
     buffer.append((addr, pme, pages))
@@ -108,12 +113,13 @@ def pagemap_pte_hole(start: int, end: int, depth: int, walk: MmWalk) -> int:
     pm: PagemapRead = walk.private
     addr = start
     target = walk.target
+    shift = pm.page_shift
     while addr < end:
         vma = target.find_vma(walk.mm, addr)
         pme = make_pme(0, 0)
         hole_end = min(end, vma.vm_start) if vma else end
         if addr < hole_end:
-            add_run_to_pagemap(addr, pme, (hole_end - addr) >> 12, pm)
+            add_run_to_pagemap(addr, pme, (hole_end - addr) >> shift, pm)
             addr = hole_end
         if not vma:
             break
@@ -121,7 +127,7 @@ def pagemap_pte_hole(start: int, end: int, depth: int, walk: MmWalk) -> int:
             pme = make_pme(0, PM_SOFT_DIRTY)
         stop = min(end, vma.vm_end)
         if addr < stop:
-            add_run_to_pagemap(addr, pme, (stop - addr) >> 12, pm)
+            add_run_to_pagemap(addr, pme, (stop - addr) >> shift, pm)
             addr = stop
     return 0
 
@@ -140,9 +146,9 @@ def is_pfn_swap_entry(swap: Any, swp_type: int) -> bool:
 
 def swp_offset_pfn(arch: Any, offset: int) -> int:
     """swp_offset_pfn(): the PFN of a pfn swap entry, without the migration
-    entry's young/dirty bits above SWP_PFN_BITS (MAX_PHYSMEM_BITS - 12;
-    MAX_PHYSMEM_BITS is 52 with 5-level paging, 46 without)."""
-    bits = (52 if arch.levels == 5 else 46) - 12
+    entry's young/dirty bits above SWP_PFN_BITS (MAX_PHYSMEM_BITS -
+    PAGE_SHIFT; Arch.max_physmem_bits)."""
+    bits = arch.max_physmem_bits - arch.page_shift
     return offset & ((1 << bits) - 1)
 
 
@@ -213,7 +219,8 @@ def pagemap_pmd_range(pmdp: Any, addr: int, end: int, walk: MmWalk) -> int:
         return 0
     vals = pte.table.vals
     first = pte.index
-    last = first + ((end - addr) >> 12)
+    shift = pm.page_shift
+    last = first + ((end - addr) >> shift)
     # for (; addr < end; pte++, addr += PAGE_SIZE): a zero PTE gives the
     # same entry as the others of the vma (soft-dirty or not), so runs of
     # them are added at once and only the others decoded.
@@ -229,28 +236,28 @@ def pagemap_pmd_range(pmdp: Any, addr: int, end: int, walk: MmWalk) -> int:
         at = first
         pm.pages.prefetch(pm.arch.present_pfns(vals, used))  # as used_ptes() does
         for i in used:
-            add_run_to_pagemap(addr + ((at - first) << 12), none, i - at, pm)
-            a = addr + ((i - first) << 12)
+            add_run_to_pagemap(addr + ((at - first) << shift), none, i - at, pm)
+            a = addr + ((i - first) << shift)
             add_to_pagemap(a, pte_to_pagemap_entry(pm, vma, a, vals[i], walk), pm)
             at = i + 1
-        add_run_to_pagemap(addr + ((at - first) << 12), none, last - at, pm)
+        add_run_to_pagemap(addr + ((at - first) << shift), none, last - at, pm)
         return 0
     # the same items as the loop above: a run of zero PTEs before each
     # stretch of used ones, then one item per used PTE (added in C)
     at = first
-    base = addr - (first << 12)
+    base = addr - (first << shift)
     breaks = list(compress(range(1, len(used)),
                            map(operator.ne, used[1:], map((1).__add__, used))))
     lo = 0
     for hi in breaks + [len(used)]:
         i = used[lo]
-        add_run_to_pagemap(base + (at << 12), none, i - at, pm)
+        add_run_to_pagemap(base + (at << shift), none, i - at, pm)
         j = used[hi - 1] + 1
-        pm.buffer.extend(zip(range(base + (i << 12), base + (j << 12), 4096),
+        pm.buffer.extend(zip(range(base + (i << shift), base + (j << shift), pm.page_size),
                              entries[lo:hi], repeat(1)))
         at = j
         lo = hi
-    add_run_to_pagemap(base + (at << 12), none, last - at, pm)
+    add_run_to_pagemap(base + (at << shift), none, last - at, pm)
     return 0
 
 
@@ -342,7 +349,7 @@ def _pagemap_entries_bulk(pm: PagemapRead, vma: Any, vals: Any, used: List[int],
     if others:
         pages.prefetch(arch.present_pfns(vals, others))
         for i in others:
-            a = addr + ((i - first) << 12)
+            a = addr + ((i - first) << pm.page_shift)
             by_index[i] = pte_to_pagemap_entry(pm, vma, a, vals[i], walk)
     return list(map(by_index.__getitem__, used))
 
@@ -354,7 +361,7 @@ def _pagemap_huge_pmd(pm: PagemapRead, vma: Any, pmd: int, addr: int,
     flags = frame = 0
     page = None
     migration = False
-    idx = (addr & ((1 << 21) - 1)) >> 12
+    idx = (addr & (pm.hpage_pmd_size - 1)) >> pm.page_shift
     if vma.vm_flags & VM_SOFTDIRTY:
         flags |= PM_SOFT_DIRTY
     if arch.pmd_present(pmd):
@@ -390,8 +397,9 @@ def _pagemap_huge_pmd(pm: PagemapRead, vma: Any, pmd: int, addr: int,
             # 6.12 on: each entry's own page decides (present pmds only)
             per_page = bool(flags & PM_PRESENT)
             if per_page:
-                # the folio's 512 struct pages, read at once (page() decodes them)
-                pm.pages.read(page.pfn, 512)
+                # the folio's HPAGE_PMD_NR struct pages, read at once
+                # (page() decodes them)
+                pm.pages.read(page.pfn, pm.hpage_pmd_size >> pm.page_shift)
         elif not migration and page_mapcount(pm.pages, page) == 1:
             flags |= PM_MMAP_EXCLUSIVE
     if _huge_entries_bulk(pm, page, frame, flags, per_page, addr, end, idx):
@@ -410,7 +418,7 @@ def _pagemap_huge_pmd(pm: PagemapRead, vma: Any, pmd: int, addr: int,
                 frame += 1
             elif flags & PM_SWAP:
                 frame += 1 << MAX_SWAPFILES_SHIFT
-        addr += 4096
+        addr += pm.page_size
         idx += 1
     return 0
 
@@ -422,7 +430,7 @@ def _huge_entries_bulk(pm: PagemapRead, page: Optional[PageInfo], frame: int, fl
     range; PM_MMAP_EXCLUSIVE per page (per_page) from the folio's
     mapcounts.  False, having done nothing, when a frame would pass
     PM_PFRAME_MASK (make_pme() masks it): the loop then makes them."""
-    nr = (end - addr) >> 12
+    nr = (end - addr) >> pm.page_shift
     step = 0
     if pm.show_pfn:
         if flags & PM_PRESENT:
@@ -440,7 +448,7 @@ def _huge_entries_bulk(pm: PagemapRead, page: Optional[PageInfo], frame: int, fl
                 entries = map(PM_MMAP_EXCLUSIVE.__or__, entries)
         else:
             entries = map(operator.or_, entries, _exclusive_subpages(pm, page, idx, nr))
-    pm.buffer.extend(zip(range(addr, end, 4096), entries, repeat(1)))
+    pm.buffer.extend(zip(range(addr, end, pm.page_size), entries, repeat(1)))
     return True
 
 
@@ -499,7 +507,7 @@ def pagemap_hugetlb_range(ptep: Any, hmask: int, addr: int, end: int,
             flags |= PM_UFFD_WP
         flags |= PM_PRESENT
         if pm.show_pfn:
-            frame = arch.leaf_pfn(ptep.level, pte) + ((addr & ~hmask) >> 12)
+            frame = arch.leaf_pfn(ptep.level, pte) + ((addr & ~hmask) >> pm.page_shift)
     elif arch.is_swap_pte(pte) and arch.pte_swp_uffd_wp(pte):
         flags |= PM_UFFD_WP  # pte_swp_uffd_wp_any()
     if _hugetlb_entries_bulk(pm, frame, flags, addr, end):
@@ -508,7 +516,7 @@ def pagemap_hugetlb_range(ptep: Any, hmask: int, addr: int, end: int,
         add_to_pagemap(addr, make_pme(frame, flags), pm)
         if pm.show_pfn and flags & PM_PRESENT:
             frame += 1
-        addr += 4096
+        addr += pm.page_size
     return 0
 
 
@@ -518,10 +526,10 @@ def _hugetlb_entries_bulk(pm: PagemapRead, frame: int, flags: int, addr: int,
     per entry when present, so the entries are a range.  False, having
     done nothing, when a frame would pass PM_PFRAME_MASK."""
     step = 1 if pm.show_pfn and flags & PM_PRESENT else 0
-    entries = _entry_range(frame, flags, (end - addr) >> 12, step)
+    entries = _entry_range(frame, flags, (end - addr) >> pm.page_shift, step)
     if entries is None:
         return False
-    pm.buffer.extend(zip(range(addr, end, 4096), entries, repeat(1)))
+    pm.buffer.extend(zip(range(addr, end, pm.page_size), entries, repeat(1)))
     return True
 
 
@@ -548,12 +556,13 @@ def pagemap_chunks(task: Any, start: Optional[int] = None,
     target = get_target(prog)
     mm = target.mm(task.mm)
     task_size = mm.obj.task_size.value_()
+    page_mask = target.arch.page_size - 1
     if start is None and end is None:
         ranges = [(vma.vm_start, vma.vm_end) for vma in target.vmas(mm)
                   if vma.vm_start < task_size]
     else:
-        start = (start or 0) & ~0xFFF
-        end = task_size if end is None else min((end + 0xFFF) & ~0xFFF, task_size)
+        start = (start or 0) & ~page_mask
+        end = task_size if end is None else min((end + page_mask) & ~page_mask, task_size)
         ranges = [(start, end)] if start < end else []
     pm = PagemapRead(prog, target.arch)
     for lo, hi in ranges:
@@ -571,13 +580,14 @@ def pagemap_chunks(task: Any, start: Optional[int] = None,
 def pagemap(task: Any, start: Optional[int] = None,
             end: Optional[int] = None) -> List[Tuple[int, int]]:
     """Every entry of pagemap_chunks() in one list, page by page."""
+    shift = get_target(task.prog_).arch.page_shift
     out: List[Tuple[int, int]] = []
     for chunk in pagemap_chunks(task, start, end):
         for a, e, n in chunk:
             if n == 1:
                 out.append((a, e))
             else:
-                out.extend((a + (i << 12), e) for i in range(n))
+                out.extend((a + (i << shift), e) for i in range(n))
     return out
 
 
@@ -585,12 +595,15 @@ def pagemap(task: Any, start: Optional[int] = None,
 _LOWS = [f"{i << 12:06x}" for i in range(4096)]
 
 
-def _run_lines(addr: int, entry: int, pages: int) -> str:
+def _run_lines(addr: int, entry: int, pages: int, page_shift: int = 12) -> str:
     """``pages`` lines ``VADDR ENTRY`` from addr on, all with ``entry``:
-    whole 16 MiB blocks are one str.join of precomputed address tails."""
+    with 4 KiB pages whole 16 MiB blocks are one str.join of precomputed
+    address tails; other page sizes a line per page."""
     tail = f" {entry:016x}\n"
+    end = addr + (pages << page_shift)
+    if page_shift != 12:
+        return "".join(map(f"{{:x}}{tail}".format, range(addr, end, 1 << page_shift)))
     parts = []
-    end = addr + (pages << 12)
     while addr < end:
         block = addr >> 24
         if block and not addr & 0xFFFFFF and addr + (1 << 24) <= end:
@@ -603,10 +616,10 @@ def _run_lines(addr: int, entry: int, pages: int) -> str:
     return "".join(parts)
 
 
-def format_pagemap(entries: List[Tuple[int, int, int]]) -> str:
-    """One ``VADDR ENTRY`` line per page, the lab's ground-truth format:
-    runs of equal entries by _run_lines(), the stretches of one-page items
-    between them by _page_lines()."""
+def format_pagemap(entries: List[Tuple[int, int, int]], page_shift: int = 12) -> str:
+    """One ``VADDR ENTRY`` line per page (of 1 << ``page_shift`` bytes),
+    the lab's ground-truth format: runs of equal entries by _run_lines(),
+    the stretches of one-page items between them by _page_lines()."""
     runs = list(compress(range(len(entries)), map((1).__ne__, map(_PAGES, entries))))
     parts = []
     lo = 0
@@ -614,7 +627,7 @@ def format_pagemap(entries: List[Tuple[int, int, int]]) -> str:
         if k > lo:
             parts.append(_page_lines(entries[lo:k]))
         if k < len(entries):
-            parts.append(_run_lines(*entries[k]))
+            parts.append(_run_lines(*entries[k], page_shift))
         lo = k + 1
     return "".join(parts)
 
@@ -658,10 +671,17 @@ def _addr_texts(first: int, n: int) -> List[str]:
     return addrs
 
 
+def pagemap_text_chunks(task: Any, start: Optional[int] = None,
+                        end: Optional[int] = None) -> Iterator[str]:
+    """pagemap_chunks() as text, a chunk at a time: format_pagemap()."""
+    shift = get_target(task.prog_).arch.page_shift
+    return (format_pagemap(c, shift) for c in pagemap_chunks(task, start, end))
+
+
 def show_pagemap(task: Any, start: Optional[int] = None,
                  end: Optional[int] = None) -> str:
     """pagemap() as text: format_pagemap()."""
-    return "".join(format_pagemap(c) for c in pagemap_chunks(task, start, end))
+    return "".join(pagemap_text_chunks(task, start, end))
 
 
 def _entry_texts(entry: int, yes: str, no: str, none: str) -> Tuple[str, ...]:

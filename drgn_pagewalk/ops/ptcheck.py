@@ -142,7 +142,7 @@ class _Checker:
         arch = self.arch
         val = entry.val
         raw_pfn = vma.vm_flags & (VM_PFNMAP | VM_MIXEDMAP | VM_IO)
-        last = pfn + (size >> 12) - 1
+        last = pfn + (size >> arch.page_shift) - 1
         if arch.pte_special(val):
             if not vma.vm_flags & (VM_PFNMAP | VM_MIXEDMAP) \
                     and pfn != self.zero_pfn and not arch.pmd_devmap(val):
@@ -227,7 +227,8 @@ def _check_pte_table(c: _Checker, pmd: Any, addr: int, next: int, walk: MmWalk) 
         return
     arch = c.arch
     vals, first = pte.table.vals, pte.index
-    last = first + ((next - addr) >> 12)
+    shift = arch.page_shift
+    last = first + ((next - addr) >> shift)
     normal, pfns, others = arch.normal_ptes(
         vals, list(compress(range(first, last), vals[first:last])))
     if normal:
@@ -237,8 +238,8 @@ def _check_pte_table(c: _Checker, pmd: Any, addr: int, next: int, walk: MmWalk) 
             if vma is None or vma is LOST_VMA or vma.vm_end < next or max(pfns) > c.pages.highest_memmap_pfn:
                 others = sorted(others + normal)
     for i in others:
-        _pte_entry(Entry(pte.table, i, pte.level), addr + ((i - first) << 12),
-                   addr + ((i - first + 1) << 12), walk)
+        _pte_entry(Entry(pte.table, i, pte.level), addr + ((i - first) << shift),
+                   addr + ((i - first + 1) << shift), walk)
 
 
 def _pte_entry(pte: Any, addr: int, next: int, walk: MmWalk) -> int:
@@ -249,9 +250,9 @@ def _pte_entry(pte: Any, addr: int, next: int, walk: MmWalk) -> int:
         return 0
     c.tables.setdefault(pte.table.phys, ("pte", addr))
     if arch.pte_present(val):
-        c.leaf(pte, addr, 4096, arch.pte_pfn(val))
+        c.leaf(pte, addr, arch.page_size, arch.pte_pfn(val))
     elif c.user:  # kernel PTEs that are not present are not swap entries
-        c.swap(pte, addr, 4096)
+        c.swap(pte, addr, arch.page_size)
     return 0
 
 
@@ -283,7 +284,7 @@ def check_table_pages(c: _Checker) -> None:
     reference held); user PTE and PMD tables must be page-table pages
     (pagetable_pte_ctor()/pagetable_pmd_ctor() set the type)."""
     for phys, (level, addr) in sorted(c.tables.items()):
-        pfn = phys >> 12
+        pfn = phys >> c.arch.page_shift
         if pfn > c.pages.highest_memmap_pfn:
             continue  # a synthesized table of a virtual split
         page = c.pages.page(pfn)
@@ -295,7 +296,8 @@ def check_table_pages(c: _Checker) -> None:
         elif c.user and level in ("pte", "pmd") and not table:
             what = f"the {level} table page (PFN {pfn:#x}) is not a page-table page"
         if what:
-            span = _level_span(c.arch, level) * 512
+            # what the table maps: its entries' span times PTRS_PER_PTE
+            span = _level_span(c.arch, level) * c.arch.ptrs_per[4]
             start = addr & ~(span - 1) & ((1 << 64) - 1)
             c.found.append(Damage(level, start, (start + span) & ((1 << 64) - 1),
                                   phys, 0, what))

@@ -54,8 +54,6 @@ from ..target.drgn_target import get_target
 from ..target.base import TargetError, WalkProblem
 from .ptdump_core import AddrMarker, KernelLog, PtdumpState, ptdump_hole_v6_1, ptdump_hole_v6_12, ptdump_walk_pgd
 
-PAGE_SHIFT = 12
-PAGE_SIZE = 1 << PAGE_SHIFT
 ULONG_MAX = MASK64
 SZ_8M = 8 << 20
 SZ_16M = 16 << 20
@@ -129,8 +127,16 @@ class Arm64Kernel(KernelLog):
 
     @property
     def VA_BITS_MIN(self) -> int:
-        """VA_BITS_MIN: 48 on a 52-bit kernel (4 KiB pages), else VA_BITS."""
-        return 48 if self.VA_BITS > 48 else self.VA_BITS
+        """VA_BITS_MIN: on a 52-bit kernel 47 with 16 KiB pages, 48 with the
+        others; else VA_BITS."""
+        if self.VA_BITS > 48:
+            return 47 if self.PAGE_SHIFT == 14 else 48
+        return self.VA_BITS
+
+    @property
+    def PAGE_SHIFT(self) -> int:
+        """PAGE_SHIFT (VMCOREINFO's PAGESIZE)."""
+        return int(self.arch.page_shift)
 
     @property
     def vabits_actual(self) -> int:
@@ -174,14 +180,14 @@ def address_markers_v6_1(k: Arm64Kernel) -> List[AddrMarker]:
     _no_kasan(k)
     page_offset = k.PAGE_OFFSET
     page_end = _PAGE_END(k.VA_BITS_MIN)
-    vmemmap_shift = PAGE_SHIFT - order_base_2(k.sizeof_page)
+    vmemmap_shift = k.PAGE_SHIFT - order_base_2(k.sizeof_page)
     vmemmap_start = -(1 << (k.VA_BITS - vmemmap_shift)) & MASK64
     vmemmap_size = ((page_end - page_offset) & MASK64) >> vmemmap_shift
     modules_vaddr = _PAGE_END(k.VA_BITS_MIN)
     modules_end = modules_vaddr + SZ_128M
     pci_io_end = vmemmap_start - SZ_8M
     fixaddr_top = vmemmap_start - SZ_32M
-    fixaddr_size = int(k.prog.constant("__end_of_permanent_fixed_addresses")) << PAGE_SHIFT
+    fixaddr_size = int(k.prog.constant("__end_of_permanent_fixed_addresses")) << k.PAGE_SHIFT
     return [
         AddrMarker(page_offset, "Linear Mapping start"),
         AddrMarker(page_end, "Linear Mapping end"),
@@ -209,21 +215,21 @@ def address_markers_v6_12(k: Arm64Kernel) -> List[AddrMarker]:
     page_offset = _PAGE_OFFSET(k.vabits_actual)  # the local page_offset
     page_end = _PAGE_END(k.VA_BITS_MIN)
     vmemmap_end = -SZ_1G & MASK64
-    vmemmap_size = (((page_end - page_offset_va) & MASK64) >> PAGE_SHIFT) * k.sizeof_page
+    vmemmap_size = (((page_end - page_offset_va) & MASK64) >> k.PAGE_SHIFT) * k.sizeof_page
     vmemmap_start = vmemmap_end - vmemmap_size
     if k.VA_BITS == k.VA_BITS_MIN:
         vmalloc_end = vmemmap_start - SZ_8M
     else:
-        unused = ((page_offset - page_offset_va) & MASK64) >> PAGE_SHIFT
+        unused = ((page_offset - page_offset_va) & MASK64) >> k.PAGE_SHIFT
         vmalloc_end = vmemmap_start + unused * k.sizeof_page - SZ_8M
     # virt_to_page((void *)page_offset), !CONFIG_DEBUG_VIRTUAL
     vmemmap_first = vmemmap_start + (((page_offset - page_offset_va) & MASK64)
-                                     // PAGE_SIZE) * k.sizeof_page
+                                     >> k.PAGE_SHIFT) * k.sizeof_page
     modules_vaddr = page_end
     modules_end = modules_vaddr + SZ_2G
     pci_io_start = vmemmap_end + SZ_8M
     fixaddr_top = -SZ_8M & MASK64
-    fixaddr_tot_size = int(k.prog.constant("__end_of_fixed_addresses")) << PAGE_SHIFT
+    fixaddr_tot_size = int(k.prog.constant("__end_of_fixed_addresses")) << k.PAGE_SHIFT
     return [
         AddrMarker(page_offset_va, "Linear Mapping start"),
         AddrMarker(page_end, "Linear Mapping end"),
@@ -405,7 +411,7 @@ def note_prot_uxn(st: PgState, addr: int) -> None:
     st.kernel.warn_once("uxn", "arm64/mm: Found non-UXN mapping at address %016x/%s\n"
                         % (st.start_address, st.kernel.sprint_symbol(st.start_address)))
 
-    pages = ((addr - st.start_address) & MASK64) // PAGE_SIZE
+    pages = ((addr - st.start_address) & MASK64) >> st.kernel.PAGE_SHIFT
     st.uxn_pages += pages
     _flag(st, addr, "non-UXN", pages)
 
@@ -423,7 +429,7 @@ def note_prot_wx(st: PgState, addr: int) -> None:
     st.kernel.warn_once("wx", "arm64/mm: Found insecure W+X mapping at address %016x/%s\n"
                         % (st.start_address, st.kernel.sprint_symbol(st.start_address)))
 
-    pages = ((addr - st.start_address) & MASK64) // PAGE_SIZE
+    pages = ((addr - st.start_address) & MASK64) >> st.kernel.PAGE_SHIFT
     st.wx_pages += pages
     _flag(st, addr, "W+X", pages)
 
@@ -436,9 +442,9 @@ def mm_p4d_folded(k: Arm64Kernel) -> bool:
 
 def mm_pud_folded(k: Arm64Kernel) -> bool:
     """mm_pud_folded() of 6.12: !pgtable_l4_enabled() on a kernel of 4 levels
-    or more, true for 4 KiB pages (LPA2 folds the pud only at 4 levels with
-    16 KiB pages); __PAGETABLE_PUD_FOLDED with 3 levels."""
-    return k.arch.config_levels < 4
+    or more (LPA2 folds the pud only at 4 levels with 16 KiB pages on a
+    47-bit CPU); __PAGETABLE_PUD_FOLDED with 3 levels."""
+    return k.arch.config_levels < 4 or not k.arch.l4_enabled
 
 
 UNITS = "KMGTPE"

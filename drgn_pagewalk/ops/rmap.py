@@ -71,7 +71,7 @@ class _MappingWalk:
         self._cache: Dict[int, Optional[int]] = {}
 
     def file_pfn(self, vma: Vma, addr: int) -> Optional[int]:
-        index = vma.vm_pgoff + ((addr - vma.vm_start) >> 12)
+        index = vma.vm_pgoff + ((addr - vma.vm_start) >> self.target.arch.page_shift)
         if index not in self._cache:
             self._cache[index] = page_cache_pfn(self.target.prog, self.mapping, index)
         return self._cache[index]
@@ -95,7 +95,7 @@ def _mapping_pte_entry(pte: Any, addr: int, next: int, walk: MmWalk) -> int:
 
 
 def _mapping_pmd_entry(pmd: Any, addr: int, next: int, walk: MmWalk) -> int:
-    """A pmd-mapped file THP: one row per 4 KiB page it maps, not split."""
+    """A pmd-mapped file THP: one row per page it maps, not split."""
     mw: _MappingWalk = walk.private
     arch = walk.arch
     val = pmd.val
@@ -103,8 +103,8 @@ def _mapping_pmd_entry(pmd: Any, addr: int, next: int, walk: MmWalk) -> int:
         base = addr & ~((1 << arch.shifts[PMD]) - 1)
         pfn = arch.pmd_pfn(val)
         while addr < next:
-            mw.add(walk, addr, val, pfn + ((addr - base) >> 12), "pmd")
-            addr += 4096
+            mw.add(walk, addr, val, pfn + ((addr - base) >> arch.page_shift), "pmd")
+            addr += arch.page_size
         walk.action = ACTION_CONTINUE
     return 0
 
@@ -146,7 +146,7 @@ def _check_pmd(pmd: Any, addr: int, next: int, walk: MmWalk) -> int:
     val = pmd.val
     if arch.pmd_trans_huge(val):
         base = addr & ~((1 << arch.shifts[PMD]) - 1)
-        if arch.pmd_pfn(val) + ((addr - base) >> 12) == pc.pfn:
+        if arch.pmd_pfn(val) + ((addr - base) >> arch.page_shift) == pc.pfn:
             pc.hit = ("pmd", val)
         walk.action = ACTION_CONTINUE
     return 0
@@ -157,7 +157,7 @@ def _check_hugetlb(pte: Any, hmask: int, addr: int, next: int, walk: MmWalk) -> 
     arch = walk.arch
     if arch.pte_present(pte.val):
         base = addr & hmask
-        if arch.leaf_pfn(pte.level, pte.val) + ((addr - base) >> 12) == pc.pfn:
+        if arch.leaf_pfn(pte.level, pte.val) + ((addr - base) >> arch.page_shift) == pc.pfn:
             pc.hit = ("pud" if pte.level == 2 else "pmd", pte.val)
     return 0
 
@@ -166,7 +166,7 @@ CHECK_OPS = MmWalkOps(pte_entry=_check_pte, pmd_entry=_check_pmd,
                       hugetlb_entry=_check_hugetlb)
 
 
-def _anon_vmas(prog: Any, anon_vma_addr: int, pgoff: int) -> Iterator[Any]:
+def _anon_vmas(prog: Any, anon_vma_addr: int, pgoff: int, page_shift: int) -> Iterator[Any]:
     """anon_vma_interval_tree_foreach(avc, &anon_vma->rb_root, pgoff, pgoff)."""
     from drgn import Object
     from drgn.helpers.linux.rbtree import rbtree_inorder_for_each_entry
@@ -176,7 +176,7 @@ def _anon_vmas(prog: Any, anon_vma_addr: int, pgoff: int) -> Iterator[Any]:
             "struct anon_vma_chain", anon_vma.rb_root.rb_root.address_of_(), "rb"):
         vma = avc.vma
         start = vma.vm_pgoff.value_()
-        end = start + ((vma.vm_end.value_() - vma.vm_start.value_()) >> 12) - 1
+        end = start + ((vma.vm_end.value_() - vma.vm_start.value_()) >> page_shift) - 1
         if start <= pgoff <= end:
             yield vma
 
@@ -210,7 +210,7 @@ def rmap_pfn(target: DrgnTarget, pfn: int) -> Tuple[List[Tuple[Any, ...]], Dict[
         info["note"] = "not mapped by any process (mapcount 0): no rmap to walk"
         return rows, info
     if mapping & PAGE_MAPPING_ANON:
-        candidates = list(_anon_vmas(prog, mapping & ~3, pgoff))
+        candidates = list(_anon_vmas(prog, mapping & ~3, pgoff, target.arch.page_shift))
     else:
         m = Object(prog, "struct address_space *", mapping)
         candidates = [v.obj for v in target.vma_interval_tree_foreach(m, pgoff, pgoff)]
@@ -218,12 +218,12 @@ def rmap_pfn(target: DrgnTarget, pfn: int) -> Tuple[List[Tuple[Any, ...]], Dict[
     seen = set()
     for obj in candidates:
         vma = target.vma(obj)
-        addr = vma.vm_start + ((pgoff - vma.vm_pgoff) << 12)  # vma_address()
+        addr = vma.vm_start + ((pgoff - vma.vm_pgoff) << target.arch.page_shift)  # vma_address()
         if not vma.vm_start <= addr < vma.vm_end or (vma.address, addr) in seen:
             continue
         seen.add((vma.address, addr))
         check = _PageCheck(pfn)
-        walk_page_range_vma(vma, addr, addr + 4096, CHECK_OPS, check)
+        walk_page_range_vma(vma, addr, addr + target.arch.page_size, CHECK_OPS, check)
         if check.hit is None:
             continue
         level, val = check.hit

@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, fields
 from itertools import compress
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from drgn import Object
 
-from ..arch.base import MASK64
+from ..arch.base import MASK64, PMD, PUD
 from ..target.drgn_target import get_target
 from ..target.base import (
     VM_GROWSDOWN,
@@ -58,8 +58,6 @@ from .page import (
 from .pagemap import is_migration_entry, is_pfn_swap_entry, swp_offset_pfn
 
 PSS_SHIFT = 12
-PAGE_SIZE = 4096
-HPAGE_PMD_SIZE = 2 << 20
 MMF_DISABLE_THP = 24
 VM_SPECIAL = 0x00004000 | 0x00040000 | VM_PFNMAP | VM_MIXEDMAP  # IO|DONTEXPAND|...
 VM_NO_KHUGEPAGED = VM_SPECIAL | VM_HUGETLB
@@ -113,6 +111,13 @@ class SmapsContext:
         self.prog = prog
         self.target = get_target(prog)
         self.arch = self.target.arch
+        #: PAGE_SHIFT, PAGE_SIZE, HPAGE_PMD_SIZE, HPAGE_PMD_ORDER and
+        #: HPAGE_PUD_ORDER of the dump's kernel
+        self.page_shift = self.arch.page_shift
+        self.page_size = self.arch.page_size
+        self.hpage_pmd_size = 1 << self.arch.shifts[PMD]
+        self.pmd_order = self.arch.shifts[PMD] - self.page_shift
+        self.pud_order = self.arch.shifts[PUD] - self.page_shift
         #: the kernel's features (kernel.py)
         self.k = self.target.kernel
         #: the folio-based smaps of 6.12 on (kernel.py: large_mapcount):
@@ -207,7 +212,7 @@ def smaps_account(ctx: SmapsContext, mss: MemSizeStats, page: PageInfo,
         return
     head = pc.head(page)
     nr = 1 << pc.folio_order(head) if compound else 1
-    size = nr * PAGE_SIZE
+    size = nr * ctx.page_size
     anon = PageAnon(pc, page)
     if anon:
         mss.anonymous += size
@@ -241,10 +246,10 @@ def smaps_account(ctx: SmapsContext, mss: MemSizeStats, page: PageInfo,
         # same sums as page by page.
         mapcounts = subpage_mapcounts(pc, head, page, nr)
     for mapcount, n in mapcounts.items():
-        pss = PAGE_SIZE << PSS_SHIFT
+        pss = ctx.page_size << PSS_SHIFT
         if mapcount >= 2:
             pss //= mapcount
-        smaps_page_accumulate(ctx, mss, head.flags, anon, PAGE_SIZE * n, pss * n, dirty,
+        smaps_page_accumulate(ctx, mss, head.flags, anon, ctx.page_size * n, pss * n, dirty,
                               locked, mapcount < 2)
 
 
@@ -258,7 +263,8 @@ def _smaps_account_order0(ctx: SmapsContext, mss: MemSizeStats, flags: int,
     same sums: smaps_account()'s steps written out on the page's fields
     (the folio is the page, nr is 1, page_mapcount() is _mapcount + 1;
     6.12: 0 for a typed page), sizes multiplied by ``nr``."""
-    size = PAGE_SIZE * nr
+    page_size = ctx.page_size
+    size = page_size * nr
     anon = mapping & PAGE_MAPPING_ANON
     if anon:
         mss.anonymous += size
@@ -272,20 +278,20 @@ def _smaps_account_order0(ctx: SmapsContext, mss: MemSizeStats, flags: int,
     if ctx.folio_mapcounts:
         private = migration_or_present  # present
         if refcount == 1 or not migration_or_present:
-            pss = PAGE_SIZE << PSS_SHIFT
+            pss = page_size << PSS_SHIFT
         else:
             mapcount = raw_mapcount + 1
             if page_mapcount_is_type(mapcount):
                 mapcount = 0
-            pss = PAGE_SIZE << PSS_SHIFT
+            pss = page_size << PSS_SHIFT
             if mapcount >= 2:
                 pss //= mapcount
             private = mapcount < 2
     elif refcount == 1 or migration_or_present:
-        pss, private = PAGE_SIZE << PSS_SHIFT, True
+        pss, private = page_size << PSS_SHIFT, True
     else:
         mapcount = raw_mapcount + 1
-        pss = PAGE_SIZE << PSS_SHIFT
+        pss = page_size << PSS_SHIFT
         if mapcount >= 2:
             pss //= mapcount
         private = mapcount < 2
@@ -325,7 +331,6 @@ def swp_swapcount_map(ctx: SmapsContext, swp_type: int, offset: int) -> int:
 #: MAX_POSSIBLE_PHYSMEM_BITS (52) - PAGE_SHIFT, so SWP_TB_FLAGS_BITS is 5,
 #: the zero flag is inline (SWAP_TABLE_HAS_ZEROFLAG) and the count is the
 #: top SWP_TB_COUNT_BITS (4) bits
-SWAPFILE_CLUSTER = 512  # HPAGE_PMD_NR (CONFIG_THP_SWAP)
 SWP_TB_COUNT_BITS = 4
 SWP_TB_COUNT_SHIFT = 64 - SWP_TB_COUNT_BITS
 SWP_TB_COUNT_MAX = (1 << SWP_TB_COUNT_BITS) - 1
@@ -350,8 +355,9 @@ def swp_swapcount_table(ctx: SmapsContext, swp_type: int, offset: int) -> int:
     (__swap_table_get()), ci->extend_table[] past SWP_TB_COUNT_MAX; a
     negative count is 0."""
     si = ctx.prog["swap_info"][swp_type]
-    ci = si.cluster_info[offset // SWAPFILE_CLUSTER]
-    ci_off = offset % SWAPFILE_CLUSTER
+    cluster = 1 << ctx.pmd_order  # SWAPFILE_CLUSTER: HPAGE_PMD_NR (CONFIG_THP_SWAP)
+    ci = si.cluster_info[offset // cluster]
+    ci_off = offset % cluster
     table = ci.table
     swp_tb = table[ci_off].counter.value_() & MASK64 if table.value_() else 0
     count = swp_tb_get_count(swp_tb)
@@ -422,7 +428,7 @@ def shmem_partial_swap_usage(ctx: SmapsContext, mapping: Object, start: int,
     for index, entry in xa_for_each(mapping.i_pages.address_of_()):
         if start <= index < end and xa_is_value(entry):
             swapped += 1
-    return swapped << 12
+    return swapped << ctx.page_shift
 
 
 def shmem_swap_usage(ctx: SmapsContext, vma: Vma) -> int:
@@ -435,8 +441,8 @@ def shmem_swap_usage(ctx: SmapsContext, vma: Vma) -> int:
     if not swapped:
         return 0
     if not vma.vm_pgoff and vma.vm_end - vma.vm_start >= inode.i_size.value_():
-        return swapped << 12
-    pages = (vma.vm_end - vma.vm_start) >> 12
+        return swapped << ctx.page_shift
+    pages = (vma.vm_end - vma.vm_start) >> ctx.page_shift
     return shmem_partial_swap_usage(ctx, inode.i_mapping, vma.vm_pgoff,
                                     vma.vm_pgoff + pages)
 
@@ -461,8 +467,8 @@ def smaps_pte_hole(addr: int, end: int, depth: int, walk: MmWalk) -> int:
     if ctx.k.smaps_check_shmem_swap:
         first, last = addr, end
     else:
-        first = ((addr - vma.vm_start) >> 12) + vma.vm_pgoff
-        last = ((end - vma.vm_start) >> 12) + vma.vm_pgoff
+        first = ((addr - vma.vm_start) >> ctx.page_shift) + vma.vm_pgoff
+        last = ((end - vma.vm_start) >> ctx.page_shift) + vma.vm_pgoff
     mss.swap += shmem_partial_swap_usage(ctx, vma.obj.vm_file.f_mapping, first, last)
     return 0
 
@@ -472,7 +478,7 @@ def smaps_pte_hole_lookup(addr: int, walk: MmWalk) -> None:
     smaps_pte_entry()): the page-cache entry of a none pte's index."""
     ctx, mss = walk.private
     vma = walk.vma
-    index = ((addr - vma.vm_start) >> 12) + vma.vm_pgoff
+    index = ((addr - vma.vm_start) >> ctx.page_shift) + vma.vm_pgoff
     mss.swap += shmem_partial_swap_usage(ctx, vma.obj.vm_file.f_mapping, index, index + 1)
 
 
@@ -493,12 +499,12 @@ def smaps_pte_entry(val: int, addr: int, walk: MmWalk) -> None:
     elif arch.is_swap_pte(val):
         swp_type, offset = arch.swp_type_offset(val)
         if swp_type < ctx.max_swapfiles:  # !non_swap_entry()
-            mss.swap += PAGE_SIZE
+            mss.swap += ctx.page_size
             mapcount = swp_swapcount(ctx, swp_type, offset, walk, addr, val)
             if mapcount >= 2:
-                mss.swap_pss += (PAGE_SIZE << PSS_SHIFT) // mapcount
+                mss.swap_pss += (ctx.page_size << PSS_SHIFT) // mapcount
             else:
-                mss.swap_pss += PAGE_SIZE << PSS_SHIFT
+                mss.swap_pss += ctx.page_size << PSS_SHIFT
         elif is_pfn_swap_entry(ctx.swap, swp_type):
             if ctx.folio_mapcounts:  # device-private: present
                 flag = ctx.swap.is_device_private_entry(swp_type)
@@ -544,11 +550,11 @@ def smaps_pmd_entry(pmd: int, addr: int, walk: MmWalk) -> None:
     if page is None:
         return
     if PageAnon(ctx.pages, page):
-        mss.anonymous_thp += HPAGE_PMD_SIZE
+        mss.anonymous_thp += ctx.hpage_pmd_size
     elif _test(ctx, page, "PG_swapbacked"):
-        mss.shmem_thp += HPAGE_PMD_SIZE
+        mss.shmem_thp += ctx.hpage_pmd_size
     else:
-        mss.file_thp += HPAGE_PMD_SIZE
+        mss.file_thp += ctx.hpage_pmd_size
     smaps_account(ctx, mss, page, True, arch.pte_young(pmd), arch.pte_dirty(pmd),
                   locked, flag)
 
@@ -619,7 +625,8 @@ def smaps_pte_range(pmd: Any, addr: int, end: int, walk: MmWalk) -> int:
         # a zero PTE adds nothing when there is no shmem hole to look up,
         # so only the others are visited, and only adding follows, so the
         # order of the visits does not change the sums.
-        last = index + ((end - addr) >> 12)
+        shift = walk.arch.page_shift
+        last = index + ((end - addr) >> shift)
         ctx = walk.private[0]
         runs = order0_runs(ctx.pages, walk.arch, vals, index, last, ctx.m_order0_flags,
                            walk.arch.young_dirty_mask())
@@ -632,11 +639,12 @@ def smaps_pte_range(pmd: Any, addr: int, end: int, walk: MmWalk) -> int:
         if normal and not _smaps_order0_bulk(walk, vals, normal, pfns):
             others = sorted(others + normal)
         for i in others:
-            smaps_pte_entry(vals[i], addr + ((i - index) << 12), walk)
+            smaps_pte_entry(vals[i], addr + ((i - index) << shift), walk)
         return 0
+    page_size = walk.arch.page_size
     while addr != end:
         smaps_pte_entry(vals[index], addr, walk)
-        addr += PAGE_SIZE
+        addr += page_size
         index += 1
     return 0
 
@@ -668,7 +676,7 @@ def smaps_hugetlb_range(pte: Any, hmask: int, addr: int, end: int,
     else:
         # 6.1 hugetlb_pmd_shared(): page_count(virt_to_page(pte)) > 1
         shared = (page_mapcount(ctx.pages, page) >= 2
-                  or page_count(ctx.pages, ctx.pages.page(pte.phys >> 12)) > 1)
+                  or page_count(ctx.pages, ctx.pages.page(pte.phys >> ctx.page_shift)) > 1)
     if shared:
         mss.shared_hugetlb += size
     else:
@@ -741,21 +749,27 @@ def _shmem_huge_enabled(ctx: SmapsContext, vma: Vma) -> bool:
     if huge == 1:  # ALWAYS
         return True
     if huge == 2:  # WITHIN_SIZE
-        index = -(-(vma.vm_pgoff + 1) // 512) * 512
-        if (inode.i_size.value_() + 4095) >> 12 >= index:
+        # round_up(vma->vm_pgoff + 1, HPAGE_PMD_NR)
+        nr = 1 << ctx.pmd_order
+        index = -(-(vma.vm_pgoff + 1) // nr) * nr
+        if (inode.i_size.value_() + ctx.page_size - 1) >> ctx.page_shift >= index:
             return True
     if huge in (2, 3) and vma.vm_flags & VM_HUGEPAGE:  # ADVISE
         return True
     return False
 
 
-def _suitable(vma: Vma, addr: int, size: int) -> bool:
+def _suitable(ctx: SmapsContext, vma: Vma, addr: int, size: int) -> bool:
     """transhuge_vma_suitable() / thp_vma_suitable_order()."""
     if not vma.anonymous:
-        if ((vma.vm_start >> 12) - vma.vm_pgoff) % (size >> 12):
+        shift = ctx.page_shift
+        if ((vma.vm_start >> shift) - vma.vm_pgoff) % (size >> shift):
             return False
-    haddr = addr & ~(size - 1)
-    return vma.vm_start <= haddr and haddr + size <= vma.vm_end
+    # unsigned long arithmetic: vm_end - (PAGE_SIZE << order) below 0 wraps,
+    # and so may haddr + hpage_size (to 0: "suitable", as the kernel says of
+    # a vma near 0 when a PMD is larger than its end, 32 MiB on 16 KiB pages)
+    haddr = addr & MASK64 & ~(size - 1)
+    return vma.vm_start <= haddr and (haddr + size) & MASK64 <= vma.vm_end
 
 
 def hugepage_global_enabled(ctx: SmapsContext) -> bool:
@@ -784,7 +798,7 @@ def hugepage_vma_check(ctx: SmapsContext, vma: Vma) -> bool:
         return False
     if vm_flags & VM_NO_KHUGEPAGED:
         return False
-    if not _suitable(vma, vma.vm_end - HPAGE_PMD_SIZE, HPAGE_PMD_SIZE):
+    if not _suitable(ctx, vma, vma.vm_end - ctx.hpage_pmd_size, ctx.hpage_pmd_size):
         return False
     file = vma.obj.vm_file
     if file.value_() and shmem_mapping(ctx, file.f_mapping):
@@ -805,10 +819,7 @@ def thp_vma_allowable_orders(ctx: SmapsContext, vma: Vma) -> int:
     THP_ORDERS_ALL) of 6.12, with __thp_vma_allowable_orders()."""
     prog = ctx.prog
     vm_flags = vma.vm_flags
-    pmd_order, pud_order = 9, 18
-    anon_orders = ((1 << (pmd_order + 1)) - 1) & ~3
-    special_orders = (1 << pmd_order) | (1 << pud_order)
-    file_orders = ((1 << (pmd_order + 1)) - 1) & ~1  # MAX_PAGECACHE_ORDER = 9
+    anon_orders, special_orders, file_orders = thp_orders(ctx)
     orders = anon_orders | special_orders | file_orders
     always = hugepage_global_always(ctx)
     enabled = hugepage_global_enabled(ctx)
@@ -842,7 +853,8 @@ def thp_vma_allowable_orders(ctx: SmapsContext, vma: Vma) -> int:
     # smaps: VM_NO_KHUGEPAGED is not checked here
     while orders:
         order = orders.bit_length() - 1
-        if _suitable(vma, vma.vm_end - (PAGE_SIZE << order), PAGE_SIZE << order):
+        size = ctx.page_size << order
+        if _suitable(ctx, vma, vma.vm_end - size, size):
             break
         orders &= ~(1 << order)
     if not orders:
@@ -871,14 +883,22 @@ S_ANON_INODE = 1 << 19
 #: AS_FOLIO_ORDER_MIN/_MAX in mapping->flags (include/linux/pagemap.h)
 AS_FOLIO_ORDER_BITS, AS_FOLIO_ORDER_MIN = 5, 16
 AS_FOLIO_ORDER_MAX = AS_FOLIO_ORDER_MIN + AS_FOLIO_ORDER_BITS
-PMD_ORDER, PUD_ORDER = 9, 18
-MAX_PAGECACHE_ORDER = 9  # min(MAX_XAS_ORDER, HPAGE_PMD_ORDER) on x86-64
-THP_ORDERS_ALL_ANON = ((1 << (PMD_ORDER + 1)) - 1) & ~3
-THP_ORDERS_ALL_SPECIAL_DAX = (1 << PMD_ORDER) | (1 << PUD_ORDER)
-THP_ORDERS_ALL_FILE_DEFAULT = ((1 << (MAX_PAGECACHE_ORDER + 1)) - 1) & ~1
-THP_ORDERS_ALL = THP_ORDERS_ALL_ANON | THP_ORDERS_ALL_SPECIAL_DAX | THP_ORDERS_ALL_FILE_DEFAULT
+#: XA_CHUNK_SHIFT * 2 - 1 (include/linux/xarray.h, !CONFIG_BASE_SMALL)
+MAX_XAS_ORDER = 11
 SHMEM_HUGE_ALWAYS, SHMEM_HUGE_WITHIN_SIZE, SHMEM_HUGE_ADVISE = 1, 2, 3
 SHMEM_HUGE_DENY, SHMEM_HUGE_FORCE = -1, -2
+
+
+def thp_orders(ctx: SmapsContext) -> Tuple[int, int, int]:
+    """THP_ORDERS_ALL_ANON, THP_ORDERS_ALL_SPECIAL_DAX (6.12:
+    THP_ORDERS_ALL_SPECIAL) and THP_ORDERS_ALL_FILE_DEFAULT
+    (include/linux/huge_mm.h, 6.12 and 7.x) of the dump's PMD_ORDER and
+    PUD_ORDER, with MAX_PAGECACHE_ORDER = min(MAX_XAS_ORDER,
+    PREFERRED_MAX_PAGECACHE_ORDER = HPAGE_PMD_ORDER)."""
+    max_pagecache_order = min(MAX_XAS_ORDER, ctx.pmd_order)
+    return (((1 << (ctx.pmd_order + 1)) - 1) & ~3,
+            (1 << ctx.pmd_order) | (1 << ctx.pud_order),
+            ((1 << (max_pagecache_order + 1)) - 1) & ~1)
 
 
 def vma_thp_disabled(ctx: SmapsContext, vma: Vma, vm_flags: int) -> bool:
@@ -895,7 +915,7 @@ def vma_thp_disabled(ctx: SmapsContext, vma: Vma, vm_flags: int) -> bool:
     return bool(flags & (1 << MMF_DISABLE_THP_EXCEPT_ADVISED))
 
 
-def file_thp_enabled(vma: Vma) -> bool:
+def file_thp_enabled(ctx: SmapsContext, vma: Vma) -> bool:
     """file_thp_enabled() of 7.x (mm/huge_memory.c): no anonymous inode,
     mapping_pmd_folio_support() (the mapping's folio orders cover
     PMD_ORDER) and a regular file; no longer tied to
@@ -910,7 +930,7 @@ def file_thp_enabled(vma: Vma) -> bool:
     mask = (1 << AS_FOLIO_ORDER_BITS) - 1
     min_order = (aflags >> AS_FOLIO_ORDER_MIN) & mask
     max_order = (aflags >> AS_FOLIO_ORDER_MAX) & mask
-    if not (min_order <= PMD_ORDER <= max_order):
+    if not (min_order <= ctx.pmd_order <= max_order):
         return False
     return inode.i_mode.value_() & 0o170000 == 0o100000
 
@@ -926,11 +946,13 @@ def _highest_orders_fit(orders: int, fits: Any) -> int:
     return orders
 
 
-def shmem_get_orders_within_size(inode: Object, orders: int, index: int) -> int:
+def shmem_get_orders_within_size(ctx: SmapsContext, inode: Object, orders: int,
+                                 index: int) -> int:
     """shmem_get_orders_within_size(inode, orders, index, write_end=0)."""
-    i_size = (inode.i_size.value_() + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
+    i_size = (inode.i_size.value_() + ctx.page_size - 1) & ~(ctx.page_size - 1)
     return _highest_orders_fit(
-        orders, lambda order: i_size >> 12 >= -(-(index + 1) // (1 << order)) * (1 << order))
+        orders, lambda order: i_size >> ctx.page_shift
+        >= -(-(index + 1) // (1 << order)) * (1 << order))
 
 
 def shmem_huge_global_enabled(ctx: SmapsContext, inode: Object, index: int,
@@ -943,17 +965,18 @@ def shmem_huge_global_enabled(ctx: SmapsContext, inode: Object, index: int,
     if shmem_huge == SHMEM_HUGE_DENY:
         return 0
     if shmem_huge == SHMEM_HUGE_FORCE:
-        return 1 << PMD_ORDER
+        return 1 << ctx.pmd_order
     sbinfo = Object(ctx.prog, "struct shmem_sb_info *", inode.i_sb.s_fs_info.value_())
     huge = sbinfo.huge.value_()
+    file_orders = thp_orders(ctx)[2]
     if huge == SHMEM_HUGE_ALWAYS:
-        return THP_ORDERS_ALL_FILE_DEFAULT
+        return file_orders
     if huge == SHMEM_HUGE_WITHIN_SIZE:
-        within = shmem_get_orders_within_size(inode, THP_ORDERS_ALL_FILE_DEFAULT, index)
+        within = shmem_get_orders_within_size(ctx, inode, file_orders, index)
         if within:
             return within
     if huge in (SHMEM_HUGE_WITHIN_SIZE, SHMEM_HUGE_ADVISE) and vm_flags & VM_HUGEPAGE:
-        return THP_ORDERS_ALL_FILE_DEFAULT
+        return file_orders
     return 0
 
 
@@ -976,12 +999,12 @@ def shmem_allowable_huge_orders(ctx: SmapsContext, inode: Object, vma: Vma,
         return 0
     if shmem_huge == SHMEM_HUGE_FORCE:
         return prog["huge_shmem_orders_inherit"].value_()
-    mask |= shmem_get_orders_within_size(inode, within_size_orders, index)
+    mask |= shmem_get_orders_within_size(ctx, inode, within_size_orders, index)
     if vm_flags & VM_HUGEPAGE:
         mask |= prog["huge_shmem_orders_madvise"].value_()
     if global_orders > 0:
         mask |= prog["huge_shmem_orders_inherit"].value_()
-    return THP_ORDERS_ALL_FILE_DEFAULT & mask
+    return thp_orders(ctx)[2] & mask
 
 
 def vma_can_map_huge_file(ctx: SmapsContext, vma: Vma, vm_flags: int) -> bool:
@@ -996,7 +1019,7 @@ def vma_can_map_huge_file(ctx: SmapsContext, vma: Vma, vm_flags: int) -> bool:
         return False
     if has_huge_fault:
         return True
-    return file_thp_enabled(vma)
+    return file_thp_enabled(ctx, vma)
 
 
 def thp_vma_allowable_orders_tva(ctx: SmapsContext, vma: Vma) -> int:
@@ -1007,7 +1030,8 @@ def thp_vma_allowable_orders_tva(ctx: SmapsContext, vma: Vma) -> int:
     returns orders & shmem_allowable_huge_orders()."""
     prog = ctx.prog
     vm_flags = vma.vm_flags
-    orders = THP_ORDERS_ALL
+    anon_orders, special_orders, file_orders = thp_orders(ctx)
+    orders = anon_orders | special_orders | file_orders
     always = hugepage_global_always(ctx)
     if vma.anonymous:
         mask = prog["huge_anon_orders_always"].value_()
@@ -1021,11 +1045,11 @@ def thp_vma_allowable_orders_tva(ctx: SmapsContext, vma: Vma) -> int:
     # __thp_vma_allowable_orders()
     dax = _vma_is_dax(vma)
     if vma.anonymous:
-        orders &= THP_ORDERS_ALL_ANON
+        orders &= anon_orders
     elif dax or vm_flags & (VM_PFNMAP | VM_MIXEDMAP):  # vma_is_special_huge()
-        orders &= THP_ORDERS_ALL_SPECIAL_DAX
+        orders &= special_orders
     else:
-        orders &= THP_ORDERS_ALL_FILE_DEFAULT
+        orders &= file_orders
     if not orders:
         return 0
     if not vma.obj.vm_mm.value_():
@@ -1037,7 +1061,7 @@ def thp_vma_allowable_orders_tva(ctx: SmapsContext, vma: Vma) -> int:
         return 0  # in_pf only
     # smaps: VM_NO_KHUGEPAGED is not checked
     orders = _highest_orders_fit(orders, lambda order: _suitable(
-        vma, vma.vm_end - (PAGE_SIZE << order), PAGE_SIZE << order))
+        ctx, vma, vma.vm_end - (ctx.page_size << order), ctx.page_size << order))
     if not orders:
         return 0
     file = vma.obj.vm_file
@@ -1057,8 +1081,8 @@ def transparent_hugepage_active(ctx: SmapsContext, vma: Vma) -> bool:
     (the same answer as 6.1's for the global and mount knobs; its
     within_size rounding differs and is unproven), other files never
     (CONFIG_READ_ONLY_THP_FOR_FS is not set)."""
-    addr = (vma.vm_end & ~(HPAGE_PMD_SIZE - 1)) - HPAGE_PMD_SIZE
-    if not _suitable(vma, addr, HPAGE_PMD_SIZE):
+    addr = (vma.vm_end & ~(ctx.hpage_pmd_size - 1)) - ctx.hpage_pmd_size
+    if not _suitable(ctx, vma, addr, ctx.hpage_pmd_size):
         return False
     if vma.anonymous:
         # __transparent_hugepage_enabled()
@@ -1153,7 +1177,7 @@ def show_smap_vma_flags(ctx: SmapsContext, vm_flags: int) -> List[str]:
 def vma_kernel_pagesize(ctx: SmapsContext, vma: Vma) -> int:
     if vma.vm_flags & VM_HUGETLB:
         return ctx.target.hstate_vma(vma).huge_page_size()
-    return PAGE_SIZE
+    return ctx.page_size
 
 
 def vma_pkey(ctx: SmapsContext, vma: Vma) -> int:

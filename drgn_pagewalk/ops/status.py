@@ -11,6 +11,7 @@ from typing import Any, Dict, List, Optional
 from drgn import Object
 from drgn.helpers.linux.percpu import percpu_counter_sum
 
+from ..arch.base import PUD
 from ..target.drgn_target import get_target
 from ..walker.walk import (
     ACTION_AGAIN,
@@ -61,22 +62,31 @@ def _counters(task: Any) -> Dict[str, int]:
     hiwater_vm = max(total_vm, mm.hiwater_vm.value_())
     total_rss = anon + file + shmem
     hiwater_rss = max(total_rss, mm.hiwater_rss.value_())
-    text = ((mm.end_code.value_() + 4095) & ~4095) - (mm.start_code.value_() & ~4095)
-    text = min(text, mm.exec_vm.value_() << 12)
-    lib = (mm.exec_vm.value_() << 12) - text
+    shift = get_target(prog).arch.page_shift
+    page_size = 1 << shift
+    text = (PAGE_ALIGN(mm.end_code.value_(), page_size)
+            - (mm.start_code.value_() & ~(page_size - 1)))
+    text = min(text, mm.exec_vm.value_() << shift)
+    lib = (mm.exec_vm.value_() << shift) - text
     swap = get_mm_counter(mm, MM_SWAPENTS, percpu)
     pinned = mm.pinned_vm.counter.value_()
+    kb = shift - 10  # pages << (PAGE_SHIFT - 10): kB
     return {
-        "VmPeak": hiwater_vm * 4, "VmSize": total_vm * 4,
-        "VmLck": mm.locked_vm.value_() * 4, "VmPin": pinned * 4,
-        "VmHWM": hiwater_rss * 4, "VmRSS": total_rss * 4,
-        "RssAnon": anon * 4, "RssFile": file * 4, "RssShmem": shmem * 4,
-        "VmData": mm.data_vm.value_() * 4, "VmStk": mm.stack_vm.value_() * 4,
+        "VmPeak": hiwater_vm << kb, "VmSize": total_vm << kb,
+        "VmLck": mm.locked_vm.value_() << kb, "VmPin": pinned << kb,
+        "VmHWM": hiwater_rss << kb, "VmRSS": total_rss << kb,
+        "RssAnon": anon << kb, "RssFile": file << kb, "RssShmem": shmem << kb,
+        "VmData": mm.data_vm.value_() << kb, "VmStk": mm.stack_vm.value_() << kb,
         "VmExe": text >> 10, "VmLib": lib >> 10,
         "VmPTE": mm.pgtables_bytes.counter.value_() >> 10,
-        "VmSwap": swap * 4,
-        "HugetlbPages": mm.hugetlb_usage.counter.value_() * 4,
+        "VmSwap": swap << kb,
+        "HugetlbPages": mm.hugetlb_usage.counter.value_() << kb,
     }
+
+
+def PAGE_ALIGN(addr: int, page_size: int) -> int:
+    """PAGE_ALIGN()."""
+    return (addr + page_size - 1) & ~(page_size - 1)
 
 
 def show_status_mem(task: Any) -> str:
@@ -162,7 +172,7 @@ def _rss_pmd_entry(pmd: Any, addr: int, next: int, walk: MmWalk) -> int:
         page = entry_page(rss.pages, pfn, walk, "pmd", addr, val) \
             if pfn != rss.huge_zero else None
         if page is not None:
-            rss.account(page, (next - addr) >> 12)
+            rss.account(page, (next - addr) >> arch.page_shift)
         return 0
     pte = pte_offset_map(walk, pmd, addr)
     if pte is None:
@@ -170,7 +180,7 @@ def _rss_pmd_entry(pmd: Any, addr: int, next: int, walk: MmWalk) -> int:
         return 0
     vals = pte.table.vals
     first = pte.index
-    last = first + ((next - addr) >> 12)
+    last = first + ((next - addr) >> arch.page_shift)
     runs = order0_runs(rss.pages, arch, vals, first, last, rss.m_head | rss.m_swapbacked)
     if runs is not None and not large_class(runs[0], rss.m_head):
         _rss_classes(rss, runs[0])  # every PTE normal, PFNs in runs, no large folio
@@ -183,7 +193,7 @@ def _rss_pmd_entry(pmd: Any, addr: int, next: int, walk: MmWalk) -> int:
         v = vals[i]
         if arch.pte_present(v):
             page = vm_normal_page(rss.pages, arch, walk.vma, v, walk,
-                                  addr + ((i - first) << 12))
+                                  addr + ((i - first) << arch.page_shift))
             if page is not None:
                 rss.account(page, 1)
         elif arch.is_swap_pte(v):
@@ -208,8 +218,14 @@ def _table_pages(task: Any) -> int:
     huge_zero = target.huge_zero_pfn()
     count = [0]
 
+    # mm_inc_nr_puds() counts nothing where the pud is folded: into the p4d
+    # (pgtable-nopud.h) or, at run time, into the pgd page (mm_pud_folded():
+    # arm64's 4-level LPA2 kernel on 47 bits)
+    pud_tables = not arch.folded(PUD) and not arch.folded_in_place(PUD)
+
     def p4d_entry(p4d: Any, addr: int, next: int, walk: MmWalk) -> int:
-        count[0] += 1  # a present p4d points to a pud table
+        if pud_tables:
+            count[0] += 1  # a present p4d points to a pud table
         return 0
 
     def pud_entry(pud: Any, addr: int, next: int, walk: MmWalk) -> int:
@@ -252,10 +268,11 @@ def split_rss_pending(task: Any) -> Optional[Dict[str, int]]:
     for t in threads or [leader]:
         for i in range(4):
             pending[i] += t.rss_stat.count[i].value_()
-    return {"RssFile": pending[MM_FILEPAGES] * 4, "RssAnon": pending[MM_ANONPAGES] * 4,
-            "VmSwap": pending[MM_SWAPENTS] * 4, "RssShmem": pending[MM_SHMEMPAGES] * 4,
+    kb = get_target(task.prog_).arch.page_shift - 10
+    return {"RssFile": pending[MM_FILEPAGES] << kb, "RssAnon": pending[MM_ANONPAGES] << kb,
+            "VmSwap": pending[MM_SWAPENTS] << kb, "RssShmem": pending[MM_SHMEMPAGES] << kb,
             "VmRSS": (pending[MM_FILEPAGES] + pending[MM_ANONPAGES]
-                      + pending[MM_SHMEMPAGES]) * 4}
+                      + pending[MM_SHMEMPAGES]) << kb}
 
 
 def _walk_vmas_read(target: Any, mm: Any, rss: _Rss) -> None:
@@ -296,12 +313,13 @@ def status_fields(task: Any, walk: bool = True) -> Dict[str, Dict[str, Optional[
             walk_page_range(mm, 0, target.arch.task_size, RSS_OPS, rss)
         else:
             _walk_vmas_read(target, mm, rss)
+        kb = target.arch.page_shift - 10  # pages << (PAGE_SHIFT - 10): kB
         walked = {
-            "RssAnon": rss.counts["anon"] * 4, "RssFile": rss.counts["file"] * 4,
-            "RssShmem": rss.counts["shmem"] * 4,
+            "RssAnon": rss.counts["anon"] << kb, "RssFile": rss.counts["file"] << kb,
+            "RssShmem": rss.counts["shmem"] << kb,
             "VmRSS": (rss.counts["anon"] + rss.counts["file"]
-                      + rss.counts["shmem"]) * 4,
-            "VmSwap": rss.counts["swap"] * 4, "VmPTE": _table_pages(task) * 4,
+                      + rss.counts["shmem"]) << kb,
+            "VmSwap": rss.counts["swap"] << kb, "VmPTE": _table_pages(task) << kb,
         }
     pending = split_rss_pending(task) or {}
     out: Dict[str, Dict[str, Optional[Any]]] = {}

@@ -137,6 +137,9 @@ class VmPages:
 
     def __init__(self, prog: Any, arch: Any, pages: PageCache) -> None:
         self.arch = arch
+        #: PAGE_SHIFT and PAGE_SIZE of the dump's kernel
+        self.page_shift = arch.page_shift
+        self.page_size = arch.page_size
         self.pages = pages
         self.rows: List[Tuple[Any, ...]] = []
         self.max_swapfiles = arch.max_swapfiles
@@ -160,7 +163,7 @@ class VmPages:
 
     def present(self, addr: int, pfn: int, size: int, state: str = "present") -> None:
         file, off = self._file(addr, pfn)
-        self.rows.append((addr, state, pfn << 12, size, None, None, file, off))
+        self.rows.append((addr, state, pfn << self.page_shift, size, None, None, file, off))
 
     def swap(self, addr: int, val: int, size: int) -> None:
         swp_type, offset = self.arch.swp_type_offset(val)
@@ -172,9 +175,12 @@ class VmPages:
         file, off = self._file(addr, None)
         self.rows.append((addr, state, None, size, swp_type, offset, file, off))
 
-    def none(self, addr: int, end: int, size: int = 4096, state: str = "none") -> None:
+    def none(self, addr: int, end: int, size: int = 0, state: str = "none") -> None:
+        """Rows of not-present pages of ``size`` (default PAGE_SIZE; a run
+        of them one row where no file offset tells them apart)."""
         rows = self.rows
-        if self.file is None and size == 4096 and addr < end:
+        size = size or self.page_size
+        if self.file is None and size == self.page_size and addr < end:
             last = rows[-1] if rows else None
             if last is not None and last[1] == state and last[2] is None \
                     and last[4] is None and last[6] is None \
@@ -191,13 +197,14 @@ class VmPages:
 
 def _pte(vp: VmPages, addr: int, val: int) -> None:
     arch = vp.arch
+    size = vp.page_size
     if arch.pte_none(val):
-        vp.none(addr, addr + 4096)
+        vp.none(addr, addr + size)
     elif arch.pte_present(val):
-        vp.present(addr, arch.pte_pfn(val), 4096,
+        vp.present(addr, arch.pte_pfn(val), size,
                    "protnone" if arch.pte_protnone(val) else "present")
     else:
-        vp.swap(addr, val, 4096)
+        vp.swap(addr, val, size)
 
 
 def vm_pmd_entry(pmd: Any, addr: int, next: int, walk: MmWalk) -> int:
@@ -229,7 +236,8 @@ def vm_pmd_entry(pmd: Any, addr: int, next: int, walk: MmWalk) -> int:
         return 0
     vals = pte.table.vals
     first = pte.index
-    last = first + ((next - addr) >> 12)
+    shift, size = vp.page_shift, vp.page_size
+    last = first + ((next - addr) >> shift)
     if not vp.private_file:
         found = normal_frames(arch, vals, first, last)
         if found is not None:
@@ -237,20 +245,20 @@ def vm_pmd_entry(pmd: Any, addr: int, next: int, walk: MmWalk) -> int:
             # file mapping's pages are looked up one by one, in _file())
             file, offsets = None, repeat(None)
             if vp.file is not None:
-                file, offsets = vp.file, range(vp.file_base + addr, vp.file_base + next, 4096)
-            vp.rows.extend(zip(range(addr, next, 4096), repeat("present"),
-                               int_words(found[1], last - first), repeat(4096),
+                file, offsets = vp.file, range(vp.file_base + addr, vp.file_base + next, size)
+            vp.rows.extend(zip(range(addr, next, size), repeat("present"),
+                               int_words(found[1], last - first), repeat(size),
                                repeat(None), repeat(None), repeat(file), offsets))
             return 0
     at = first
     # the non-zero PTEs (found in C); the zero ones between them as runs
     for i in compress(range(first, last), vals[first:last]):
         if i > at:
-            vp.none(addr + ((at - first) << 12), addr + ((i - first) << 12))
-        _pte(vp, addr + ((i - first) << 12), vals[i])
+            vp.none(addr + ((at - first) << shift), addr + ((i - first) << shift))
+        _pte(vp, addr + ((i - first) << shift), vals[i])
         at = i + 1
     if last > at:
-        vp.none(addr + ((at - first) << 12), next)
+        vp.none(addr + ((at - first) << shift), next)
     return 0
 
 
@@ -293,7 +301,7 @@ def vma_page_rows(vp: VmPages, vma: Vma, name: str,
                   problems: Optional[list] = None) -> Iterator[Tuple[Any, ...]]:
     """Every page of one vma, chunk by chunk."""
     vp.file = name if vma.obj.vm_file.value_() else None
-    vp.file_base = (vma.vm_pgoff << 12) - vma.vm_start
+    vp.file_base = (vma.vm_pgoff << vp.page_shift) - vma.vm_start
     vp.private_file = vp.file is not None and not vma.vm_flags & VM_SHARED
     chunk = CHUNK
     if vma.vm_flags & VM_HUGETLB:

@@ -37,11 +37,11 @@ class VmaPages:
 def _pmd_entry(pmd: Any, addr: int, next: int, walk: MmWalk) -> int:
     """A THP is counted whole; a PTE table is counted here in one pass over
     its non-zero entries (no pte_entry: nothing to split, no per-PTE call);
-    a migration pmd is 512 swapped pages."""
+    a migration pmd is HPAGE_PMD_NR swapped pages."""
     arch = walk.arch
     stats: VmaPages = walk.private
     val = pmd.val
-    pages = (next - addr) >> 12
+    pages = (next - addr) >> walk.arch.page_shift
     walk.action = ACTION_CONTINUE
     if pmd_trans_huge_lock(walk, pmd, addr):  # clears a garbage swap pmd
         if arch.is_swap_pmd(val):
@@ -73,7 +73,7 @@ def _pmd_entry(pmd: Any, addr: int, next: int, walk: MmWalk) -> int:
 
 def _hugetlb_entry(pte: Any, hmask: int, addr: int, next: int, walk: MmWalk) -> int:
     arch = walk.arch
-    pages = (next - addr) >> 12
+    pages = (next - addr) >> walk.arch.page_shift
     if arch.pte_present(pte.val):
         walk.private.hugetlb += pages
         walk.private.present += pages
@@ -85,7 +85,7 @@ def _hugetlb_entry(pte: Any, hmask: int, addr: int, next: int, walk: MmWalk) -> 
 
 
 def _pte_hole(addr: int, next: int, depth: int, walk: MmWalk) -> int:
-    walk.private.holes += (next - addr) >> 12
+    walk.private.holes += (next - addr) >> walk.arch.page_shift
     return 0
 
 

@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Dict, Iterator, List, Optional
 
-from ..arch.base import Arch
+from ..arch.base import PMD, Arch
 
 log = logging.getLogger("drgn_pagewalk")
 
@@ -218,7 +218,8 @@ class Target:
         """The problems of the command that ends, one line per damaged
         entry or table (summarize_problems())."""
         deferred = self.__dict__.pop("_deferred", None) or []
-        return summarize_problems(deferred) + summarize_missing(self.missing)
+        return summarize_problems(deferred, self.arch.page_shift, self.arch.shifts[PMD]) \
+            + summarize_missing(self.missing)
 
     def read_table(self, phys: int, nr: int) -> "array.array[int]":
         """Read ``nr`` u64 entries of the page-table page at ``phys`` in one read."""
@@ -332,20 +333,21 @@ def summarize_missing(missing: List[Missing]) -> List[str]:
     return lines
 
 
-def summarize_problems(problems: List[WalkProblem]) -> List[str]:
+def summarize_problems(problems: List[WalkProblem], page_shift: int = 12,
+                       pmd_shift: int = 21) -> List[str]:
     """One line per damaged entry, except that bad entries of one table (a
     table overwritten with garbage has hundreds) are one line: how many,
     where, and the first one.  Entries are grouped by the table page they
-    sit in, or, for PTEs known only by value, by the 2 MiB a PTE table
-    maps."""
+    sit in (of 1 << ``page_shift`` bytes), or, for PTEs known only by value,
+    by what a PTE table maps (1 << ``pmd_shift``: 2 MiB with 4 KiB pages)."""
     groups: Dict[Any, List[WalkProblem]] = {}
     for p in problems:
         key: Any = id(p)
         if p.kind == "bad":
             if p.entry_phys >= 0:
-                key = (p.level, "table", p.entry_phys >> 12)
+                key = (p.level, "table", p.entry_phys >> page_shift)
             elif p.level == "pte":
-                key = (p.level, "range", p.addr >> 21)
+                key = (p.level, "range", p.addr >> pmd_shift)
         groups.setdefault(key, []).append(p)
     lines = []
     for group in groups.values():
@@ -354,10 +356,10 @@ def summarize_problems(problems: List[WalkProblem]) -> List[str]:
             lines.append(str(first))
             continue
         if first.entry_phys >= 0:
-            where = f"of the table at phys {first.entry_phys & ~0xFFF:#x}"
+            where = f"of the table at phys {first.entry_phys >> page_shift << page_shift:#x}"
         else:
-            start = first.addr & ~((1 << 21) - 1)
-            where = f"in {start:#x}-{start + (1 << 21):#x} (one PTE table)"
+            start = first.addr >> pmd_shift << pmd_shift
+            where = f"in {start:#x}-{start + (1 << pmd_shift):#x} (one PTE table)"
         lines.append(f"bad: {len(group)} {first.level} entries {where}; "
                      f"the first: {str(first)[len('bad: '):]}")
     return lines

@@ -12,7 +12,7 @@ import drgn
 from drgn import FaultError, Object, Program
 from drgn.helpers.linux.rbtree import rbtree_inorder_for_each_entry
 
-from ..arch.arm64 import Arm64
+from ..arch.arm64 import GRANULE_VA_BITS, Arm64
 from ..arch.base import MASK64, Arch
 from ..arch.x86_64 import START_KERNEL_MAP, X86_64
 from .kernel import KernelFeatures
@@ -100,9 +100,11 @@ class Arm64Memory:
     map from PAGE_OFFSET, the kernel image at kimage_voffset; vmemmap is
     VMEMMAP_START - (memstart_addr >> PAGE_SHIFT)."""
 
-    def __init__(self, prog: Program, va_bits: int) -> None:
+    def __init__(self, prog: Program, va_bits: int, page_shift: int = 12) -> None:
         self.page_offset = -(1 << va_bits) & MASK64
-        va_bits_min = 48 if va_bits > 48 else va_bits
+        # VA_BITS_MIN: 47 for a 52-bit kernel with 16 KiB pages, 48 with
+        # the others, VA_BITS below 52
+        va_bits_min = (47 if page_shift == 14 else 48) if va_bits > 48 else va_bits
         self.page_end = -(1 << (va_bits_min - 1)) & MASK64
         phys_offset = _vmcoreinfo_number(prog, "PHYS_OFFSET")
         self.phys_offset = int(prog["memstart_addr"]) if phys_offset is None else phys_offset
@@ -150,11 +152,13 @@ def _x86_64(prog: Program, version: Tuple[int, int]) -> Tuple[Arch, Any]:
 def _arm64(prog: Program, version: Tuple[int, int]) -> Tuple[Arch, Any]:
     """The arm64 page-table format and memory model of the dump's kernel,
     from its VMCOREINFO: VA_BITS (configured), TCR_EL1_T1SZ (the VA bits in
-    use: 64 - T1SZ), MAX_PHYSMEM_BITS (52: CONFIG_ARM64_PA_BITS_52)."""
+    use: 64 - T1SZ), MAX_PHYSMEM_BITS (52: CONFIG_ARM64_PA_BITS_52),
+    PAGESIZE (the granule)."""
     page_size = int(prog["PAGE_SIZE"])  # VMCOREINFO's PAGESIZE=, a plain key
-    if page_size != 4096:
+    page_shift = page_size.bit_length() - 1
+    if page_shift not in GRANULE_VA_BITS or page_size != 1 << page_shift:
         raise TargetError(f"arm64 with {page_size} byte pages is not supported "
-                          "(4 KiB pages only so far)")
+                          "(4, 16 or 64 KiB pages)")
     va_bits = _vmcoreinfo_number(prog, "VA_BITS")
     if va_bits is None:
         raise TargetError("arm64 dump without NUMBER(VA_BITS) in its VMCOREINFO")
@@ -163,9 +167,9 @@ def _arm64(prog: Program, version: Tuple[int, int]) -> Tuple[Arch, Any]:
     pa_bits = _vmcoreinfo_number(prog, "MAX_PHYSMEM_BITS")
     arch = Arm64(va_bits=va_bits, vabits_actual=vabits_actual,
                  pa_bits_52=pa_bits == 52, kernel_version=version,
-                 memory_failure=_has_symbol(prog, "memory_failure"))
+                 memory_failure=_has_symbol(prog, "memory_failure"), page_shift=page_shift)
     arch.pkeys_enabled = _arm64_has_cap(prog, "ARM64_HAS_S1POE")
-    return arch, Arm64Memory(prog, va_bits)
+    return arch, Arm64Memory(prog, va_bits, page_shift)
 
 
 def _arm64_has_cap(prog: Program, cap: str) -> bool:

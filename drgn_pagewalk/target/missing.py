@@ -23,18 +23,24 @@ def require_debug_info(prog: Any, subject: str, prog_name: str) -> None:
         raise no_debug_info(kernel_release(prog), subject, prog_name) from None
 
 
-#: The page sizes the page-table formats (arch/) handle.
-PAGE_SIZES = (4096,)
-
-
 def require_page_size(prog: Any) -> None:
-    """A kernel whose page size the tool does not handle (arm64 with 16 or
-    64 KiB pages) is refused before anything is printed: PAGE_SIZE is
-    drgn's, from VMCOREINFO's PAGESIZE= (a plain key, not NUMBER())."""
+    """A kernel whose page size the tool does not handle is refused before
+    anything is printed: PAGE_SIZE is drgn's, from VMCOREINFO's PAGESIZE=
+    (a plain key, not NUMBER()); the page-table formats of arch/ say which
+    they handle (x86-64: 4 KiB; arm64: 4, 16 and 64 KiB)."""
+    import drgn
+
+    from ..arch.arm64 import GRANULE_VA_BITS
+
     page_size = int(prog["PAGE_SIZE"])
-    if page_size not in PAGE_SIZES:
+    arch = prog.platform.arch if prog.platform is not None else None
+    if arch == drgn.Architecture.AARCH64:
+        sizes = [1 << shift for shift in GRANULE_VA_BITS]
+    else:
+        sizes = [4096]
+    if page_size not in sizes:
         raise PagewalkError(f"this kernel has {page_size // 1024} KiB pages: not supported "
-                            "(4 KiB pages only so far)")
+                            f"({' or '.join(str(n >> 10) for n in sizes)} KiB pages only)")
 
 
 def note_missing(prog: Any, context: Optional[str], left_out: str, error: Any) -> None:
