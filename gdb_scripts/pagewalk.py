@@ -219,10 +219,23 @@ def _check_target():
     return mode
 
 
-def _register(name):
+def _guest_arch():
+    """"arm64" or "x86_64": the architecture of the selected vCPU."""
+    try:
+        name = gdb.selected_frame().architecture().name()
+    except gdb.error:
+        name = gdb.selected_inferior().architecture().name()
+    return "arm64" if name.startswith("aarch64") else "x86_64"
+
+
+def _register(name, arch="x86_64"):
     try:
         return int(gdb.parse_and_eval("$" + name)) & 0xFFFFFFFFFFFFFFFF
     except (gdb.error, ValueError, TypeError):
+        if arch == "arm64":
+            raise _Error("no $%s register: QEMU's aarch64 gdbstub shows the system "
+                         "registers (TTBR1_EL1, TCR_EL1, VBAR) from QEMU 7 on" % name) \
+                from None
         raise _Error("no $%s register: is the guest an x86-64 QEMU vCPU?" % name) from None
 
 
@@ -242,21 +255,32 @@ def _vmlinux(explicit):
 def _program(vmlinux):
     """The drgn Program of the stopped guest (cached until it runs again)."""
     from drgn_pagewalk.openers.rawkernel import program_from_memory, system_ram
+    from drgn_pagewalk.openers.rawkernel_arm64 import program_from_memory_arm64
 
     key = (vmlinux, gdb.selected_inferior().num)
     if _State.prog is not None and not _State.stale and _State.key == key:
         return _State.prog
     _State.prog = None
     memory = GdbPhysMemory()
-    cr3, cr4 = _register("cr3"), _register("cr4")
-    try:
-        cr0 = _register("cr0")
-    except _Error:
-        cr0 = None
     # Not "live" for drgn-pagewalk: the guest stays stopped while gdb holds
     # it, and the Program is dropped as soon as it runs again.
-    prog = program_from_memory(memory.read, _MEM_SIZE, cr3, cr4, vmlinux,
-                               is_live=False, cr0=cr0)
+    if _guest_arch() == "arm64":
+        # QEMU's names: VBAR and SCTLR are VBAR_EL1 and SCTLR_EL1
+        ttbr1, tcr, vbar = (_register(n, "arm64") for n in ("TTBR1_EL1", "TCR_EL1", "VBAR"))
+        try:
+            sctlr = _register("SCTLR", "arm64")
+        except _Error:
+            sctlr = None
+        prog = program_from_memory_arm64(memory.read, _MEM_SIZE, ttbr1, tcr, vbar, vmlinux,
+                                         is_live=False, sctlr=sctlr)
+    else:
+        cr3, cr4 = _register("cr3"), _register("cr4")
+        try:
+            cr0 = _register("cr0")
+        except _Error:
+            cr0 = None
+        prog = program_from_memory(memory.read, _MEM_SIZE, cr3, cr4, vmlinux,
+                                   is_live=False, cr0=cr0)
     memory.ram = system_ram(prog) or None
     _State.prog, _State.key, _State.memory, _State.stale = prog, key, memory, False
     return prog

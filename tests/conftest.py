@@ -70,7 +70,10 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             terminalreporter.write_line(f"{n:>10}  {what}")
 
 
-LIVE_NAMES = ["6.1-4level", "6.1-5level", "6.12-4level", "6.12-5level"]
+#: The lab configurations booted as live guests (vmcores/live.py): x86-64's
+#: four and arm64's three.
+LIVE_NAMES = ["6.1-4level", "6.1-5level", "6.12-4level", "6.12-5level",
+              "6.1-arm64", "6.12-arm64-4level", "6.12-arm64-5level"]
 
 
 @pytest.fixture(scope="session", params=LIVE_NAMES)

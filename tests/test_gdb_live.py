@@ -3,8 +3,10 @@ QEMU's gdbstub, against the live lab guests' own /proc, byte for byte; and
 its one-line errors.
 
 Each guest gets one gdb, started with the vmlinux (``gdb -batch -nx VMLINUX``,
-what a user types; gdb reads it in ~4 s), that runs every command with
-``echo`` markers between them; the guest is found from its CR3 (KASLR on).
+what a user types; gdb reads it in ~4 s; ``gdb-multiarch`` for the arm64
+guests), that runs every command with ``echo`` markers between them; the
+guest is found from its CR3 on x86-64, from TTBR1_EL1, TCR_EL1 and VBAR_EL1
+on arm64 (KASLR on).
 The error tests mostly use ``lx-pagewalk --vmlinux PATH`` in a gdb started
 without a file.
 """
@@ -50,11 +52,17 @@ def gdb_env(pythonpath: Optional[str] = SITE_PACKAGES) -> Dict[str, str]:
     return env
 
 
+def gdb_for(live: Dict[str, Any]) -> str:
+    """The gdb a user runs on the guest: Debian's gdb knows x86-64 only,
+    gdb-multiarch (the same gdb 13) arm64 too."""
+    return "gdb-multiarch" if live.get("arch") == "arm64" else "gdb"
+
+
 def run_gdb(args: Sequence[str], env: Optional[Dict[str, str]] = None,
-            timeout: float = 120) -> subprocess.CompletedProcess:
+            timeout: float = 120, gdb: str = "gdb") -> subprocess.CompletedProcess:
     """gdb -batch -nx ARGS, no terminal, from the repository root."""
-    assert shutil.which("gdb"), "gdb is not installed (setup.sh installs it)"
-    return subprocess.run(["gdb", "-batch", "-nx", *args], stdin=subprocess.DEVNULL,
+    assert shutil.which(gdb), f"{gdb} is not installed (setup.sh installs it)"
+    return subprocess.run([gdb, "-batch", "-nx", *args], stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, cwd=ROOT,
                           env=env or gdb_env(), timeout=timeout)
 
@@ -109,9 +117,22 @@ def session(live: Dict[str, Any]) -> Dict[str, Any]:
                       f"{live['vmas'][kind]['start'] + 0x3123:#x} {pid}")
                      for kind in VTOP_KINDS]
         commands.append(("checkwx/0", "lx-pagewalk ptdump --checkwx"))
+        # what the Program was built from: the VMCOREINFO derived from the
+        # vCPU and whether the kernel's own (vmcoreinfo_data) agreed with it
+        commands.append(("found/0", "python print(_State.prog.cache['drgn_pagewalk_rawkernel']);"
+                         " print('own', _State.prog.cache['drgn_pagewalk_own_vmcoreinfo']);"
+                         " print(_State.prog.cache['drgn_pagewalk_derived_vmcoreinfo']"
+                         ".decode(), end='')"))
+        # the derived VMCOREINFO alone (as for a kernel without CRASH_CORE):
+        # the Program built again without reading the kernel's own
+        commands += [("noown/0", "python import drgn_pagewalk.openers.rawkernel as r;"
+                      " r.kernel_vmcoreinfo = lambda *a: None; _State.stale = True"),
+                     ("derived/0", f"lx-pagewalk --format proc smaps-rollup {pid}"),
+                     ("derivedown/0", "python print('own', _State.prog.cache["
+                      "'drgn_pagewalk_own_vmcoreinfo'])")]
         result = run_gdb([live["vmlinux"], "-ex", f"target remote 127.0.0.1:{live['gdb_port']}",
                           "-ex", f"source {SCRIPT.relative_to(ROOT)}",
-                          *gdb_commands(commands)], timeout=300)
+                          *gdb_commands(commands)], timeout=300, gdb=gdb_for(live))
         _sessions[name] = {"out": sections(result.stdout), "stderr": result.stderr}
     return _sessions[name]
 
@@ -175,17 +196,79 @@ def test_ptdump_checkwx(live, session):
     """The W+X check prints what the guest's kernel printed at boot."""
     boot = [re.sub(r"^\[\s*\d+\.\d+\]\s", "", l)
             for l in (live["truth"] / "dmesg").read_text().splitlines()
-            if "W+X" in l or "Checking user space page tables" in l]
+            if "W+X" in l or "Checking user space page tables" in l or "non-UXN" in l]
+    if live.get("arch") == "arm64":  # arch/arm64/mm/ptdump.c: one line
+        got = [l for l in output(session, "checkwx", 0).splitlines()
+               if l.startswith("Checked W+X")]
+        assert got == boot and len(boot) == 1, (got, boot)
+        return
     got = [l for l in output(session, "checkwx", 0).splitlines() if l.startswith("x86/mm")]
     assert got == boot and len(boot) == 3, (got, boot)
 
 
+def test_kernel_found_from_the_vcpu(live, session):
+    """What lx-pagewalk derived from the stopped vCPU (no VMCOREINFO) is what
+    the kernel itself says: every line of the derived VMCOREINFO (KASLR
+    offset, and on arm64 kimage_voffset, PHYS_OFFSET, VA_BITS,
+    TCR_EL1_T1SZ ...) is a line of the kernel's own VMCOREINFO of this boot,
+    read over QMP by drgn (which has it from QEMU's fw_cfg device, not from
+    our derivation); the kernel's own was then used; the KASLR offset is
+    where the guest's /proc/kallsyms has _stext."""
+    import gc
+
+    import drgn
+
+    from drgn_pagewalk.openers.rawkernel import VmlinuxSymbols
+
+    lines = output(session, "found", 0).splitlines()
+    assert lines[1] == "own True", lines[:2]
+    derived = lines[2:]
+    prog = drgn.Program()
+    prog.set_qemu_qmp(live["qmp_tool"])
+    try:
+        prog.load_debug_info([live["vmlinux"]])
+        own = prog["vmcoreinfo_data"].string_().decode().splitlines()
+    finally:
+        del prog
+        gc.collect()  # drgn lets the QMP socket go with the Program
+    assert derived and set(derived) <= set(own), sorted(set(derived) - set(own))
+    keys = {l.split("=")[0] for l in derived}
+    if live.get("arch") == "arm64":
+        assert {"KERNELOFFSET", "NUMBER(kimage_voffset)", "NUMBER(PHYS_OFFSET)",
+                "NUMBER(VA_BITS)", "NUMBER(TCR_EL1_T1SZ)", "SYMBOL(swapper_pg_dir)",
+                "NUMBER(KERNELPACMASK)", "LENGTH(mem_section)"} <= keys, keys
+    else:
+        assert {"KERNELOFFSET", "NUMBER(phys_base)"} <= keys, keys
+    offset = int(next(l for l in derived if l.startswith("KERNELOFFSET=")).split("=")[1], 16)
+    kallsyms = (live["truth"] / "kallsyms").read_text()
+    stext = int(re.search(r"^([0-9a-f]+) T _stext$", kallsyms, re.M).group(1), 16)
+    syms = VmlinuxSymbols(live["vmlinux"], live.get("arch", "x86_64"))
+    try:
+        assert stext == syms.lookup(["_stext"])["_stext"][0] + offset
+    finally:
+        syms.close()
+    count("lx-pagewalk (gdb) derived VMCOREINFO lines equal to the kernel's", len(derived))
+
+
+def test_derived_vmcoreinfo_alone(live, session):
+    """The VMCOREINFO derived from the vCPU is enough by itself: with the
+    kernel's own left unread, smaps_rollup is still the guest's."""
+    pid = live["pids"]["workload"]
+    assert output(session, "derivedown", 0) == "own False\n"
+    same((live["truth"] / str(pid) / "smaps_rollup").read_text(),
+         output(session, "derived", 0), f"{live['name']} smaps_rollup, derived VMCOREINFO")
+    count("lx-pagewalk (gdb) lines identical", len(output(session, "derived", 0).splitlines()))
+
+
 # -- the Program: KASLR from the guest, cached per stop --------------------------
 
-@pytest.mark.parametrize("live", ["6.1-4level"], indirect=True)
+@pytest.mark.parametrize("live", ["6.1-4level", "6.1-arm64"], indirect=True)
 def test_kaslr_and_rebuild_after_the_guest_ran(live):
-    """_text where the guest's kallsyms has it; the Program kept while the
+    """_text where the guest's kallsyms has it (arm64's 6.1 lists _stext:
+    _text is its link-time distance below); the Program kept while the
     guest stays stopped and rebuilt once it ran (stepi)."""
+    from drgn_pagewalk.openers.rawkernel import VmlinuxSymbols
+
     v = live["vmlinux"]
     result = run_gdb(["-ex", f"target remote 127.0.0.1:{live['gdb_port']}",
                       "-ex", f"source {SCRIPT}",
@@ -193,11 +276,19 @@ def test_kaslr_and_rebuild_after_the_guest_ran(live):
                                      ("again", f"lx-pagewalk --stats --vmlinux {v} ps"),
                                      ("step", "stepi"),
                                      ("ran", f"lx-pagewalk --stats --vmlinux {v} ps")])],
-                     timeout=120)
+                     timeout=120, gdb=gdb_for(live))
     out = sections(result.stdout)
     assert error_lines(result.stderr) == []
     kallsyms = (live["truth"] / "kallsyms").read_text()
-    text = int(re.search(r"^([0-9a-f]+) T _text$", kallsyms, re.M).group(1), 16)
+    syms = VmlinuxSymbols(v, live.get("arch", "x86_64"))
+    try:
+        link = syms.lookup(["_text", "_stext"])
+    finally:
+        syms.close()
+    stext = int(re.search(r"^([0-9a-f]+) T _stext$", kallsyms, re.M).group(1), 16)
+    text = stext - (link["_stext"][0] - link["_text"][0])
+    m = re.search(r"^([0-9a-f]+) T _text$", kallsyms, re.M)
+    assert m is None or int(m.group(1), 16) == text
     assert f"_text at {text:#x}" in out["first"], out["first"]
     assert "Program built" in out["first"]
     assert "Program built" not in out["again"]
@@ -208,24 +299,29 @@ def test_kaslr_and_rebuild_after_the_guest_ran(live):
 
 # -- one-line errors ---------------------------------------------------------------
 
-@pytest.mark.parametrize("live", ["6.1-4level"], indirect=True)
+@pytest.mark.parametrize("live", ["6.1-4level", "6.1-arm64"], indirect=True)
 def test_errors_on_a_live_guest(live):
-    """No vmlinux, another kernel's vmlinux, bad PIDs and commands: one line
-    each, and the next command still works."""
-    v61, v612 = live["vmlinux"], vmlinux_of("6.12")
+    """No vmlinux, another kernel's vmlinux (on arm64 also an x86-64 one),
+    bad PIDs and commands: one line each, and the next command still works."""
+    arm64 = live.get("arch") == "arm64"
+    k61, k612 = ("6.1-arm64", "6.12-arm64") if arm64 else ("6.1", "6.12")
+    v61, v612 = live["vmlinux"], vmlinux_of(k612)
+    commands = [
+        ("novmlinux", "lx-pagewalk ps"),
+        ("other", f"lx-pagewalk --vmlinux {v612} ps"),
+        ("nopid", f"lx-pagewalk --vmlinux {v61} smaps 99999"),
+        ("kthread", f"lx-pagewalk --vmlinux {v61} smaps 2"),
+        ("usage", f"lx-pagewalk --vmlinux {v61} bogus"),
+    ]
+    if arm64:
+        commands.append(("x86", f"lx-pagewalk --vmlinux {vmlinux_of('6.1')} ps"))
+    commands.append(("good", f"lx-pagewalk --vmlinux {v61} --format proc smaps-rollup 1"))
     result = run_gdb(["-ex", f"target remote 127.0.0.1:{live['gdb_port']}",
-                      "-ex", f"source {SCRIPT}",
-                      *gdb_commands([
-                          ("novmlinux", "lx-pagewalk ps"),
-                          ("other", f"lx-pagewalk --vmlinux {v612} ps"),
-                          ("nopid", f"lx-pagewalk --vmlinux {v61} smaps 99999"),
-                          ("kthread", f"lx-pagewalk --vmlinux {v61} smaps 2"),
-                          ("usage", f"lx-pagewalk --vmlinux {v61} bogus"),
-                          ("good", f"lx-pagewalk --vmlinux {v61} --format proc smaps-rollup 1"),
-                      ])], timeout=120)
+                      "-ex", f"source {SCRIPT}", *gdb_commands(commands)], timeout=120,
+                     gdb=gdb_for(live))
     from vmcores.build import manifest
 
-    r61, r612 = (manifest()["kernels"][k]["release"] for k in ("6.1", "6.12"))
+    r61, r612 = (manifest()["kernels"][k]["release"] for k in (k61, k612))
     errors = error_lines(result.stderr)
     assert errors[:4] == [
         "lx-pagewalk: error: no vmlinux: start gdb with it (gdb VMLINUX) or give "
@@ -234,7 +330,11 @@ def test_errors_on_a_live_guest(live):
         "lx-pagewalk: error: no process with PID 99999",
         "lx-pagewalk: error: PID 2 is a kernel thread: it has no mm",
     ], result.stderr
-    assert len(errors) == 5 and "invalid choice: 'bogus'" in errors[4], errors
+    assert "invalid choice: 'bogus'" in errors[4], errors
+    if arm64:
+        assert errors[5:] == [f"lx-pagewalk: error: not an arm64 vmlinux: {vmlinux_of('6.1')}"]
+    else:
+        assert len(errors) == 5, errors
     same((live["truth"] / "1" / "smaps_rollup").read_text(), sections(result.stdout)["good"],
          "smaps_rollup after the errors")
 
@@ -256,23 +356,60 @@ def test_help_needs_no_guest():
     assert "usage: lx-pagewalk smaps" in result.stdout
 
 
-def test_guest_not_running_linux():
-    """QEMU stopped at the reset vector (-S): paging off."""
+@pytest.mark.parametrize("arch", ["x86_64", "arm64"])
+def test_guest_not_running_linux(arch):
+    """QEMU stopped at the reset vector (-S): paging off (CR0.PG on x86-64,
+    SCTLR_EL1.M on arm64)."""
     port = free_port()
-    qemu = subprocess.Popen(["qemu-system-x86_64", "-S", "-gdb", f"tcp:127.0.0.1:{port}",
+    machine = ["qemu-system-aarch64", "-machine", "virt", "-cpu", "max"] \
+        if arch == "arm64" else ["qemu-system-x86_64"]
+    qemu = subprocess.Popen([*machine, "-S", "-gdb", f"tcp:127.0.0.1:{port}",
                              "-m", "64", "-display", "none", "-nodefaults", "-monitor",
                              "none", "-serial", "none", "-no-user-config"],
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
+    kernel = "6.1-arm64" if arch == "arm64" else "6.1"
     try:
         _wait_port(port)
         result = run_gdb(["-ex", f"target remote 127.0.0.1:{port}", "-ex", f"source {SCRIPT}",
-                          "-ex", f"lx-pagewalk --vmlinux {vmlinux_of('6.1')} ps"], timeout=60)
+                          "-ex", f"lx-pagewalk --vmlinux {vmlinux_of(kernel)} ps"], timeout=60,
+                         gdb=gdb_for({"arch": arch}))
     finally:
         qemu.kill()
         qemu.wait()
     assert error_lines(result.stderr) == [
         "lx-pagewalk: error: the guest CPU has paging off: it is not running a Linux kernel (yet)"]
+
+
+def test_arm64_registers_refused():
+    """What locate_kernel_arm64() refuses before it reads any memory, one
+    line each: 16 and 64 KiB pages (TCR_EL1.TG1: 4 KiB only, for now),
+    TTBR1 walks disabled, VA sizes no 4 KiB-page kernel has, the MMU off."""
+    from drgn_pagewalk.arch import arm64
+    from drgn_pagewalk.openers.rawkernel import RawKernelError
+    from drgn_pagewalk.openers.rawkernel_arm64 import locate_kernel_arm64
+
+    def no_memory(address, size):
+        raise AssertionError("memory read")
+
+    v = vmlinux_of("6.1-arm64")
+    t1sz16 = 16 << arm64.TCR_T1SZ_OFFSET
+    cases = [
+        (dict(tcr=arm64.TCR_TG1_16K | t1sz16), "the guest CPU runs with 16 KiB pages "
+         f"(TCR_EL1.TG1 of TCR_EL1={arm64.TCR_TG1_16K | t1sz16:#x}): only 4 KiB pages "
+         "are supported"),
+        (dict(tcr=arm64.TCR_TG1_64K | t1sz16), "the guest CPU runs with 64 KiB pages"),
+        (dict(tcr=t1sz16), "the guest CPU runs with a reserved granule"),
+        (dict(tcr=arm64.TCR_TG1_4K | t1sz16 | arm64.TCR_EPD1), "TTBR1_EL1 walks disabled"),
+        (dict(tcr=arm64.TCR_TG1_4K | 20 << arm64.TCR_T1SZ_OFFSET),
+         "has 44-bit kernel addresses (TCR_EL1.T1SZ 20)"),
+        (dict(tcr=arm64.TCR_TG1_4K | t1sz16, sctlr=0),
+         "the guest CPU has paging off: it is not running a Linux kernel (yet)"),
+    ]
+    for kw, message in cases:
+        with pytest.raises(RawKernelError) as e:
+            locate_kernel_arm64(no_memory, ttbr1=0, vbar=0, vmlinux=v, **kw)
+        assert message in str(e.value) and "\n" not in str(e.value), (kw, str(e.value))
 
 
 def test_gdbstub_not_qemu():

@@ -1,9 +1,12 @@
 /*
  * Live lab guests only: a process that keeps faulting pages in and out, so
  * that a walk of a running guest (drgn-pagewalk --qmp --no-stop) sees page
- * tables change under it.  It waits for a line on /dev/ttyS2, which the
- * host sends when a test wants the churn (vmcores/live.py churn()), then
- * maps, touches and unmaps 8 MiB of anonymous memory in a loop.
+ * tables change under it.  It waits for a line on its serial port, which
+ * the host sends when a test wants the churn (vmcores/live.py churn()),
+ * then maps, touches and unmaps 8 MiB of anonymous memory in a loop.  The
+ * port is /dev/ttyS2 on x86-64 (the third 16550); on arm64 (QEMU's virt
+ * machine has one PL011, the console) it is a PCI 16550 (QEMU's
+ * pci-serial, the kernel's built-in 8250_pci), the first 8250 port: ttyS0.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -12,10 +15,16 @@
 
 #define SIZE (8UL << 20)
 
+#if defined(__aarch64__)
+#define CHURN_TTY "/dev/ttyS0"
+#else
+#define CHURN_TTY "/dev/ttyS2"
+#endif
+
 int main(void)
 {
 	char go;
-	int fd = open("/dev/ttyS2", O_RDONLY | O_NOCTTY);
+	int fd = open(CHURN_TTY, O_RDONLY | O_NOCTTY);
 
 	if (fd < 0 || read(fd, &go, 1) != 1)
 		return 1;

@@ -11,6 +11,13 @@ PID, the gdbstub port, the sockets, the vmlinux, the workload's PIDs),
 ``truth/`` (as in a dump lab), ``qmp.sock`` for the lab's own control and
 ``qmp-tool.sock`` for the tools (drgn's ``set_qemu_qmp``), each QMP socket
 taking one client at a time.  The guest keeps running until ``stop``.
+
+x86-64 and arm64 alike: the ground truth comes as a dump lab's does (the
+second 16550, ttyS1, on x86-64; the console between marker lines on arm64,
+whose ``virt`` machine has one PL011), and the churn process waits on a
+serial port of its own, ``churn.sock`` on the host: the third 16550 on
+x86-64, a PCI one (QEMU's ``pci-serial``, the kernel's built-in 8250_pci)
+on arm64.
 """
 
 from __future__ import annotations
@@ -28,12 +35,15 @@ from typing import Any, Dict, List, Optional
 
 from . import overlay
 from .build import (
+    ARCHES,
     LabError,
     Qmp,
     boot_guest,
     build_initramfs,
     cache_dir,
+    console_truth,
     ensure_kernel,
+    lab_arch,
     manifest,
     parse_frames,
     qemu_command,
@@ -94,29 +104,36 @@ def start(name: str) -> Dict[str, Any]:
         return meta
     stop(name)
     spec = labs[name]
-    if spec.get("arch", "x86_64") != "x86_64":
-        raise LabError(f"{name}: live guests are x86-64 only (ttyS1, gdb, churn)")
+    arch = lab_arch(spec)
     kernel = ensure_kernel(spec["kernel"])
     work = live_dir(name)
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
     initrd = work / "initrd.gz"
-    build_initramfs(kernel["modules"], initrd)
-    _add_churn(initrd, work)
+    build_initramfs(kernel["modules"], initrd, arch=arch)
+    _add_churn(initrd, work, arch)
     port = free_port()
+    churn_chardev = f"unix:{work / 'churn.sock'},server=on,wait=off"
+    if ARCHES[arch]["truth"] == "console":  # one UART: the churn's is on PCI
+        churn_port = ["-chardev", f"socket,id=churn,path={work / 'churn.sock'},"
+                      "server=on,wait=off", "-device", "pci-serial,chardev=churn"]
+    else:
+        churn_port = ["-serial", churn_chardev]
     cmd = qemu_command(spec, kernel, initrd, work) + [
         "-qmp", f"unix:{work / 'qmp-tool.sock'},server=on,wait=off",
-        "-serial", f"unix:{work / 'churn.sock'},server=on,wait=off",
-        "-gdb", f"tcp:127.0.0.1:{port}"]
+        *churn_port, "-gdb", f"tcp:127.0.0.1:{port}"]
     qemu, boot_secs = boot_guest(name, cmd, work)
     try:
         qmp = Qmp(work / "qmp.sock")
         # The ground truth was captured by the guest just before READY;
         # QEMU's views are taken with the guest stopped, then it runs on.
         qmp.cmd("stop")
-        files = parse_frames((work / "serial1.bin").read_bytes())
-        files.update(qemu_views(qmp))
+        if ARCHES[arch]["truth"] == "console":
+            files = parse_frames(console_truth(work / "console.txt"))
+        else:
+            files = parse_frames((work / "serial1.bin").read_bytes())
+        files.update(qemu_views(qmp, arch))
         qmp.cmd("cont")
         qmp.close()
         layout = write_truth(files, work / "truth")
@@ -126,7 +143,8 @@ def start(name: str) -> Dict[str, Any]:
         raise
     k = manifest()["kernels"][spec["kernel"]]
     meta = {
-        "name": name, "recipe": live_recipe(name), "kernel_release": k["release"],
+        "name": name, "arch": arch, "recipe": live_recipe(name),
+        "kernel_release": k["release"],
         "levels": spec["levels"], "cpu": spec["cpu"], "qemu_pid": qemu.pid,
         "gdb_port": port, "qmp_control": str(work / "qmp.sock"),
         "qmp_tool": str(work / "qmp-tool.sock"), "vmlinux": str(kernel["vmlinux"]),
@@ -137,18 +155,21 @@ def start(name: str) -> Dict[str, Any]:
     return meta
 
 
-def _add_churn(initrd: Path, work: Path) -> None:
-    """Append /churn and an /init that starts it to the lab's initramfs
-    (vmcores/overlay.py)."""
+def _add_churn(initrd: Path, work: Path, arch: str) -> None:
+    """Append /churn (built for ``arch``) and an /init that starts it to the
+    lab's initramfs (vmcores/overlay.py)."""
     import subprocess
     import tempfile
 
     root = Path(tempfile.mkdtemp(prefix="lab-live-"))
+    # churn.c's port: the PCI 16550 is the first 8250 port on arm64
+    tty = "ttyS0" if ARCHES[arch]["truth"] == "console" else "ttyS2"
     try:
-        subprocess.run(["gcc", "-static", "-O2", "-o", str(root / "churn"),
+        subprocess.run([ARCHES[arch]["gcc"], "-static", "-O2", "-o", str(root / "churn"),
                         str(Path(__file__).with_name("churn.c"))], check=True,
                        capture_output=True)
-        overlay.add_lab_init(root, overlay.init_wrapper("/churn", "Live guests: the churn process"))
+        overlay.add_lab_init(root, overlay.init_wrapper(
+            "/churn", "Live guests: the churn process", tty=tty))
         overlay.append_tree(initrd, root)
     except subprocess.CalledProcessError as e:
         raise LabError(f"live initramfs: {e.stderr.decode(errors='replace').strip()}") \

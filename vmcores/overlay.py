@@ -4,7 +4,8 @@ earlier ones): the live guests' churn process (vmcores/live.py) and the
 local-kernel guest's Python runtime and runner (vmcores/local.py).
 
 Each brings an /init that starts its program in the background, waiting
-for the host on ttyS2, and then runs the lab's own init, moved to
+for the host on a serial port (ttyS2; the live arm64 guests' churn: ttyS0,
+a PCI 16550), and then runs the lab's own init, moved to
 /lab/init (so that PID 1 is still called "init").  The dump labs' guests
 are not changed.
 """
@@ -25,16 +26,16 @@ HERE = Path(__file__).resolve().parent
 Entry = Tuple[str, int, Any, int]
 
 
-def init_wrapper(command: str, what: str, env: str = "") -> str:
-    """An /init running ``command`` in the background once /dev/ttyS2
+def init_wrapper(command: str, what: str, env: str = "", tty: str = "ttyS2") -> str:
+    """An /init running ``command`` in the background once /dev/``tty``
     exists, then the lab's own init.  ash opens /dev/null for a background
     job: make one until the lab's init mounts devtmpfs over /dev."""
     return f"""#!/bin/sh
-# {what}: start it (it waits for the host on ttyS2), then run the lab's
+# {what}: start it (it waits for the host on {tty}), then run the lab's
 # own init.
 {env}/bin/busybox mkdir -p /dev
 [ -e /dev/null ] || /bin/busybox mknod /dev/null c 1 3
-( while [ ! -e /dev/ttyS2 ]; do sleep 0.2; done
+( while [ ! -e /dev/{tty} ]; do sleep 0.2; done
   exec {command} ) &
 exec /lab/init
 """

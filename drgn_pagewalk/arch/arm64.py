@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import array
 
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from .base import MASK64, P4D, PGD, PMD, PTE, PUD, Arch, SwapTypes, swap_type_layout
 
@@ -546,3 +546,82 @@ class Arm64(Arch):
             swp_type, offset = self.swp_type_offset(val)
             return f"SWAP type {swp_type} offset {offset:#x}"
         return "|".join(self.entry_flag_names(level, val)) or "(none)"
+
+
+# -- the MMU's registers: finding a kernel without VMCOREINFO --------------------
+#
+# What openers/rawkernel.py reads from a stopped vCPU (QEMU's gdbstub names
+# them SCTLR, VBAR, TCR_EL1, TTBR1_EL1) to walk TTBR1's tables as the MMU
+# does, before anything is known of the kernel's own layout.
+
+# sysreg.h
+SCTLR_ELx_M = 1 << 0  # the stage 1 MMU is on
+SCTLR_ELx_ENIA = 1 << 31  # pointer authentication of instruction addresses (key A)
+TCR_T1SZ_OFFSET = 16
+TCR_TxSZ_WIDTH = 6
+TCR_EPD1 = 1 << 23  # TTBR1 walks disabled
+TCR_TG1_SHIFT = 30
+TCR_TG1_MASK = 3 << TCR_TG1_SHIFT
+TCR_TG1_16K = 1 << TCR_TG1_SHIFT
+TCR_TG1_4K = 2 << TCR_TG1_SHIFT
+TCR_TG1_64K = 3 << TCR_TG1_SHIFT
+TCR_DS = 1 << 59  # LPA2: 52-bit output addresses with 4 KiB (and 16 KiB) pages
+TTBR_BADDR_MASK_52 = ((1 << 48) - 1) & ~3  # GENMASK_ULL(47, 2)
+TTBR_ASID_MASK = 0xFFFF << 48
+
+
+def tcr_el1_t1sz(tcr: int) -> int:
+    """get_tcr_el1_t1sz(): TCR_EL1.T1SZ, 64 minus the kernel's VA bits in use
+    (what VMCOREINFO's NUMBER(TCR_EL1_T1SZ) says)."""
+    return (tcr >> TCR_T1SZ_OFFSET) & ((1 << TCR_TxSZ_WIDTH) - 1)
+
+
+def tcr_el1_granule(tcr: int) -> int:
+    """The page size of TTBR1's tables, from TCR_EL1.TG1 (0 if reserved)."""
+    return {TCR_TG1_4K: 4096, TCR_TG1_16K: 16384,
+            TCR_TG1_64K: 65536}.get(tcr & TCR_TG1_MASK, 0)
+
+
+def ttbr_to_phys(ttbr: int) -> int:
+    """The table a TTBRn_EL1 points to: the inverse of phys_to_ttbr() (with
+    52-bit PAs, address bits [51:48] sit in the register's bits [5:2]; the
+    ASID in [63:48] and CnP in bit 0 are dropped)."""
+    baddr = ttbr & TTBR_BADDR_MASK_52
+    return (baddr & ~0x3F) | ((baddr >> 2) & 0xF) << 48
+
+
+def hw_pgtable_levels(va_bits: int) -> int:
+    """ARM64_HW_PGTABLE_LEVELS(va_bits) with 4 KiB pages: 3 for 39 bits, 4
+    for 48, 5 for 52."""
+    return (va_bits - 4) // 9
+
+
+def mmu_translate(read_entry: Callable[[int], int], table: int, va_bits: int,
+                  lpa2: bool, virt: int) -> Optional[Tuple[int, int]]:
+    """(physical address, mapping size) of a TTBR1 address, walked as the
+    MMU walks the tables at ``table`` with 4 KiB pages (va_bits from
+    TCR_EL1.T1SZ, ``lpa2``: TCR_EL1.DS); None if it is not mapped.
+    ``read_entry(phys)`` reads one 64-bit descriptor.  Table and page
+    descriptors are type 3, block descriptors type 1 (__pte_to_phys()
+    for the output address: bits [51:50] in [9:8] with LPA2)."""
+    if virt >> va_bits != (1 << (64 - va_bits)) - 1:
+        return None  # not in TTBR1's range
+    levels = hw_pgtable_levels(va_bits)
+    low = ((1 << (50 if lpa2 else 48)) - 1) & ~0xFFF
+    for level in range(levels):
+        shift = 12 + 9 * (levels - 1 - level)
+        index = (virt >> shift) & ((1 << (va_bits - shift if level == 0 else 9)) - 1)
+        entry = read_entry(table + 8 * index)
+        out = entry & low
+        if lpa2:
+            out |= ((entry >> 8) & 3) << 50
+        kind = entry & PTE_TYPE_MASK
+        if level == levels - 1:
+            return (out | (virt & 0xFFF), 4096) if kind == PTE_TYPE_PAGE else None
+        if kind == PMD_TYPE_SECT and level > 0:
+            size = 1 << shift
+            return (out & ~(size - 1)) | (virt & (size - 1)), size
+        if kind != PMD_TYPE_TABLE:
+            return None
+        table = out
+    return None

@@ -1,8 +1,18 @@
-"""Find an x86-64 Linux kernel in raw guest physical memory, without a
-VMCOREINFO: from the CPU's CR3 and CR4, walk the kernel half of the page
-tables to the kernel image mapping, work out the KASLR offset and phys_base,
+"""Find a Linux kernel in raw guest physical memory, without a VMCOREINFO,
 check the vmlinux against the guest (``linux_banner``, byte for byte) and
-write the VMCOREINFO drgn needs.
+write the VMCOREINFO drgn needs:
+
+- x86-64: from the CPU's CR3 and CR4, walk the kernel half of the page
+  tables to the kernel image mapping (or the IDT's gate 0), work out the
+  KASLR offset and phys_base;
+- arm64 (4 KiB pages): from TCR_EL1 (granule, VA bits in use, LPA2),
+  TTBR1_EL1 (swapper_pg_dir, walked as the MMU does) and VBAR_EL1 (the
+  exception vectors: the KASLR offset), work out kimage_voffset,
+  PHYS_OFFSET and VA_BITS as the kernel defines them (rawkernel_arm64.py,
+  on this module's reader, checks and Program).
+
+Once the kernel is found, its own VMCOREINFO (``vmcoreinfo_data``) is
+used if it agrees with what was derived (:func:`kernel_vmcoreinfo`).
 
 Transport-neutral: memory comes from ``read_phys(address, size) -> bytes``,
 which may be QEMU's gdbstub (gdb_scripts/pagewalk.py), a QEMU ELF dump
@@ -11,6 +21,8 @@ here imports gdb.
 
     info, description = find_kernel(read_phys, cr3, cr4, "vmlinux")
     prog = program_from_memory(read_phys, mem_size, cr3, cr4, "vmlinux")
+    prog = rawkernel_arm64.program_from_memory_arm64(read_phys, mem_size, ttbr1, tcr,
+                                                     vbar, "vmlinux")
 
 Every failure is a :class:`RawKernelError`, one line.
 """
@@ -32,12 +44,15 @@ ReadPhys = Callable[[int, int], bytes]
 PAGE_SIZE = 4096
 PMD_SIZE = 1 << 21
 PUD_SIZE = 1 << 30
+MASK64 = (1 << 64) - 1
 X86_CR0_PG = 1 << 31
 X86_CR4_PAE = 1 << 5
 X86_CR4_LA57 = 1 << 12
 SECTION_SIZE_BITS = 27  # x86-64's memory section: 128 MiB
 _ADDR_MASK = 0x000FFFFFFFFFF000  # bits 12-51: the frame of a table or page
 _BANNER_RE = re.compile(rb"Linux version (\d[^\s\x00]*) \(")
+_EM_MACHINE = {"x86_64": 62, "arm64": 183}  # EM_X86_64, EM_AARCH64
+_ARCH_NAME = {"x86_64": "x86-64", "arm64": "arm64"}
 
 
 class RawKernelError(PagewalkError):
@@ -50,12 +65,13 @@ class VmlinuxSymbols:
     """The few link-time facts find_kernel() needs from a vmlinux: symbol
     addresses and sizes from .symtab and the bytes of allocated sections."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, arch: str = "x86_64") -> None:
         self.path = path
         m = self._map = map_elf64(path, "vmlinux", RawKernelError)
         e_machine, = struct.unpack_from("<H", m, 18)
-        if e_machine != 62:  # EM_X86_64
-            raise RawKernelError(f"not an x86-64 vmlinux: {path}")
+        if e_machine != _EM_MACHINE[arch]:
+            self._map.close()
+            raise RawKernelError(f"not an {_ARCH_NAME[arch]} vmlinux: {path}")
         shoff, = struct.unpack_from("<Q", m, 40)
         shentsize, shnum = struct.unpack_from("<HH", m, 58)
         # (name, type, flags, addr, offset, size, link)
@@ -267,11 +283,16 @@ class FoundKernel:
     release: str
     levels: int
     kaslr_offset: int     # KERNELOFFSET
-    phys_base: int        # NUMBER(phys_base)
+    phys_base: Optional[int]  # NUMBER(phys_base) (x86-64; None on arm64)
     method: str           # how the offset was found, for a one-line note
     #: where the kernel keeps its own VMCOREINFO text (vmcoreinfo_data, a
     #: char *, and vmcoreinfo_size), relocated; None without CRASH_CORE
     vmcoreinfo_vars: Optional[Tuple[int, int]] = None
+    arch: str = "x86_64"
+    #: arm64: NUMBER(kimage_voffset), NUMBER(PHYS_OFFSET), NUMBER(VA_BITS)
+    kimage_voffset: Optional[int] = None
+    phys_offset: Optional[int] = None
+    va_bits: Optional[int] = None
 
 
 class _Link:
@@ -428,6 +449,16 @@ def x86_64_platform() -> Any:
                          drgn.PlatformFlags.IS_64_BIT | drgn.PlatformFlags.IS_LITTLE_ENDIAN)
 
 
+def platform(arch: str) -> Any:
+    """drgn's Platform of a FoundKernel's architecture."""
+    import drgn
+
+    if arch == "x86_64":
+        return x86_64_platform()
+    return drgn.Platform(drgn.Architecture.AARCH64,
+                         drgn.PlatformFlags.IS_64_BIT | drgn.PlatformFlags.IS_LITTLE_ENDIAN)
+
+
 def program_from_memory(read_phys: ReadPhys, mem_size: int, cr3: int, cr4: int,
                         vmlinux: str, is_live: bool = True,
                         cr0: Optional[int] = None, prog_name: str = "lx-pagewalk") -> Any:
@@ -464,11 +495,12 @@ def program_for_kernel(found: FoundKernel, segments: Iterable[Segment],
     logging.getLogger("drgn").setLevel(logging.CRITICAL)
     segments = list(segments)
     own = kernel_vmcoreinfo(found, segments, is_live)
-    prog = drgn.Program(x86_64_platform())
+    prog = drgn.Program(platform(found.arch))
     for start, size, read_fn in segments:
         prog.add_memory_segment(start, size, read_fn, physical=True)
     prog.set_linux_kernel_custom(own or found.vmcoreinfo, is_live)
     prog.cache["drgn_pagewalk_own_vmcoreinfo"] = own is not None
+    prog.cache["drgn_pagewalk_derived_vmcoreinfo"] = found.vmcoreinfo
     try:
         prog.load_debug_info(list(symbols))
     except drgn.MissingDebugInfoError:
@@ -498,7 +530,7 @@ def kernel_vmcoreinfo(found: FoundKernel, segments: List[Segment],
 
     if found.vmcoreinfo_vars is None:
         return None
-    prog = drgn.Program(x86_64_platform())
+    prog = drgn.Program(platform(found.arch))
     for start, size, read_fn in segments:
         prog.add_memory_segment(start, size, read_fn, physical=True)
     try:
@@ -515,6 +547,11 @@ def kernel_vmcoreinfo(found: FoundKernel, segments: List[Segment],
     if (f"OSRELEASE={found.release}" not in lines
             or f"KERNELOFFSET={found.kaslr_offset & (1 << 64) - 1:x}" not in lines):
         return None
+    if found.arch == "arm64":
+        # every value derived from the MMU must be the kernel's own
+        derived = set(found.vmcoreinfo.decode().splitlines())
+        if not derived <= lines:
+            return None
     return text
 
 
