@@ -73,7 +73,8 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 #: The lab configurations booted as live guests (vmcores/live.py): x86-64's
 #: four and arm64's three.
 LIVE_NAMES = ["6.1-4level", "6.1-5level", "6.12-4level", "6.12-5level",
-              "6.1-arm64", "6.12-arm64-4level", "6.12-arm64-5level"]
+              "6.1-arm64", "6.12-arm64-4level", "6.12-arm64-5level",
+              "6.12-arm64-16k", "6.12-arm64-16k-3level"]
 
 
 @pytest.fixture(scope="session", params=LIVE_NAMES)

@@ -163,7 +163,7 @@ def test_status(live, session):
 
 def test_pagemap(live, session):
     for role, pid in live["pids"].items():
-        truth = _pagemap(live["truth"] / str(pid) / "pagemap")
+        truth = _pagemap(live["truth"] / str(pid) / "pagemap", live["page_size"])
         expected = "".join(f"{a:x} {e:016x}\n" for a, e in truth.items())
         got = output(session, "pagemap", pid)
         if got != expected:  # the diff of 300k lines is useless: the first few
@@ -176,13 +176,14 @@ def test_pagemap(live, session):
 
 def test_vtop(live, session):
     """Page-level commands too: vtop of each kind of page, against pagemap."""
-    pm = _pagemap(live["truth"] / str(live["pids"]["workload"]) / "pagemap")
+    pm = _pagemap(live["truth"] / str(live["pids"]["workload"]) / "pagemap", live["page_size"])
     for kind in VTOP_KINDS:
         addr = live["vmas"][kind]["start"] + 0x3123
         j = json.loads(output(session, "vtop", kind))["results"][0]  # docs/json.md
-        entry = pm[addr & ~0xFFF]
+        page = live["page_size"]
+        entry = pm[addr & ~(page - 1)]
         if entry >> 63:
-            assert j["physical"] == (entry & ((1 << 55) - 1)) << 12 | 0x123, kind
+            assert j["physical"] == (entry & ((1 << 55) - 1)) * page | (addr & (page - 1)), kind
         elif not entry >> 62 & 1:
             assert j["stop"]["reason"] == "none" and j["physical"] is None, kind
         else:
@@ -383,8 +384,9 @@ def test_guest_not_running_linux(arch):
 
 def test_arm64_registers_refused():
     """What locate_kernel_arm64() refuses before it reads any memory, one
-    line each: 16 and 64 KiB pages (TCR_EL1.TG1: 4 KiB only, for now),
-    TTBR1 walks disabled, VA sizes no 4 KiB-page kernel has, the MMU off."""
+    line each: 64 KiB pages (TCR_EL1.TG1: 4 and 16 KiB only; no Debian
+    kernel has 64 KiB pages), TTBR1 walks disabled, VA sizes no kernel of
+    the granule has, the MMU off."""
     from drgn_pagewalk.arch import arm64
     from drgn_pagewalk.openers.rawkernel import RawKernelError
     from drgn_pagewalk.openers.rawkernel_arm64 import locate_kernel_arm64
@@ -395,10 +397,12 @@ def test_arm64_registers_refused():
     v = vmlinux_of("6.1-arm64")
     t1sz16 = 16 << arm64.TCR_T1SZ_OFFSET
     cases = [
-        (dict(tcr=arm64.TCR_TG1_16K | t1sz16), "the guest CPU runs with 16 KiB pages "
-         f"(TCR_EL1.TG1 of TCR_EL1={arm64.TCR_TG1_16K | t1sz16:#x}): only 4 KiB pages "
-         "are supported"),
-        (dict(tcr=arm64.TCR_TG1_64K | t1sz16), "the guest CPU runs with 64 KiB pages"),
+        (dict(tcr=arm64.TCR_TG1_64K | t1sz16), "the guest CPU runs with 64 KiB pages "
+         f"(TCR_EL1.TG1 of TCR_EL1={arm64.TCR_TG1_64K | t1sz16:#x}): only 4 and 16 KiB "
+         "pages are supported"),
+        (dict(tcr=arm64.TCR_TG1_16K | 25 << arm64.TCR_T1SZ_OFFSET),
+         "has 39-bit kernel addresses (TCR_EL1.T1SZ 25): not an arm64 Linux kernel with "
+         "16 KiB pages (36, 47, 48, 52 bits)"),
         (dict(tcr=t1sz16), "the guest CPU runs with a reserved granule"),
         (dict(tcr=arm64.TCR_TG1_4K | t1sz16 | arm64.TCR_EPD1), "TTBR1_EL1 walks disabled"),
         (dict(tcr=arm64.TCR_TG1_4K | 20 << arm64.TCR_T1SZ_OFFSET),

@@ -50,7 +50,7 @@ def test_qmp_reports_equal_the_guests_proc(live):
         assert out == expected, f"{role} status differs"
         code, out, err = tool(live, ["--format", "proc", "pagemap", str(pid)])
         assert code == 0, err
-        pm = _pagemap(live["truth"] / str(pid) / "pagemap")
+        pm = _pagemap(live["truth"] / str(pid) / "pagemap", live["page_size"])
         assert out == "".join(f"{a:x} {e:016x}\n" for a, e in pm.items())
         count("live QMP pagemap entries identical", len(pm))
     assert live_lab.is_running(live["name"]), "the guest was not resumed"
@@ -78,15 +78,16 @@ def test_dump_of_the_same_guest(live, tmp_path):
 
 def test_qmp_vtop_samples(live):
     pid = live["pids"]["workload"]
-    pm = _pagemap(live["truth"] / str(pid) / "pagemap")
+    pm = _pagemap(live["truth"] / str(pid) / "pagemap", live["page_size"])
     for kind in ("thp", "swapped", "shmem_shared", "hugetlb_2m"):
         addr = live["vmas"][kind]["start"] + 0x3123
         code, out, err = tool(live, ["--format", "json", "vtop", hex(addr), str(pid)])
         assert code == 0, err
         j = json.loads(out)["results"][0]  # docs/json.md
-        entry = pm[addr & ~0xFFF]
+        page = live["page_size"]
+        entry = pm[addr & ~(page - 1)]
         if entry >> 63:
-            assert j["physical"] >> 12 == entry & ((1 << 55) - 1), kind
+            assert j["physical"] // page == entry & ((1 << 55) - 1), kind
         else:
             assert entry >> 62 & 1 and j["stop"]["reason"] == "swap entry", kind
         count("live QMP vtop samples", 1)

@@ -150,6 +150,7 @@ def start(name: str) -> Dict[str, Any]:
         "qmp_tool": str(work / "qmp-tool.sock"), "vmlinux": str(kernel["vmlinux"]),
         "pids": layout["pids"], "vmas": layout["vmas"],
         "hugetlb_1g": layout["hugetlb_1g"], "boot_seconds": round(boot_secs, 1),
+        "page_size": layout.get("page_size", 4096),
     }
     (work / "live.json").write_text(json.dumps(meta, indent=2) + "\n")
     return meta

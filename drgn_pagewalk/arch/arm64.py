@@ -590,34 +590,37 @@ def ttbr_to_phys(ttbr: int) -> int:
     return (baddr & ~0x3F) | ((baddr >> 2) & 0xF) << 48
 
 
-def hw_pgtable_levels(va_bits: int) -> int:
-    """ARM64_HW_PGTABLE_LEVELS(va_bits) with 4 KiB pages: 3 for 39 bits, 4
-    for 48, 5 for 52."""
-    return (va_bits - 4) // 9
+def hw_pgtable_levels(va_bits: int, page_shift: int = 12) -> int:
+    """ARM64_HW_PGTABLE_LEVELS(va_bits): with 4 KiB pages 3 for 39 bits, 4
+    for 48, 5 for 52; with 16 KiB pages 3 for 47 bits, 4 for 48 and 52."""
+    return (va_bits - 4) // (page_shift - 3)
 
 
 def mmu_translate(read_entry: Callable[[int], int], table: int, va_bits: int,
-                  lpa2: bool, virt: int) -> Optional[Tuple[int, int]]:
+                  lpa2: bool, virt: int, page_shift: int = 12) -> Optional[Tuple[int, int]]:
     """(physical address, mapping size) of a TTBR1 address, walked as the
-    MMU walks the tables at ``table`` with 4 KiB pages (va_bits from
-    TCR_EL1.T1SZ, ``lpa2``: TCR_EL1.DS); None if it is not mapped.
-    ``read_entry(phys)`` reads one 64-bit descriptor.  Table and page
-    descriptors are type 3, block descriptors type 1 (__pte_to_phys()
-    for the output address: bits [51:50] in [9:8] with LPA2)."""
+    MMU walks the tables at ``table`` with pages of 1 << ``page_shift``
+    bytes (4 or 16 KiB: TCR_EL1.TG1; va_bits from TCR_EL1.T1SZ, ``lpa2``:
+    TCR_EL1.DS); None if it is not mapped.  ``read_entry(phys)`` reads one
+    64-bit descriptor.  Table and page descriptors are type 3, block
+    descriptors type 1 (__pte_to_phys() for the output address: bits
+    [51:50] in [9:8] with LPA2)."""
     if virt >> va_bits != (1 << (64 - va_bits)) - 1:
         return None  # not in TTBR1's range
-    levels = hw_pgtable_levels(va_bits)
-    low = ((1 << (50 if lpa2 else 48)) - 1) & ~0xFFF
+    bits = page_shift - 3  # resolved per level
+    levels = hw_pgtable_levels(va_bits, page_shift)
+    low = ((1 << (50 if lpa2 else 48)) - 1) & ~((1 << page_shift) - 1)
     for level in range(levels):
-        shift = 12 + 9 * (levels - 1 - level)
-        index = (virt >> shift) & ((1 << (va_bits - shift if level == 0 else 9)) - 1)
+        shift = page_shift + bits * (levels - 1 - level)
+        index = (virt >> shift) & ((1 << (va_bits - shift if level == 0 else bits)) - 1)
         entry = read_entry(table + 8 * index)
         out = entry & low
         if lpa2:
             out |= ((entry >> 8) & 3) << 50
         kind = entry & PTE_TYPE_MASK
         if level == levels - 1:
-            return (out | (virt & 0xFFF), 4096) if kind == PTE_TYPE_PAGE else None
+            page = 1 << page_shift
+            return (out | (virt & (page - 1)), page) if kind == PTE_TYPE_PAGE else None
         if kind == PMD_TYPE_SECT and level > 0:
             size = 1 << shift
             return (out & ~(size - 1)) | (virt & (size - 1)), size

@@ -1,4 +1,4 @@
-"""Find an arm64 Linux kernel (4 KiB pages) in raw guest physical memory,
+"""Find an arm64 Linux kernel (4 or 16 KiB pages) in raw guest physical memory,
 without a VMCOREINFO, from the stopped vCPU's system registers: TCR_EL1
 (granule, VA bits in use, LPA2), TTBR1_EL1 (swapper_pg_dir, walked as the
 MMU walks it: arch/arm64.py's mmu_translate()) and VBAR_EL1 (the exception
@@ -40,7 +40,8 @@ from .rawkernel import (
 #: with the Spectre-BHB mitigations one 2 KiB slot of
 #: ``__bp_harden_el1_vectors`` (this_cpu_set_vectors()).
 _ARM64_VECTORS = (("vectors", 1), ("__bp_harden_el1_vectors", 4))
-_ARM64_VA_BITS = (39, 48, 52)
+#: The VA sizes arm64 Linux is built with, by granule (arch/arm64/Kconfig)
+_ARM64_VA_BITS = {4096: (39, 48, 52), 16384: (36, 47, 48, 52)}
 _ARM64_SECTION_SIZE_BITS = 27  # arch/arm64/include/asm/sparsemem.h, 4 KiB pages
 
 
@@ -92,8 +93,9 @@ def locate_kernel_arm64(read_phys: ReadPhys, ttbr1: int, tcr: int, vbar: int,
     """The arm64 kernel the CPU runs, which must be the kernel of ``vmlinux``,
     from the CPU's own registers (no VMCOREINFO):
 
-    - TCR_EL1: the granule (TG1: 4 KiB pages only, for now), the VA bits in
-      use (64 - T1SZ: 48 or 52, hence 4 or 5 levels) and LPA2 (DS);
+    - TCR_EL1: the granule (TG1: 4 or 16 KiB pages), the VA bits in use
+      (64 - T1SZ: with 4 KiB pages 48 or 52, hence 4 or 5 levels; with 16
+      KiB pages 47 or 52, 3 or 4) and LPA2 (DS);
     - TTBR1_EL1: swapper_pg_dir, walked as the MMU walks it;
     - VBAR_EL1: the exception vectors (``vectors``, or a slot of
       ``__bp_harden_el1_vectors``); its address minus vmlinux's is the KASLR
@@ -113,22 +115,24 @@ def locate_kernel_arm64(read_phys: ReadPhys, ttbr1: int, tcr: int, vbar: int,
         raise RawKernelError(f"{cpu} has paging off: it is not running a Linux "
                              "kernel (yet)")
     granule = _arm64.tcr_el1_granule(tcr)
-    if granule != PAGE_SIZE:
+    if granule not in _ARM64_VA_BITS:
         what = f"{granule >> 10} KiB pages" if granule else "a reserved granule"
         raise RawKernelError(f"{cpu} runs with {what} (TCR_EL1.TG1 of "
-                             f"TCR_EL1={tcr:#x}): only 4 KiB pages are supported")
+                             f"TCR_EL1={tcr:#x}): only 4 and 16 KiB pages are supported")
+    page_shift = granule.bit_length() - 1
     if tcr & _arm64.TCR_EPD1:
         raise RawKernelError(f"{cpu} has TTBR1_EL1 walks disabled (TCR_EL1.EPD1): "
                              "it is not running a Linux kernel (yet)")
     t1sz = _arm64.tcr_el1_t1sz(tcr)
     vabits_actual = 64 - t1sz
-    if vabits_actual not in _ARM64_VA_BITS:
+    if vabits_actual not in _ARM64_VA_BITS[granule]:
+        sizes = ", ".join(map(str, _ARM64_VA_BITS[granule]))
         raise RawKernelError(f"{cpu} has {vabits_actual}-bit kernel addresses "
                              f"(TCR_EL1.T1SZ {t1sz}): not an arm64 Linux kernel with "
-                             "4 KiB pages (39, 48 or 52 bits)")
+                             f"{granule >> 10} KiB pages ({sizes} bits)")
     lpa2 = bool(tcr & _arm64.TCR_DS)
     table = _arm64.ttbr_to_phys(ttbr1)
-    levels = _arm64.hw_pgtable_levels(vabits_actual)
+    levels = _arm64.hw_pgtable_levels(vabits_actual, page_shift)
     link = _LinkArm64(vmlinux)
 
     def read_entry(phys: int) -> int:
@@ -136,7 +140,8 @@ def locate_kernel_arm64(read_phys: ReadPhys, ttbr1: int, tcr: int, vbar: int,
 
     def virt_to_phys(virt: int) -> Optional[int]:
         try:
-            found = _arm64.mmu_translate(read_entry, table, vabits_actual, lpa2, virt)
+            found = _arm64.mmu_translate(read_entry, table, vabits_actual, lpa2, virt,
+                                         page_shift)
         except RawKernelError:  # tables pointing outside memory
             return None
         return None if found is None else found[0]
@@ -147,7 +152,7 @@ def locate_kernel_arm64(read_phys: ReadPhys, ttbr1: int, tcr: int, vbar: int,
             phys = virt_to_phys(virt)
             if phys is None:
                 return None
-            n = min(size, PAGE_SIZE - (virt & (PAGE_SIZE - 1)))
+            n = min(size, granule - (virt & (granule - 1)))
             out += _read(read_phys, phys, n)
             virt += n
             size -= n
@@ -200,7 +205,7 @@ def locate_kernel_arm64(read_phys: ReadPhys, ttbr1: int, tcr: int, vbar: int,
     percpu_phys = virt_to_phys(percpu)
     page_offset = None if percpu_phys is None else \
         (percpu - ((percpu_phys - phys_offset) & MASK64)) & MASK64
-    va_bits = next((bits for bits in _ARM64_VA_BITS
+    va_bits = next((bits for bits in _ARM64_VA_BITS[granule]
                     if page_offset == (1 << 64) - (1 << bits)), None)
     if va_bits is None or va_bits < vabits_actual:
         raise RawKernelError(f"cannot tell the VA_BITS {subject}'s kernel was built with "
@@ -209,7 +214,7 @@ def locate_kernel_arm64(read_phys: ReadPhys, ttbr1: int, tcr: int, vbar: int,
     # arch/arm64/kernel/vmcore_info.c (6.12; crash_core.c in 6.1), and the
     # generic keys drgn reads (kernel/vmcore_info.c)
     info = (f"OSRELEASE={link.release}\n"
-            f"PAGESIZE={PAGE_SIZE}\n"
+            f"PAGESIZE={granule}\n"
             f"SYMBOL(swapper_pg_dir)={(link.pgt + offset) & MASK64:x}\n"
             f"SYMBOL(_stext)={(link.stext + offset) & MASK64:x}\n"
             f"NUMBER(VA_BITS)={va_bits}\n"
@@ -219,13 +224,15 @@ def locate_kernel_arm64(read_phys: ReadPhys, ttbr1: int, tcr: int, vbar: int,
             f"KERNELOFFSET={offset:x}\n")
     if link.sparsemem:
         # drgn finds vmemmap through mem_section[LENGTH(mem_section)].
-        # MAX_PHYSMEM_BITS with 4 KiB pages: 52 when LPA2 is in use
+        # MAX_PHYSMEM_BITS with 4 and 16 KiB pages: 52 when LPA2 is in use
         # (lpa2_is_enabled(): TCR_EL1.DS; a 52-bit 6.12 on a CPU without
-        # LPA2 says 48), else 48; SECTION_SIZE_BITS 27 (5.12 on);
-        # NR_SECTION_ROOTS of SPARSEMEM_EXTREME follows MAX_PHYSMEM_BITS
+        # LPA2 says 48), else 48; SECTION_SIZE_BITS 27 (5.12 on, 4 and 16
+        # KiB pages); NR_SECTION_ROOTS of SPARSEMEM_EXTREME follows
+        # MAX_PHYSMEM_BITS, SECTIONS_PER_ROOT is PAGE_SIZE / sizeof(struct
+        # mem_section)
         max_physmem_bits = 52 if lpa2 else 48
         roots = (1 << max_physmem_bits - _ARM64_SECTION_SIZE_BITS) // (
-            PAGE_SIZE // link.sizeof_mem_section)
+            granule // link.sizeof_mem_section)
         info += (f"LENGTH(mem_section)={roots}\n"
                  f"NUMBER(SECTION_SIZE_BITS)={_ARM64_SECTION_SIZE_BITS}\n"
                  f"NUMBER(MAX_PHYSMEM_BITS)={max_physmem_bits}\n")
