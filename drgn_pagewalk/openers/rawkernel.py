@@ -317,21 +317,30 @@ class _Link:
             self.text = found["_text"][0]
             self.stext = found.get("_stext", found["_text"])[0]
             self.divide_error = found.get("asm_exc_divide_error", (None, 0))[0]
-            self.vmcoreinfo_vars = (found["vmcoreinfo_data"][0], found["vmcoreinfo_size"][0]) \
-                if "vmcoreinfo_data" in found and "vmcoreinfo_size" in found else None
-            self.sparsemem = "mem_section" in found
-            # sizeof(struct mem_section): section_mem_map and usage, plus
-            # page_ext and a pad with CONFIG_PAGE_EXTENSION.
-            self.sizeof_mem_section = 32 if ("page_ext_init" in found or
-                                             "page_ext_size" in found) else 16
-            self.banner_addr, banner_size = found["linux_banner"]
-            banner = syms.read(self.banner_addr, banner_size or 256)
-            if banner_size == 0:
-                banner = banner.split(b"\0")[0] + b"\0"
-            self.banner = banner
+            read_link_common(self, syms, found)
         finally:
             syms.close()
-        self.release = vmlinux_release(self.banner)
+
+
+def read_link_common(link: Any, syms: "VmlinuxSymbols", found: Dict[str, Tuple[int, int]]
+                     ) -> None:
+    """What every architecture's link facts read alike from vmlinux's
+    symbols ``found``: vmcoreinfo_data/_size (the kernel's own VMCOREINFO),
+    SPARSEMEM and sizeof(struct mem_section), linux_banner and the release
+    in it."""
+    link.vmcoreinfo_vars = (found["vmcoreinfo_data"][0], found["vmcoreinfo_size"][0]) \
+        if "vmcoreinfo_data" in found and "vmcoreinfo_size" in found else None
+    link.sparsemem = "mem_section" in found
+    # sizeof(struct mem_section): section_mem_map and usage, plus
+    # page_ext and a pad with CONFIG_PAGE_EXTENSION.
+    link.sizeof_mem_section = 32 if ("page_ext_init" in found or
+                                     "page_ext_size" in found) else 16
+    link.banner_addr, banner_size = found["linux_banner"]
+    banner = syms.read(link.banner_addr, banner_size or 256)
+    if banner_size == 0:
+        banner = banner.split(b"\0")[0] + b"\0"
+    link.banner = banner
+    link.release = vmlinux_release(banner)
 
 
 def _found(link: _Link, levels: int, offset: int, text_phys: int,

@@ -31,7 +31,7 @@ from .rawkernel import (
     _guest_release,
     _read,
     program_for_kernel,
-    vmlinux_release,
+    read_link_common,
 )
 
 # -- arm64: the kernel from TTBR1_EL1, TCR_EL1 and VBAR_EL1 ---------------------
@@ -70,21 +70,9 @@ class _LinkArm64:
             self.per_cpu_start = found["__per_cpu_start"][0]
             self.vectors = [found[name][0] + 0x800 * slot for name, slots in _ARM64_VECTORS
                             if name in found for slot in range(slots)]
-            self.vmcoreinfo_vars = (found["vmcoreinfo_data"][0], found["vmcoreinfo_size"][0]) \
-                if "vmcoreinfo_data" in found and "vmcoreinfo_size" in found else None
-            self.sparsemem = "mem_section" in found
-            # sizeof(struct mem_section): section_mem_map and usage, plus
-            # page_ext and a pad with CONFIG_PAGE_EXTENSION
-            self.sizeof_mem_section = 32 if ("page_ext_init" in found or
-                                             "page_ext_size" in found) else 16
-            self.banner_addr, banner_size = found["linux_banner"]
-            banner = syms.read(self.banner_addr, banner_size or 256)
-            if banner_size == 0:
-                banner = banner.split(b"\0")[0] + b"\0"
-            self.banner = banner
+            read_link_common(self, syms, found)
         finally:
             syms.close()
-        self.release = vmlinux_release(self.banner)
 
 
 def locate_kernel_arm64(read_phys: ReadPhys, ttbr1: int, tcr: int, vbar: int,
