@@ -100,18 +100,7 @@ def open_program(core: str, symbols: Sequence[str]):  # type: ignore[no-untyped-
     if not prog.flags & drgn.ProgramFlags.IS_LINUX_KERNEL:
         raise PagewalkError(f"cannot open vmcore {core}: not a Linux kernel's dump "
                             "(no VMCOREINFO and no QEMU CPU state; a process's core?)")
-    try:
-        if symbols:
-            prog.load_debug_info(list(symbols))
-        else:
-            prog.load_default_debug_info()
-    except drgn.MissingDebugInfoError:
-        pass  # said just below
-    except (ValueError, OSError) as e:
-        raise PagewalkError(f"cannot load debug info: {one_line(e)}") from None
-    # the release is VMCOREINFO's OSRELEASE: drgn reads it without debug info
-    require_debug_info(prog, _with_none(core, symbols), NAME)
-    _check_release(prog, core)
+    _load_symbols(prog, symbols, core)
     return prog
 
 
@@ -161,5 +150,6 @@ def _load_symbols(prog, symbols: Sequence[str], where: str) -> None:  # type: ig
         pass  # said just below
     except (ValueError, OSError) as e:
         raise PagewalkError(f"cannot load debug info: {one_line(e)}") from None
+    # the release is VMCOREINFO's OSRELEASE: drgn reads it without debug info
     require_debug_info(prog, _with_none(where, symbols), NAME)
     _check_release(prog, where)
