@@ -246,19 +246,27 @@ def translate(read_phys: ReadPhys, pgd: int, levels: int, virt: int) -> Optional
     return None
 
 
-def _read_virt(read_phys: ReadPhys, pgd: int, levels: int, virt: int,
-               size: int) -> Optional[bytes]:
-    """size bytes at a virtual address, page by page; None if any is unmapped."""
+def read_translated(read_phys: ReadPhys, virt_to_phys: Callable[[int], Optional[int]],
+                    virt: int, size: int, page_size: int = PAGE_SIZE) -> Optional[bytes]:
+    """size bytes at a virtual address, translated page by page (pages of
+    ``page_size``) by ``virt_to_phys``; None if any is unmapped."""
     out = b""
     while size > 0:
-        phys = translate(read_phys, pgd, levels, virt)
+        phys = virt_to_phys(virt)
         if phys is None:
             return None
-        n = min(size, PAGE_SIZE - (virt & (PAGE_SIZE - 1)))
+        n = min(size, page_size - (virt & (page_size - 1)))
         out += _read(read_phys, phys, n)
         virt += n
         size -= n
     return out
+
+
+def _read_virt(read_phys: ReadPhys, pgd: int, levels: int, virt: int,
+               size: int) -> Optional[bytes]:
+    """size bytes at a virtual address of x86-64's tables at ``pgd``."""
+    return read_translated(read_phys, lambda v: translate(read_phys, pgd, levels, v),
+                           virt, size)
 
 
 def idt_gate_target(read_phys: ReadPhys, pgd: int, levels: int,

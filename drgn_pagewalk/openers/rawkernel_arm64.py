@@ -32,6 +32,7 @@ from .rawkernel import (
     _read,
     program_for_kernel,
     read_link_common,
+    read_translated,
 )
 
 # -- arm64: the kernel from TTBR1_EL1, TCR_EL1 and VBAR_EL1 ---------------------
@@ -135,16 +136,7 @@ def locate_kernel_arm64(read_phys: ReadPhys, ttbr1: int, tcr: int, vbar: int,
         return None if found is None else found[0]
 
     def read_virt(virt: int, size: int) -> Optional[bytes]:
-        out = b""
-        while size > 0:
-            phys = virt_to_phys(virt)
-            if phys is None:
-                return None
-            n = min(size, granule - (virt & (granule - 1)))
-            out += _read(read_phys, phys, n)
-            virt += n
-            size -= n
-        return out
+        return read_translated(read_phys, virt_to_phys, virt, size, granule)
 
     offset = None
     for vectors in link.vectors:
