@@ -365,9 +365,9 @@ def _repeat(pattern: int, bits: int, n: int) -> int:
 
 
 @functools.lru_cache(maxsize=16)
-def _ramp(n: int) -> int:
-    """The PFN fields (bits 12 up of 64) 0, 1, ..., n - 1 as one int."""
-    return sum(i << (64 * i + 12) for i in range(n))
+def _ramp(n: int, page_shift: int = 12) -> int:
+    """The PFN fields (bits PAGE_SHIFT up of 64) 0, 1, ..., n - 1 as one int."""
+    return sum(i << (64 * i + page_shift) for i in range(n))
 
 
 def _changes(diff: int, nbytes: int, n: int, step: int, words: Iterable[int]) -> Any:
@@ -436,8 +436,7 @@ def order0_stretches(pc: PageCache, arch: Any, vals: Any, first: int, last: int,
     shift = arch.page_shift
     pfns = int_words(frames >> shift, n)
     p0 = pfns[0]
-    ramp = _ramp(n) if shift == 12 else _ramp(n) << (shift - 12)  # PFN i at bit PAGE_SHIFT
-    if frames == ramp + (p0 << shift) * _ones(64, n):
+    if frames == _ramp(n, shift) + (p0 << shift) * _ones(64, n):
         starts = [0]  # one run: a freshly faulted range
     else:
         starts = [0] + list(compress(range(1, n), map(operator.ne, pfns[1:],
