@@ -87,6 +87,15 @@ _SW_NAMES: List[Tuple[int, str]] = [
 ]
 
 
+def va_bits_min(va_bits: int, page_shift: int) -> int:
+    """VA_BITS_MIN (asm/memory.h): on a 52-bit kernel 47 with 16 KiB pages
+    and 48 with the others (the VA bits it runs with on a CPU without LPA2
+    or LVA), else VA_BITS."""
+    if va_bits > 48:
+        return 47 if page_shift == 14 else 48
+    return va_bits
+
+
 class Arm64(Arch):
     """arm64 with a 4, 16 or 64 KiB granule and 2 to 5 levels."""
 

@@ -48,6 +48,7 @@ from ..arch.arm64 import (
     PTE_USER,
     PTE_UXN,
     PTE_VALID,
+    va_bits_min,
 )
 from ..arch.base import MASK64
 from ..target.drgn_target import get_target
@@ -127,11 +128,8 @@ class Arm64Kernel(KernelLog):
 
     @property
     def VA_BITS_MIN(self) -> int:
-        """VA_BITS_MIN: on a 52-bit kernel 47 with 16 KiB pages, 48 with the
-        others; else VA_BITS."""
-        if self.VA_BITS > 48:
-            return 47 if self.PAGE_SHIFT == 14 else 48
-        return self.VA_BITS
+        """VA_BITS_MIN (arch.arm64.va_bits_min())."""
+        return va_bits_min(self.VA_BITS, self.PAGE_SHIFT)
 
     @property
     def PAGE_SHIFT(self) -> int:

@@ -12,7 +12,7 @@ import drgn
 from drgn import FaultError, Object, Program
 from drgn.helpers.linux.rbtree import rbtree_inorder_for_each_entry
 
-from ..arch.arm64 import GRANULE_VA_BITS, Arm64
+from ..arch.arm64 import GRANULE_VA_BITS, Arm64, va_bits_min
 from ..arch.base import MASK64, Arch
 from ..arch.x86_64 import START_KERNEL_MAP, X86_64
 from .kernel import KernelFeatures
@@ -102,10 +102,7 @@ class Arm64Memory:
 
     def __init__(self, prog: Program, va_bits: int, page_shift: int = 12) -> None:
         self.page_offset = -(1 << va_bits) & MASK64
-        # VA_BITS_MIN: 47 for a 52-bit kernel with 16 KiB pages, 48 with
-        # the others, VA_BITS below 52
-        va_bits_min = (47 if page_shift == 14 else 48) if va_bits > 48 else va_bits
-        self.page_end = -(1 << (va_bits_min - 1)) & MASK64
+        self.page_end = -(1 << (va_bits_min(va_bits, page_shift) - 1)) & MASK64
         phys_offset = _vmcoreinfo_number(prog, "PHYS_OFFSET")
         self.phys_offset = int(prog["memstart_addr"]) if phys_offset is None else phys_offset
         voffset = _vmcoreinfo_number(prog, "kimage_voffset")
