@@ -37,9 +37,9 @@ def pgd_entry(pgd, addr, next, walk):
 
 def p4d_entry(p4d, addr, next, walk):
     """A non-empty p4d entry: it points to a PUD table, unless the PUD level
-    is folded (arm64 with 16 KiB pages on a 47-bit CPU: 3 levels, the pud
-    entries in the pgd page itself)."""
-    if not walk.arch.folded_in_place(PUD):
+    is folded (3 levels, as arm64 with 16 KiB pages on a 47-bit CPU: the
+    pud entries in the pgd page itself)."""
+    if walk.arch.has_tables(PUD):
         walk.private["pud"] += 1
     return 0
 

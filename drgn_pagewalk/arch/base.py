@@ -173,6 +173,12 @@ class Arch:
         pgd_to_folded_p4d()); x86 folds by returning the parent's slot."""
         return False
 
+    def has_tables(self, level: int) -> bool:
+        """Whether ``level`` has table pages of its own (what the kernel's
+        pXd_alloc() allocates and mm_inc_nr_pXds() counts): not folded into
+        the level above, neither by PTRS_PER_X == 1 nor at run time."""
+        return not self.folded(level) and not self.folded_in_place(level)
+
     def ptep_get_table(self, vals: Sequence[int]) -> Sequence[int]:
         """A PTE table's entries as ptep_get() reads each: the values
         themselves (asm-generic's READ_ONCE)."""

@@ -221,7 +221,7 @@ def _table_pages(task: Any) -> int:
     # mm_inc_nr_puds() counts nothing where the pud is folded: into the p4d
     # (pgtable-nopud.h) or, at run time, into the pgd page (mm_pud_folded():
     # arm64's 4-level LPA2 kernel on 47 bits)
-    pud_tables = not arch.folded(PUD) and not arch.folded_in_place(PUD)
+    pud_tables = arch.has_tables(PUD)
 
     def p4d_entry(p4d: Any, addr: int, next: int, walk: MmWalk) -> int:
         if pud_tables:
