@@ -53,9 +53,8 @@ from tabulate import tabulate
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOL = str(ROOT / ".venv" / "bin" / "drgn-pagewalk")
-STANDARD = ["6.1-4level", "6.12-4level", "6.1-5level", "6.12-5level",
-            "5.10-4level", "7.2-4level", "7.2-5level",
-            "6.1-arm64", "6.12-arm64-4level", "6.12-arm64-5level"]
+#: every lab of vmcores/manifest.json (x86-64 and arm64, 4 and 16 KiB pages)
+STANDARD = list(json.loads((ROOT / "vmcores" / "manifest.json").read_text())["labs"])
 LARGE = "large"
 COMMANDS: List[Tuple[str, List[str]]] = [
     ("smaps", ["smaps"]), ("smaps-rollup", ["smaps-rollup"]),
@@ -233,17 +232,18 @@ def drgn_baseline(lab: Any, pid: int, max_pages: int, seconds: float) -> Dict[st
     mm = find_task(prog, pid).mm
     spans = [(v.vm_start.value_(), v.vm_end.value_()) for v in for_each_vma(mm)]
     spans = [(s, e) for s, e in spans if s < 0xffffffffff600000]
-    total = sum((e - s) >> 12 for s, e in spans)
+    shift = lab.page_size.bit_length() - 1
+    total = sum((e - s) >> shift for s, e in spans)
     stride = max(1, total // max_pages)
 
     def pages():
         i = 0
         for s, e in spans:
-            n = (e - s) >> 12
+            n = (e - s) >> shift
             # the first page of this span at a multiple of the stride
             j = (-i) % stride
             while j < n:
-                yield s + (j << 12)
+                yield s + (j << shift)
                 j += stride
             i += n
 
