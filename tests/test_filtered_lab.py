@@ -35,7 +35,6 @@ from .test_lab import PM_PRESENT, PM_SWAP
 from .test_proc_lab import PROC_COMMANDS, proc_truth, same
 
 TOOL = str(Path(sys.executable).with_name("drgn-pagewalk"))
-PM_PRESENT = 1 << 63
 PFN_MASK = (1 << 55) - 1
 @pytest.fixture(scope="module", params=FILTERED_NAMES)
 def twin(request: Any) -> Lab:

@@ -16,11 +16,11 @@ writes them is test_filtered_lab.py's."""
 from __future__ import annotations
 
 import io
-from typing import Any, Iterable, List, Set, Tuple
+from typing import Any, List, Set, Tuple
 
 import drgn
 import pytest
-from drgn import FaultError, Object, offsetof
+from drgn import FaultError, Object
 
 from drgn_pagewalk.commands.run import run_argv
 from drgn_pagewalk.openers.rawkernel import system_ram, x86_64_platform
