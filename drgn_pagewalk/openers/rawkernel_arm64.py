@@ -43,7 +43,7 @@ from .rawkernel import (
 _ARM64_VECTORS = (("vectors", 1), ("__bp_harden_el1_vectors", 4))
 #: The VA sizes arm64 Linux is built with, by granule (arch/arm64/Kconfig)
 _ARM64_VA_BITS = {4096: (39, 48, 52), 16384: (36, 47, 48, 52)}
-_ARM64_SECTION_SIZE_BITS = 27  # arch/arm64/include/asm/sparsemem.h, 4 KiB pages
+_ARM64_SECTION_SIZE_BITS = 27  # arch/arm64/include/asm/sparsemem.h: 4 and 16 KiB pages (64 KiB: 29)
 
 
 class _LinkArm64:
