@@ -510,13 +510,10 @@ def test_order0_runs_equal_order0_classes(lab, prog):
     """order0_runs() (the classes of a table's order-0 pages found by
     comparing the table and struct page bytes as big ints) counts what
     order0_classes() counts over each page's fields, on every PTE table of
-    every process it takes: with every struct page bit told apart, with
-    the PTE bits, and with node bounds (the lab's nodes, and bounds every
-    997 PFNs, so that runs of PFNs are cut inside)."""
-    from itertools import compress, repeat
-    from bisect import bisect_right
+    every process it takes: with every struct page bit told apart (the
+    node field of page->flags among them) and with the PTE bits."""
+    from itertools import compress
 
-    from drgn_pagewalk.ops.numa_maps import NumaContext
     from drgn_pagewalk.ops.page import PageCache, normal_fields, order0_classes, order0_runs
     from drgn_pagewalk.walker.walk import MmWalkOps, pte_offset_map, walk_page_range
 
@@ -525,9 +522,6 @@ def test_order0_runs_equal_order0_classes(lab, prog):
     pc = PageCache(prog)
     every_bit = (1 << 64) - 1
     pte_mask = arch.young_dirty_mask() | arch.pagemap_bits_mask()
-    node_bounds = NumaContext(prog).node_bounds
-    assert node_bounds is not None
-    cuts_every = list(range(0, pc.highest_memmap_pfn + 1, 997))
     seen = {"tables": 0, "taken": 0, "stretches": 0, "pages": 0}
 
     def pmd_entry(pmd, addr, end, walk):  # type: ignore[no-untyped-def]
@@ -541,24 +535,21 @@ def test_order0_runs_equal_order0_classes(lab, prog):
         seen["tables"] += 1
         normal, pfns, _ = arch.normal_ptes(vals, list(compress(range(first, last),
                                                                 vals[first:last])))
-        for bounds in (None, node_bounds, cuts_every):
-            for mask in (0, pte_mask):
-                got = order0_runs(pc, arch, vals, first, last, every_bit, mask, bounds)
-                if got is None:
-                    continue
-                raws = normal_fields(pc, pfns)
-                assert raws is not None and len(normal) == last - first
-                assert got[1] == pfns
-                columns = []
-                if bounds is not None:
-                    columns.append(map(bisect_right, repeat(bounds), pfns))
-                if mask:
-                    columns.append(map(mask.__and__, map(vals.__getitem__, normal)))
-                want = order0_classes(pc, raws, every_bit, *columns)
-                assert got[0] == want, hex(addr)
-                seen["taken"] += 1
-                seen["stretches"] += len(got[0])
-                seen["pages"] += last - first
+        for mask in (0, pte_mask):
+            got = order0_runs(pc, arch, vals, first, last, every_bit, mask)
+            if got is None:
+                continue
+            raws = normal_fields(pc, pfns)
+            assert raws is not None and len(normal) == last - first
+            assert got[1] == pfns
+            columns = []
+            if mask:
+                columns.append(map(mask.__and__, map(vals.__getitem__, normal)))
+            want = order0_classes(pc, raws, every_bit, *columns)
+            assert got[0] == want, hex(addr)
+            seen["taken"] += 1
+            seen["stretches"] += len(got[0])
+            seen["pages"] += last - first
         return 0
 
     ops = MmWalkOps(pmd_entry=pmd_entry)
@@ -571,3 +562,36 @@ def test_order0_runs_equal_order0_classes(lab, prog):
     else:
         assert seen["taken"] and seen["stretches"] > seen["taken"], seen
     count("PTE tables: order0_runs() == order0_classes()", seen["taken"])
+
+
+def test_page_to_nid_is_the_node_field_of_page_flags(lab, prog):
+    """numa_maps' page_to_nid() reads the node field of page->flags
+    (NODES_PGSHIFT from node_data[]'s length, as the kernel lays it out),
+    not the node spans: on every page the guest's pagemap shows present,
+    the field names the node whose span holds the page, a node with
+    memory (N_MEMORY); on a lab of several nodes, pages of each node are
+    mapped."""
+    from drgn.helpers.linux.mmzone import NODE_DATA
+
+    from drgn_pagewalk.ops.numa_maps import NumaContext
+
+    ctx = NumaContext(prog)
+    spans = []
+    for nid in ctx.memory_nodes:
+        start = NODE_DATA(prog, nid).node_start_pfn.value_()
+        spans.append((start, start + NODE_DATA(prog, nid).node_spanned_pages.value_(), nid))
+    seen: Dict[int, int] = {}
+    for pid in lab.pids.values():
+        for entry in lab.pagemap(pid).values():
+            if not entry & PM_PRESENT:
+                continue
+            pfn = entry & PM_PFN_MASK
+            if pfn > ctx.pages.highest_memmap_pfn:
+                continue  # a PFNMAP page: no struct page
+            nid = ctx.page_to_nid(ctx.pages.page(pfn).flags)
+            assert [n for s, e, n in spans if s <= pfn < e] == [nid], hex(pfn)
+            seen[nid] = seen.get(nid, 0) + 1
+    assert set(seen) <= set(ctx.memory_nodes)
+    if lab.meta.get("numa_nodes", 1) > 1:
+        assert set(seen) == set(ctx.memory_nodes), seen
+    count("pages: page_to_nid() from page->flags == node span", sum(seen.values()))

@@ -4,14 +4,12 @@ gather_hugetlb_stats)."""
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from collections import Counter
 from dataclasses import dataclass, field
-from itertools import compress, repeat
-from typing import Any, Dict, List, Optional, Tuple
+from itertools import compress
+from typing import Any, Dict, List, Optional
 
 from drgn import NULL, Object, container_of, sizeof
-from drgn.helpers.linux.mmzone import NODE_DATA
 from drgn.helpers.linux.nodemask import for_each_node_state
 
 from ..arch.base import PMD
@@ -30,6 +28,7 @@ from .page import (
     pte_offset_map_lock,
     normal_fields,
     large_class,
+    nodes_pgshift,
     order0_classes,
     order0_runs,
     page_mapcount_is_type,
@@ -59,33 +58,20 @@ class NumaContext:
         #: the kernel's features (kernel.py)
         self.k = self.target.kernel
         self.memory_nodes = list(for_each_node_state(prog, prog["N_MEMORY"]))
-        self.node_ranges: List[Tuple[int, int, int]] = []
-        for nid in self.memory_nodes:
-            pgdat = NODE_DATA(prog, nid)
-            start = pgdat.node_start_pfn.value_()
-            self.node_ranges.append((start, start + pgdat.node_spanned_pages.value_(), nid))
-
-        # page_to_nid() in C for a run of pages (bisect_right() over the
-        # sorted bounds: odd = inside the range of node_ids[k // 2]); None
-        # if ranges overlap, where the first one found decides
-        bounds = sorted(self.node_ranges)
-        self.node_bounds: Optional[List[int]] = [b for r in bounds for b in r[:2]]
-        self.node_ids = [r[2] for r in bounds]
-        if self.node_bounds != sorted(self.node_bounds):
-            self.node_bounds = None
+        #: page_to_nid(): the node field of page->flags
+        self.nid_shift, self.nid_mask = nodes_pgshift(prog)
         pc = self.pages
         self.m = {name: 1 << pc.bit(name) for name in (
             "PG_head", "PG_dirty", "PG_swapbacked", "PG_swapcache", "PG_active",
             "PG_unevictable", "PG_writeback", "PG_reserved")}
-        #: the flags _gather_order0_bulk() tells pages apart by
-        self.m_order0_flags = sum(self.m.values())
+        #: the flags _gather_order0_bulk() tells pages apart by, and the
+        #: node field: pages of one class are on one node
+        self.m_order0_flags = sum(self.m.values()) | self.nid_mask << self.nid_shift
 
-    def page_to_nid(self, pfn: int) -> int:
-        """page_to_nid(): the node whose span holds the pfn."""
-        for start, end, nid in self.node_ranges:
-            if start <= pfn < end:
-                return nid
-        return -1
+    def page_to_nid(self, flags: int) -> int:
+        """page_to_nid() / folio_nid() of the page whose flags are
+        ``flags``: (page->flags >> NODES_PGSHIFT) & NODES_MASK."""
+        return flags >> self.nid_shift & self.nid_mask
 
 
 def gather_stats(ctx: NumaContext, page: PageInfo, md: NumaMaps, pte_dirty: bool,
@@ -97,7 +83,7 @@ def gather_stats(ctx: NumaContext, page: PageInfo, md: NumaMaps, pte_dirty: bool
         count = folio_precise_page_mapcount(pc, head, page)
     else:
         count = page_mapcount(pc, page)
-    _gather_folio(ctx, md, head.flags, head.mapping, count, ctx.page_to_nid(head.pfn),
+    _gather_folio(ctx, md, head.flags, head.mapping, count, ctx.page_to_nid(head.flags),
                   pte_dirty, nr_pages)
 
 
@@ -131,12 +117,12 @@ def _gather_classes(walk: MmWalk, classes: "Counter[tuple]") -> bool:
     ctx, md = walk.private
     arch = walk.arch
     large = False
-    for (flags, mapping, mapcount, _, tail, k, bits), n in classes.items():
+    for (flags, mapping, mapcount, _, tail, bits), n in classes.items():
         if tail or flags & ctx.m["PG_head"]:
             large = True
             continue
         # can_gather_numa_stats()
-        nid = ctx.node_ids[k // 2] if k & 1 else -1
+        nid = ctx.page_to_nid(flags)
         if flags & ctx.m["PG_reserved"] or nid not in ctx.memory_nodes:
             continue
         count = mapcount + 1  # page_mapcount() of a page that is its own folio
@@ -158,11 +144,10 @@ def _gather_order0_bulk(walk: MmWalk, vals: Any, normal: List[int],
     ctx, md = walk.private
     pages = ctx.pages
     raws = normal_fields(pages, pfns)
-    if raws is None or ctx.node_bounds is None:
+    if raws is None:
         return False
     arch = walk.arch
     classes = order0_classes(pages, raws, ctx.m_order0_flags,
-                             map(bisect_right, repeat(ctx.node_bounds), pfns),
                              map(arch.young_dirty_mask().__and__,
                                  map(vals.__getitem__, normal)))
     if _gather_classes(walk, classes):
@@ -184,7 +169,7 @@ def can_gather_numa_stats(ctx: NumaContext, pte: int, vma: Vma, walk: MmWalk,
     page = vm_normal_page(ctx.pages, ctx.arch, vma, pte, walk, addr)
     if page is None or ctx.pages.test(page, "PG_reserved"):
         return None
-    if ctx.page_to_nid(page.pfn) not in ctx.memory_nodes:
+    if ctx.page_to_nid(page.flags) not in ctx.memory_nodes:
         return None
     return page
 
@@ -200,7 +185,7 @@ def gather_pte_stats(pmd: Any, addr: int, end: int, walk: MmWalk) -> int:
             if pfn != walk.target.huge_zero_pfn():  # vm_normal_page_pmd()
                 page = entry_page(ctx.pages, pfn, walk, "pmd", addr, val)
                 if page is not None and not ctx.pages.test(page, "PG_reserved") \
-                        and ctx.page_to_nid(pfn) in ctx.memory_nodes:
+                        and ctx.page_to_nid(page.flags) in ctx.memory_nodes:
                     # HPAGE_PMD_NR pages
                     gather_stats(ctx, page, md, arch.pte_dirty(val),
                                  1 << (arch.shifts[PMD] - arch.page_shift))
@@ -214,13 +199,12 @@ def gather_pte_stats(pmd: Any, addr: int, end: int, walk: MmWalk) -> int:
     # only adding follows, so the order of the visits does not change the
     # sums: order-0 pages are gathered by class first.
     last = first + ((end - addr) >> arch.page_shift)
-    if ctx.node_bounds is not None:
-        runs = order0_runs(ctx.pages, arch, vals, first, last, ctx.m_order0_flags,
-                           arch.young_dirty_mask(), ctx.node_bounds)
-        if runs is not None and not large_class(runs[0], ctx.m["PG_head"]):
-            # every PTE normal, PFNs in runs, no large folio: by class
-            _gather_classes(walk, runs[0])
-            return 0
+    runs = order0_runs(ctx.pages, arch, vals, first, last, ctx.m_order0_flags,
+                       arch.young_dirty_mask())
+    if runs is not None and not large_class(runs[0], ctx.m["PG_head"]):
+        # every PTE normal, PFNs in runs, no large folio: by class
+        _gather_classes(walk, runs[0])
+        return 0
     normal, pfns, others = arch.normal_ptes(
         vals, list(compress(range(first, last), vals[first:last])))
     if normal and not _gather_order0_bulk(walk, vals, normal, pfns, addr, first):

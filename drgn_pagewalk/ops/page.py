@@ -21,7 +21,7 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple
 from drgn import FaultError, offsetof
 
 from ..target.drgn_target import get_target
-from ..target.base import VM_MIXEDMAP, VM_PFNMAP
+from ..target.base import VM_MIXEDMAP, VM_PFNMAP, TargetError
 
 PAGE_MAPPING_ANON = 0x1
 
@@ -244,6 +244,33 @@ class PageCache:
         return self._u32(head, self.large_off) + 1
 
 
+def nodes_pgshift(prog: Any) -> Tuple[int, int]:
+    """NODES_PGSHIFT and NODES_MASK (include/linux/page-flags-layout.h,
+    include/linux/mm.h) for page_to_nid(): the node is a field of
+    page->flags.  With SPARSEMEM_VMEMMAP (every kernel the tool reads:
+    PageCache's vmemmap) SECTIONS_WIDTH is 0, so the field is the top
+    NODES_SHIFT bits, NODES_SHIFT being log2(MAX_NUMNODES), the length of
+    node_data[] (x86-64 and arm64 from 5.10; mm/numa.c from 6.13).  No
+    node_data[] (!CONFIG_NUMA): NODES_SHIFT 0, every page on node 0.  A
+    kernel whose node does not fit in the flags (NODE_NOT_IN_PAGE_FLAGS:
+    ZONES_WIDTH + NODES_SHIFT > BITS_PER_LONG - NR_PAGEFLAGS, the node then
+    in section_to_node_table[]) is refused."""
+    try:
+        max_numnodes = prog["node_data"].type_.length
+    except KeyError:
+        return 0, 0
+    nodes_shift = max_numnodes.bit_length() - 1
+    if max_numnodes != 1 << nodes_shift:
+        raise TargetError(f"node_data[] has {max_numnodes} entries, not a power of two: "
+                          "page_to_nid() of this kernel is not ported")
+    max_nr_zones = prog.constant("__MAX_NR_ZONES").value_()
+    zones_shift = next(s for s in range(4) if max_nr_zones <= 1 << s)
+    if zones_shift + nodes_shift > 64 - prog.constant("__NR_PAGEFLAGS").value_():
+        raise TargetError("this kernel keeps the node out of page->flags "
+                          "(NODE_NOT_IN_PAGE_FLAGS): page_to_nid() is not ported")
+    return 64 - nodes_shift, max_numnodes - 1
+
+
 def PageAnon(pc: PageCache, page: PageInfo) -> bool:
     """PageAnon() / folio_test_anon(): the folio's mapping has bit 0 set."""
     return bool(pc.head(page).mapping & PAGE_MAPPING_ANON)
@@ -410,7 +437,6 @@ def int_words(x: int, n: int) -> List[int]:
 
 def order0_stretches(pc: PageCache, arch: Any, vals: Any, first: int, last: int,
                      flag_mask: int, pte_mask: int = 0,
-                     node_bounds: Optional[List[int]] = None,
                      ) -> Optional[Tuple[List[int], List[tuple], List[int]]]:
     """order0_classes() of the PTEs [first, last) of a table, without a
     Python step per page, where they are all present and not special
@@ -421,9 +447,8 @@ def order0_stretches(pc: PageCache, arch: Any, vals: Any, first: int, last: int,
     stretches of pages of one class are found in C and each counted once.
 
     Returns (where each stretch of entries of one class starts, from 0 at
-    ``first``; each stretch's class as order0_classes() makes it, then, if
-    given, the node index bisect_right(``node_bounds``, pfn) as a column,
-    then the PTE bits under ``pte_mask``; the PFN of each entry), or None,
+    ``first``; each stretch's class as order0_classes() makes it, then,
+    if given, the PTE bits under ``pte_mask``; the PFN of each entry), or None,
     having done nothing, where that does not hold: an entry is not normal,
     a PFN is past highest_memmap_pfn or its struct page is not in the
     dump, or the PFNs are scattered (then the caller's order0_classes()
@@ -456,9 +481,6 @@ def order0_stretches(pc: PageCache, arch: Any, vals: Any, first: int, last: int,
             return None
         if a:
             cuts.add(a - 1)
-        if node_bounds is not None:  # a node's first PFN inside the run
-            for k in range(bisect_right(node_bounds, q), bisect_right(node_bounds, q + b - a - 1)):
-                cuts.add(a + node_bounds[k] - q - 1)
     data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
     # the fields the classes are made of, masked, in every struct page
     z = int.from_bytes(data, "little") & _repeat(pc.record_mask(flag_mask), size * 8, n)
@@ -473,8 +495,6 @@ def order0_stretches(pc: PageCache, arch: Any, vals: Any, first: int, last: int,
     for a in at:
         flags, head, mapping, mapcount, refcount = pick(unpack(data, a * size))
         key: tuple = (flags & flag_mask, mapping & 3, mapcount, refcount, head & 1)
-        if node_bounds is not None:
-            key += (bisect_right(node_bounds, pfns[a]),)
         if pte_mask:
             key += (vals[first + a] & pte_mask,)
         keys.append(key)
@@ -483,12 +503,11 @@ def order0_stretches(pc: PageCache, arch: Any, vals: Any, first: int, last: int,
 
 def order0_runs(pc: PageCache, arch: Any, vals: Any, first: int, last: int,
                 flag_mask: int, pte_mask: int = 0,
-                node_bounds: Optional[List[int]] = None,
                 ) -> Optional[Tuple["Counter[tuple]", List[int]]]:
     """order0_stretches() counted by class: (the classes as
     order0_classes() counts them, with its further columns; the PFN of
     each entry), or None where order0_stretches() gives None."""
-    found = order0_stretches(pc, arch, vals, first, last, flag_mask, pte_mask, node_bounds)
+    found = order0_stretches(pc, arch, vals, first, last, flag_mask, pte_mask)
     if found is None:
         return None
     at, keys, pfns = found
