@@ -4,9 +4,10 @@
  * tables change under it.  It waits for a line on its serial port, which
  * the host sends when a test wants the churn (vmcores/live.py churn()),
  * then maps, touches and unmaps 8 MiB of anonymous memory in a loop.  The
- * port is /dev/ttyS2 on x86-64 (the third 16550); on arm64 (QEMU's virt
- * machine has one PL011, the console) it is a PCI 16550 (QEMU's
- * pci-serial, the kernel's built-in 8250_pci), the first 8250 port: ttyS0.
+ * port, CHURN_TTY, is given by live.py: /dev/ttyS2 on x86-64 (the third
+ * 16550); on arm64 (QEMU's virt machine has one PL011, the console) a PCI
+ * 16550 (QEMU's pci-serial, the kernel's built-in 8250_pci), the first
+ * 8250 port: /dev/ttyS0.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -15,9 +16,7 @@
 
 #define SIZE (8UL << 20)
 
-#if defined(__aarch64__)
-#define CHURN_TTY "/dev/ttyS0"
-#else
+#ifndef CHURN_TTY
 #define CHURN_TTY "/dev/ttyS2"
 #endif
 

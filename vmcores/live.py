@@ -112,14 +112,17 @@ def start(name: str) -> Dict[str, Any]:
     work.mkdir(parents=True)
     initrd = work / "initrd.gz"
     build_initramfs(kernel["modules"], initrd, arch=arch)
-    _add_churn(initrd, work, arch)
+    churn_sock = work / "churn.sock"
+    if ARCHES[arch]["truth"] == "console":
+        # one UART, the console: the churn's port is a PCI 16550, the
+        # first 8250 port
+        churn_port = ["-chardev", f"socket,id=churn,path={churn_sock},server=on,wait=off",
+                      "-device", "pci-serial,chardev=churn"]
+        _add_churn(initrd, work, arch, "ttyS0")
+    else:  # the third 16550
+        churn_port = ["-serial", f"unix:{churn_sock},server=on,wait=off"]
+        _add_churn(initrd, work, arch, "ttyS2")
     port = free_port()
-    churn_chardev = f"unix:{work / 'churn.sock'},server=on,wait=off"
-    if ARCHES[arch]["truth"] == "console":  # one UART: the churn's is on PCI
-        churn_port = ["-chardev", f"socket,id=churn,path={work / 'churn.sock'},"
-                      "server=on,wait=off", "-device", "pci-serial,chardev=churn"]
-    else:
-        churn_port = ["-serial", churn_chardev]
     cmd = qemu_command(spec, kernel, initrd, work) + [
         "-qmp", f"unix:{work / 'qmp-tool.sock'},server=on,wait=off",
         *churn_port, "-gdb", f"tcp:127.0.0.1:{port}"]
@@ -156,17 +159,16 @@ def start(name: str) -> Dict[str, Any]:
     return meta
 
 
-def _add_churn(initrd: Path, work: Path, arch: str) -> None:
-    """Append /churn (built for ``arch``) and an /init that starts it to the
-    lab's initramfs (vmcores/overlay.py)."""
+def _add_churn(initrd: Path, work: Path, arch: str, tty: str) -> None:
+    """Append /churn (built for ``arch``, waiting on /dev/``tty``) and an
+    /init that starts it to the lab's initramfs (vmcores/overlay.py)."""
     import subprocess
     import tempfile
 
     root = Path(tempfile.mkdtemp(prefix="lab-live-"))
-    # churn.c's port: the PCI 16550 is the first 8250 port on arm64
-    tty = "ttyS0" if ARCHES[arch]["truth"] == "console" else "ttyS2"
     try:
-        subprocess.run([ARCHES[arch]["gcc"], "-static", "-O2", "-o", str(root / "churn"),
+        subprocess.run([ARCHES[arch]["gcc"], "-static", "-O2", f'-DCHURN_TTY="/dev/{tty}"',
+                        "-o", str(root / "churn"),
                         str(Path(__file__).with_name("churn.c"))], check=True,
                        capture_output=True)
         overlay.add_lab_init(root, overlay.init_wrapper(
