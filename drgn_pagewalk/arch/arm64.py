@@ -129,11 +129,11 @@ class Arm64(Arch):
         #: bits resolved per level: PAGE_SHIFT - 3
         bits = page_shift - 3
         #: CONFIG_PGTABLE_LEVELS: ARM64_HW_PGTABLE_LEVELS(VA_BITS)
-        self.config_levels = (va_bits - 4) // bits
+        self.config_levels = hw_pgtable_levels(va_bits, page_shift)
         #: the levels in use: ARM64_HW_PGTABLE_LEVELS(vabits_actual) (a
         #: 52-bit kernel on a CPU without LPA2 runs with one level less:
         #: pgtable_l5_enabled() or pgtable_l4_enabled() false)
-        self.levels = (self.vabits_actual - 4) // bits
+        self.levels = hw_pgtable_levels(self.vabits_actual, page_shift)
         self.l5 = self.levels == 5
         #: lpa2_is_enabled(): 52-bit VA in use with 4 or 16 KiB pages needs LPA2
         self.lpa2 = self.vabits_actual == 52 and page_shift != 16

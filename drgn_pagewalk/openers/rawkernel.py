@@ -5,7 +5,7 @@ write the VMCOREINFO drgn needs:
 - x86-64: from the CPU's CR3 and CR4, walk the kernel half of the page
   tables to the kernel image mapping (or the IDT's gate 0), work out the
   KASLR offset and phys_base;
-- arm64 (4 KiB pages): from TCR_EL1 (granule, VA bits in use, LPA2),
+- arm64 (4 and 16 KiB pages): from TCR_EL1 (granule, VA bits in use, LPA2),
   TTBR1_EL1 (swapper_pg_dir, walked as the MMU does) and VBAR_EL1 (the
   exception vectors: the KASLR offset), work out kimage_voffset,
   PHYS_OFFSET and VA_BITS as the kernel defines them (rawkernel_arm64.py,
@@ -44,7 +44,6 @@ ReadPhys = Callable[[int, int], bytes]
 PAGE_SIZE = 4096
 PMD_SIZE = 1 << 21
 PUD_SIZE = 1 << 30
-MASK64 = (1 << 64) - 1
 X86_CR0_PG = 1 << 31
 X86_CR4_PAE = 1 << 5
 X86_CR4_LA57 = 1 << 12

@@ -20,8 +20,8 @@ import struct
 from typing import Any, Optional
 
 from ..arch import arm64 as _arm64
+from ..arch.base import MASK64
 from .rawkernel import (
-    MASK64,
     PAGE_SIZE,
     PMD_SIZE,
     FoundKernel,
